@@ -1,0 +1,109 @@
+//! Every way a write can fail, and the one mapping from each to a status and an
+//! `OperationOutcome`. Nothing is written when any of these is returned.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use event_store::{ResourceError, StoreError};
+use fhir_model::{IssueCode, OutcomeIssue};
+use service_kit::fhir_response::FhirError;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum WriteError {
+    #[error("'{0}' is not a FHIR R4 resource type this server knows")]
+    UnknownType(String),
+    #[error("{0}")]
+    InvalidId(String),
+    #[error("content type {found:?} is not supported here; send {expected}")]
+    UnsupportedMediaType {
+        found: Option<String>,
+        expected: &'static str,
+    },
+    #[error("the request body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the resource is not valid")]
+    Invalid(Vec<OutcomeIssue>),
+    #[error("{0}")]
+    Rule(String),
+    #[error("header {name}: {problem}")]
+    BadHeader { name: &'static str, problem: String },
+    #[error(
+        "{0} is not implemented yet: it needs FHIR search, which arrives with the query service's search"
+    )]
+    ConditionalNotImplemented(&'static str),
+    #[error("{0} is not implemented yet")]
+    NotImplemented(&'static str),
+    #[error(transparent)]
+    Resource(#[from] ResourceError),
+    #[error("the resource kept changing under this write; try again")]
+    Contended,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for WriteError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { .. } => WriteError::Contended,
+            other => WriteError::Store(other),
+        }
+    }
+}
+
+impl From<WriteError> for FhirError {
+    fn from(error: WriteError) -> Self {
+        use StatusCode as S;
+        let message = error.to_string();
+        match error {
+            WriteError::UnknownType(_) => {
+                FhirError::new(S::NOT_FOUND, IssueCode::NotSupported, message)
+            }
+            WriteError::InvalidId(_) => FhirError::new(S::BAD_REQUEST, IssueCode::Value, message),
+            WriteError::UnsupportedMediaType { .. } => {
+                FhirError::new(S::UNSUPPORTED_MEDIA_TYPE, IssueCode::NotSupported, message)
+            }
+            WriteError::TooLarge { .. } => {
+                FhirError::new(S::PAYLOAD_TOO_LARGE, IssueCode::TooLong, message)
+            }
+            WriteError::MalformedJson(_) => {
+                FhirError::new(S::BAD_REQUEST, IssueCode::Structure, message)
+            }
+            WriteError::Invalid(issues) => FhirError::with_issues(S::BAD_REQUEST, issues),
+            WriteError::Rule(_) => FhirError::new(S::BAD_REQUEST, IssueCode::Invalid, message),
+            WriteError::BadHeader { .. } => {
+                FhirError::new(S::BAD_REQUEST, IssueCode::Value, message)
+            }
+            WriteError::ConditionalNotImplemented(_) | WriteError::NotImplemented(_) => {
+                FhirError::new(S::NOT_IMPLEMENTED, IssueCode::NotSupported, message)
+            }
+            WriteError::Resource(ResourceError::AlreadyExists) => {
+                FhirError::new(S::CONFLICT, IssueCode::Duplicate, message)
+            }
+            WriteError::Resource(ResourceError::NotFound) => {
+                FhirError::new(S::NOT_FOUND, IssueCode::NotFound, message)
+            }
+            WriteError::Resource(ResourceError::Gone { .. }) => {
+                FhirError::new(S::GONE, IssueCode::Deleted, message)
+            }
+            WriteError::Resource(ResourceError::VersionConflict { .. }) => {
+                FhirError::new(S::PRECONDITION_FAILED, IssueCode::Conflict, message)
+            }
+            WriteError::Resource(
+                ResourceError::PatchFailed(_) | ResourceError::PatchChangesIdentity(_),
+            ) => FhirError::new(S::UNPROCESSABLE_ENTITY, IssueCode::Processing, message),
+            WriteError::Resource(ResourceError::Invalid(issues)) => {
+                FhirError::with_issues(S::UNPROCESSABLE_ENTITY, issues)
+            }
+            WriteError::Contended => FhirError::new(S::CONFLICT, IssueCode::Conflict, message),
+            WriteError::Store(store) => FhirError::internal(store),
+        }
+    }
+}
+
+impl IntoResponse for WriteError {
+    fn into_response(self) -> Response {
+        FhirError::from(self).into_response()
+    }
+}

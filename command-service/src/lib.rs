@@ -1,0 +1,159 @@
+//! command-service: the write side of the FHIR API.
+//!
+//! `POST/PUT/PATCH/DELETE /fhir/...` are parsed and checked here (`routes/`, `request.rs`),
+//! turned into commands on the resource aggregate and appended to the event store
+//! (`write.rs`); the response carries the version, `ETag`, `Last-Modified`, `Location` and the
+//! global position the write committed at (`response.rs`). The outbox relay runs alongside and
+//! publishes committed events to JetStream. All errors leave through `error.rs`.
+
+mod error;
+mod request;
+mod response;
+mod routes;
+mod settings;
+mod write;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use event_store::store::migrate;
+use event_store::{EventStore, OutboxRelay, RelaySettings};
+use fhir_model::{ResourceType, ResourceValidator};
+use secrecy::ExposeSecret;
+use service_kit::health::DependencyCheck;
+use tokio::net::TcpListener;
+
+pub use settings::Settings;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub store: EventStore,
+    pub settings: Arc<Settings>,
+}
+
+/// A built, bound command service.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+    relay: Option<OutboxRelay>,
+}
+
+impl Application {
+    /// Connects to Postgres, applies the migrations, starts the relay, binds the port.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = EventStore::connect(
+            settings.database.database_url.expose_secret(),
+            settings.database.database_max_connections,
+        )
+        .await
+        .context("cannot connect to Postgres")?;
+        migrate(&pool)
+            .await
+            .context("cannot apply the migrations")?;
+        let store = EventStore::new(pool);
+        warm_up_validators();
+
+        let relay = settings.relay.then(|| {
+            OutboxRelay::start(
+                store.clone(),
+                RelaySettings {
+                    nats_url: settings.nats.nats_url.clone(),
+                    stream: settings.nats.events_stream.clone(),
+                    subject_prefix: settings.nats.events_subject_prefix.clone(),
+                },
+            )
+        });
+        let checks = readiness_checks(&store, relay.as_ref());
+        let listener = service_kit::http::bind(settings.host, settings.port)
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let state = AppState {
+            store,
+            settings: Arc::new(settings),
+        };
+        let router = service_kit::http::with_common_layers(
+            routes::router(state).merge(service_kit::health::routes("command-service", checks)),
+        );
+        Ok(Application {
+            listener,
+            router,
+            relay,
+        })
+    }
+
+    /// The port actually bound (tests bind port 0).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|address| address.port())
+            .unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` resolves, then drains requests and stops the relay.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        if let Some(relay) = self.relay {
+            relay.stop().await;
+        }
+        Ok(())
+    }
+}
+
+fn readiness_checks(store: &EventStore, relay: Option<&OutboxRelay>) -> Vec<DependencyCheck> {
+    let pool = store.pool().clone();
+    let mut checks = vec![DependencyCheck::new("postgres", true, move || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        }
+    })];
+    if let Some(relay) = relay {
+        // Not required: with NATS down, writes still succeed and the events wait in the outbox.
+        let status = relay.status();
+        checks.push(DependencyCheck::new(
+            "nats-outbox-relay",
+            false,
+            move || {
+                let status = status.clone();
+                async move {
+                    if status.is_connected() || !status.is_leader() && status.last_error().is_none()
+                    {
+                        Ok(())
+                    } else {
+                        Err(status
+                            .last_error()
+                            .unwrap_or_else(|| "not connected".to_owned()))
+                    }
+                }
+            },
+        ));
+    }
+    checks
+}
+
+/// Compiles the JSON Schema validators in the background, so the first write of each type does
+/// not pay for it.
+fn warm_up_validators() {
+    tokio::task::spawn_blocking(|| {
+        let validator = ResourceValidator::global();
+        for resource_type in ResourceType::all() {
+            validator.validate(resource_type, &serde_json::json!({}));
+        }
+    });
+}

@@ -1,0 +1,74 @@
+//! The routes of the write API under `/fhir`, one file per interaction.
+
+mod create;
+mod delete;
+mod patch;
+mod unsupported;
+mod update;
+
+use axum::Router;
+use axum::routing::{any, post, put};
+
+use crate::AppState;
+use crate::error::WriteError;
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/fhir",
+            post(unsupported::bundle).fallback(unsupported::method),
+        )
+        .route(
+            "/fhir/{resource_type}",
+            post(create::create)
+                .put(update::conditional_update)
+                .delete(delete::conditional_delete)
+                .patch(patch::conditional_patch)
+                .fallback(unsupported::method),
+        )
+        .route(
+            "/fhir/{resource_type}/{id}",
+            put(update::update)
+                .patch(patch::patch)
+                .delete(delete::delete)
+                .fallback(unsupported::method),
+        )
+        .route("/fhir/{*rest}", any(unsupported::method))
+        .fallback(unsupported::not_found)
+        .with_state(state)
+}
+
+/// Parses the type in the URL: unknown types are 404.
+pub(crate) fn resource_type(name: &str) -> Result<fhir_model::ResourceType, WriteError> {
+    fhir_model::ResourceType::parse(name).map_err(|_| WriteError::UnknownType(name.to_owned()))
+}
+
+/// Parses the id in the URL.
+pub(crate) fn resource_id(text: &str) -> Result<fhir_model::ResourceId, WriteError> {
+    fhir_model::ResourceId::parse(text).map_err(|error| WriteError::InvalidId(error.to_string()))
+}
+
+/// The checks a resource body passes on create and update: its type is the URL's, and it is
+/// valid against the R4 schema.
+pub(crate) fn check_body(
+    resource: &serde_json::Value,
+    expected: fhir_model::ResourceType,
+) -> Result<(), WriteError> {
+    let Some(object) = resource.as_object() else {
+        return Err(WriteError::Rule(
+            "the body must be a FHIR resource (a JSON object)".to_owned(),
+        ));
+    };
+    match object.get("resourceType").and_then(|value| value.as_str()) {
+        Some(found) if found == expected.as_str() => {}
+        Some(found) => {
+            return Err(WriteError::Rule(format!(
+                "the body is a {found} but the URL is for {expected}"
+            )));
+        }
+        None => return Err(WriteError::Rule("the body has no resourceType".to_owned())),
+    }
+    fhir_model::check_resource(resource)
+        .map(|_| ())
+        .map_err(WriteError::Invalid)
+}

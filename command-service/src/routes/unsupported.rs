@@ -1,0 +1,43 @@
+//! What the write API answers for everything it does not do (yet), always as an
+//! `OperationOutcome`.
+
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use fhir_model::IssueCode;
+use service_kit::fhir_response::FhirError;
+
+use crate::error::WriteError;
+
+/// `POST /fhir` with a batch or transaction Bundle.
+pub(crate) async fn bundle() -> Result<Response, WriteError> {
+    Err(WriteError::NotImplemented(
+        "batch and transaction Bundles (POST /fhir)",
+    ))
+}
+
+/// A method this service does not serve on this path: reads belong to the query service.
+pub(crate) async fn method(method: Method, uri: Uri) -> Response {
+    let message = if method == Method::GET || method == Method::HEAD {
+        format!(
+            "{method} {} is a read: reads are served by the query service (port 8082, or the edge)",
+            uri.path()
+        )
+    } else {
+        format!("{method} is not supported on {}", uri.path())
+    };
+    FhirError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        IssueCode::NotSupported,
+        message,
+    )
+    .into_response()
+}
+
+pub(crate) async fn not_found(uri: Uri) -> Response {
+    FhirError::new(
+        StatusCode::NOT_FOUND,
+        IssueCode::NotFound,
+        format!("no such endpoint: {}", uri.path()),
+    )
+    .into_response()
+}

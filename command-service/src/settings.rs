@@ -1,0 +1,39 @@
+//! The command service's settings: `command-service --help` lists them all.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use service_kit::config::{DatabaseSettings, NatsSettings, TelemetrySettings};
+
+/// FHIR R4 writes: create, update, patch and delete become events in the event store, and the
+/// outbox relay publishes them to NATS JetStream.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "command-service", version)]
+pub struct Settings {
+    /// TOML file with settings (keys are the option names); the environment overrides it.
+    #[arg(long, env = "COMMAND_SERVICE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "COMMAND_SERVICE_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "COMMAND_SERVICE_PORT", default_value_t = 8081)]
+    pub port: u16,
+    /// Base URL of the FHIR API as clients see it, for `Location` headers; by default it is
+    /// taken from each request's `Host` header.
+    #[arg(long, env = "FHIR_BASE_URL")]
+    pub fhir_base_url: Option<String>,
+    /// Largest request body accepted, in bytes (larger: 413).
+    #[arg(long, env = "COMMAND_SERVICE_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Run the outbox relay in this process (one relay publishes at a time across instances).
+    #[arg(long, env = "COMMAND_SERVICE_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub relay: bool,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub nats: NatsSettings,
+    #[command(flatten)]
+    pub telemetry: TelemetrySettings,
+}

@@ -1,0 +1,113 @@
+//! The write path: load the stream's head, let the aggregate decide, append what it decided.
+//!
+//! A concurrent writer may commit the same version first; the store then reports a conflict and
+//! the command runs again on the new head. A command with `If-Match` then fails with 412 (the
+//! version it named is no longer current), so of two concurrent conditional updates exactly one
+//! wins; a command without it applies on top, so no update is lost.
+
+use cqrs_es::Aggregate;
+use cqrs_es::event_sink::EventSink;
+use event_store::{
+    CommitContext, EventStore, FhirResource, NewEvent, ResourceCommand, ResourceEvent,
+    ResourceServices,
+};
+use serde_json::Value;
+
+use crate::error::WriteError;
+
+/// How often a command is re-run after losing a race for the same version.
+const MAX_ATTEMPTS: usize = 8;
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub struct WriteOutcome {
+    /// The resource as it now stands (for a delete: as it stood before).
+    pub resource: Value,
+    pub version: u32,
+    /// Whether this write created the resource (201) rather than changing it (200).
+    pub created: bool,
+    pub deleted: bool,
+    /// Whether an event was recorded (false for a no-op update or a repeated delete).
+    pub recorded: bool,
+    /// The global position of the event; for a no-op, of the stream's latest event if it has one.
+    pub position: Option<i64>,
+    pub last_updated: chrono::DateTime<chrono::Utc>,
+}
+
+/// Runs `command` on stream `(resource_type, id)`. `fresh` skips loading: the id was just
+/// generated, so the stream is known to be empty.
+pub async fn execute(
+    store: &EventStore,
+    context: &CommitContext,
+    resource_type: &str,
+    id: &str,
+    command: ResourceCommand,
+    fresh: bool,
+) -> Result<WriteOutcome, WriteError> {
+    let services = ResourceServices::default();
+    for _ in 0..MAX_ATTEMPTS {
+        let head = if fresh {
+            None
+        } else {
+            store.latest(resource_type, id).await?
+        };
+        let mut aggregate =
+            match &head {
+                Some(event) => FhirResource::from_latest(event.to_domain().map_err(|error| {
+                    WriteError::Store(event_store::StoreError::Encoding(error))
+                })?),
+                None => FhirResource::default(),
+            };
+        let sink = EventSink::default();
+        aggregate.handle(command.clone(), &services, &sink).await?;
+        let events = sink.collect().await;
+        let Some(event) = events.last() else {
+            return Ok(unchanged(&aggregate, head.as_ref()));
+        };
+        let new_event = NewEvent::from_domain(resource_type, id, event, head.map(|h| h.hash));
+        match store
+            .append(context, std::slice::from_ref(&new_event))
+            .await
+        {
+            Ok(committed) => return Ok(recorded(event, &committed, context)),
+            Err(event_store::StoreError::Conflict { .. }) if !fresh => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(WriteError::Contended)
+}
+
+fn recorded(
+    event: &ResourceEvent,
+    committed: &[event_store::CommittedEvent],
+    context: &CommitContext,
+) -> WriteOutcome {
+    let (resource, created, deleted) = match event {
+        ResourceEvent::ResourceCreated { resource } => (resource.clone(), true, false),
+        ResourceEvent::ResourceUpdated { resource, .. } => (resource.clone(), false, false),
+        ResourceEvent::ResourceDeleted { previous, .. } => (previous.clone(), false, true),
+    };
+    WriteOutcome {
+        resource,
+        version: event.version(),
+        created,
+        deleted,
+        recorded: true,
+        position: committed.first().map(|c| c.position),
+        last_updated: context.recorded_at(),
+    }
+}
+
+fn unchanged(aggregate: &FhirResource, head: Option<&event_store::StoredEvent>) -> WriteOutcome {
+    WriteOutcome {
+        resource: aggregate.current.clone().unwrap_or(Value::Null),
+        version: aggregate.version,
+        created: false,
+        deleted: aggregate.deleted,
+        recorded: false,
+        position: head.and_then(|event| event.position),
+        last_updated: head
+            .map(|event| event.recorded_at)
+            .unwrap_or_else(chrono::Utc::now),
+    }
+}

@@ -1,0 +1,300 @@
+//! The outbox relay: publishes every committed event to JetStream, in position order.
+//!
+//! The event table is its own outbox: an event and its "to be published" record are the same
+//! row, committed together. The relay reads the feed from the last position it published,
+//! publishes each event to `<prefix>.<ResourceType>` with `Nats-Msg-Id = <Type>/<id>/<version>`
+//! and waits for the server's ack before the next one, so JetStream holds the events in
+//! position order. A retry after a failure re-sends the same message id, which JetStream
+//! recognises as a duplicate; and on (re)start the relay resumes after the position of the
+//! newest message already in the stream, so even a restart outside the duplicate window sends
+//! nothing twice.
+//!
+//! With NATS down, writes go on (they only touch Postgres) and events wait; the relay retries
+//! with backoff and catches up when NATS returns. One relay publishes at a time: leadership is
+//! a Postgres advisory lock held on a dedicated connection, so several command-service
+//! instances can run without publishing out of order.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, stream};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnection, PgListener};
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::event::StoredEvent;
+use crate::store::{EventStore, StoreError};
+
+/// Where and how the relay publishes.
+#[derive(Debug, Clone)]
+pub struct RelaySettings {
+    pub nats_url: String,
+    /// The JetStream stream, `FHIR_EVENTS` in production; tests use their own.
+    pub stream: String,
+    /// Subjects are `<prefix>.<ResourceType>`.
+    pub subject_prefix: String,
+}
+
+/// The header that carries an event's global position on every message.
+pub const POSITION_HEADER: &str = "Fhir-Position";
+
+const BATCH: i64 = 500;
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+const ACK_TIMEOUT: Duration = Duration::from_secs(3);
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// What the relay is doing, for `/ready` and metrics.
+#[derive(Debug, Default)]
+pub struct RelayStatus {
+    leader: AtomicBool,
+    connected: AtomicBool,
+    published_position: AtomicI64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl RelayStatus {
+    /// Whether this relay holds the publishing lock.
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    /// Whether the relay is connected to JetStream and publishing.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The highest position this relay has seen acknowledged by JetStream.
+    pub fn published_position(&self) -> i64 {
+        self.published_position.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_error(&self, error: Option<String>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
+    }
+}
+
+#[derive(Debug, Error)]
+enum RelayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("nats: {0}")]
+    Nats(String),
+}
+
+fn nats_error(error: impl std::fmt::Display) -> RelayError {
+    RelayError::Nats(error.to_string())
+}
+
+/// A running relay.
+pub struct OutboxRelay {
+    status: Arc<RelayStatus>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl OutboxRelay {
+    /// Starts the relay in the background.
+    pub fn start(store: EventStore, settings: RelaySettings) -> Self {
+        let status = Arc::new(RelayStatus::default());
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(store, settings, status.clone(), stopped));
+        OutboxRelay { status, stop, task }
+    }
+
+    pub fn status(&self) -> Arc<RelayStatus> {
+        self.status.clone()
+    }
+
+    /// Stops publishing (what is in flight finishes or is retried by the next relay).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn run(
+    store: EventStore,
+    settings: RelaySettings,
+    status: Arc<RelayStatus>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let started = Instant::now();
+        match lead(&store, &settings, &status, &mut stopped).await {
+            Ok(()) => return,
+            Err(error) => {
+                status.connected.store(false, Ordering::Relaxed);
+                status.leader.store(false, Ordering::Relaxed);
+                tracing::warn!(%error, stream = %settings.stream, "outbox relay interrupted; retrying");
+                status.set_error(Some(error.to_string()));
+            }
+        }
+        if started.elapsed() > MAX_BACKOFF * 4 {
+            backoff = Duration::from_millis(100);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = stopped.changed() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Takes the publishing lock, then publishes until stopped or until something fails.
+async fn lead(
+    store: &EventStore,
+    settings: &RelaySettings,
+    status: &RelayStatus,
+    stopped: &mut watch::Receiver<bool>,
+) -> Result<(), RelayError> {
+    let options = store.pool().connect_options();
+    let mut lock = PgConnection::connect_with(&options).await?;
+    let lock_name = format!("fhir-outbox-relay:{}", settings.stream);
+    loop {
+        let (acquired,): (bool,) =
+            sqlx::query_as("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(&lock_name)
+                .fetch_one(&mut lock)
+                .await?;
+        if acquired {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(IDLE_WAIT) => {}
+            _ = stopped.changed() => return Ok(()),
+        }
+    }
+    status.leader.store(true, Ordering::Relaxed);
+
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(2))
+        .connect(settings.nats_url.as_str())
+        .await
+        .map_err(nats_error)?;
+    let mut context = jetstream::new(client);
+    context.set_timeout(ACK_TIMEOUT);
+    let mut stream = context
+        .get_or_create_stream(stream::Config {
+            name: settings.stream.clone(),
+            subjects: vec![format!("{}.>", settings.subject_prefix)],
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        })
+        .await
+        .map_err(nats_error)?;
+
+    let saved = saved_cursor(store, &settings.stream).await?;
+    let in_stream = newest_position_in(&mut stream).await?;
+    let mut cursor = saved.max(in_stream);
+    status.published_position.store(cursor, Ordering::Relaxed);
+    status.connected.store(true, Ordering::Relaxed);
+    status.set_error(None);
+    tracing::info!(stream = %settings.stream, cursor, "outbox relay publishing");
+
+    let mut listener = PgListener::connect_with(store.pool()).await?;
+    listener.listen("fhir_event_sequenced").await?;
+    let mut last_sweep = Instant::now();
+    loop {
+        if *stopped.borrow() {
+            return Ok(());
+        }
+        if last_sweep.elapsed() >= IDLE_WAIT {
+            // Events whose writer stopped between commit and sequencing get their positions,
+            // and a lost lock connection ends this leadership.
+            store.sequence_pending().await?;
+            sqlx::query("SELECT 1").execute(&mut lock).await?;
+            last_sweep = Instant::now();
+        }
+        let batch = store.read_feed(cursor, BATCH).await?;
+        if batch.is_empty() {
+            tokio::select! {
+                notification = listener.recv() => { notification?; }
+                () = tokio::time::sleep(IDLE_WAIT) => {}
+                _ = stopped.changed() => return Ok(()),
+            }
+            continue;
+        }
+        for event in &batch {
+            publish(&context, settings, event).await?;
+            cursor = event.position.unwrap_or(cursor);
+            status.published_position.store(cursor, Ordering::Relaxed);
+        }
+        sqlx::query(
+            "INSERT INTO fhir_outbox_cursor (stream, published_position) VALUES ($1, $2) \
+             ON CONFLICT (stream) DO UPDATE \
+             SET published_position = greatest(fhir_outbox_cursor.published_position, excluded.published_position), \
+                 updated_at = now()",
+        )
+        .bind(&settings.stream)
+        .bind(cursor)
+        .execute(store.pool())
+        .await?;
+    }
+}
+
+async fn publish(
+    context: &jetstream::Context,
+    settings: &RelaySettings,
+    event: &StoredEvent,
+) -> Result<(), RelayError> {
+    let subject = format!("{}.{}", settings.subject_prefix, event.resource_type);
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Msg-Id", event.message_id().as_str());
+    headers.insert(
+        POSITION_HEADER,
+        event.position.unwrap_or(0).to_string().as_str(),
+    );
+    let payload = event.envelope_json().map_err(StoreError::from)?;
+    let ack = context
+        .publish_with_headers(subject, headers, payload.into())
+        .await
+        .map_err(nats_error)?
+        .await
+        .map_err(nats_error)?;
+    if ack.duplicate {
+        tracing::debug!(message_id = %event.message_id(), "already in the stream");
+    }
+    Ok(())
+}
+
+async fn saved_cursor(store: &EventStore, stream: &str) -> Result<i64, RelayError> {
+    let saved: Option<(i64,)> =
+        sqlx::query_as("SELECT published_position FROM fhir_outbox_cursor WHERE stream = $1")
+            .bind(stream)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(saved.map_or(0, |(position,)| position))
+}
+
+/// The position of the newest message in the stream (0 for an empty stream).
+async fn newest_position_in(stream: &mut jetstream::stream::Stream) -> Result<i64, RelayError> {
+    let last = stream.info().await.map_err(nats_error)?.state.last_sequence;
+    if last == 0 {
+        return Ok(0);
+    }
+    let message = stream.get_raw_message(last).await.map_err(nats_error)?;
+    Ok(message
+        .headers
+        .get(POSITION_HEADER)
+        .and_then(|value| value.as_str().parse().ok())
+        .unwrap_or(0))
+}

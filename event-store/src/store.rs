@@ -1,0 +1,342 @@
+//! Postgres persistence of the event streams (schema in `migrations/`).
+//!
+//! Writing is two short steps. `insert` appends the events of one request with a single
+//! statement (so many streams commit atomically, or none do); the unique
+//! `(resource_type, resource_id, version)` constraint turns a concurrent write of the same
+//! version into `StoreError::Conflict`. Then `sequence` gives the committed events their global
+//! positions through `fhir_sequence_events()`, which numbers committed events under a lock:
+//! positions become visible in increasing order, so `read_feed(after)` never skips an event
+//! that commits late. `append` does both and returns the positions.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Postgres;
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use thiserror::Error;
+use uuid::Uuid;
+
+use crate::event::{EventMetadata, NewEvent, StoredEvent, event_hash};
+
+/// Runs the migrations in `migrations/` (every service does at start-up; concurrent runs are
+/// serialised by sqlx's migration lock).
+pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::migrate!("../migrations").run(pool).await
+}
+
+/// What can go wrong when writing or reading events.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// Another writer committed the same version of a stream first.
+    #[error("a concurrent write committed the same version first: {detail}")]
+    Conflict { detail: String },
+    #[error("event store: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("event store: cannot encode metadata: {0}")]
+    Encoding(#[from] serde_json::Error),
+    #[error("event store: events {0:?} were committed but got no position")]
+    Unsequenced(Vec<i64>),
+}
+
+/// What one request's events share: the transaction and the metadata.
+#[derive(Debug, Clone)]
+pub struct CommitContext {
+    pub metadata: EventMetadata,
+}
+
+impl CommitContext {
+    pub fn transaction_id(&self) -> Uuid {
+        self.metadata.transaction_id
+    }
+
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        self.metadata.recorded_at
+    }
+}
+
+/// An appended event: where it landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedEvent {
+    pub event_id: i64,
+    pub position: i64,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub version: u32,
+}
+
+/// The event store. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct EventStore {
+    pool: PgPool,
+}
+
+const EVENT_COLUMNS: &str = "event_id, position, resource_type, resource_id, version, kind, \
+     resource::text AS resource, patch::text AS patch, metadata::text AS metadata, \
+     transaction_id, recorded_at, prev_hash, hash";
+
+impl EventStore {
+    pub fn new(pool: PgPool) -> Self {
+        EventStore { pool }
+    }
+
+    /// Opens a pool on `url`.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
+        PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The latest event of a stream (its current state: events are fat).
+    pub async fn latest(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM fhir_event WHERE resource_type = $1 AND resource_id = $2 \
+             ORDER BY version DESC LIMIT 1"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(resource_type)
+            .bind(resource_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// One version of a stream.
+    pub async fn version(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+        version: i32,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM fhir_event WHERE resource_type = $1 AND resource_id = $2 AND version = $3"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(resource_type)
+            .bind(resource_id)
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// Every event of a stream, oldest first.
+    pub async fn stream(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM fhir_event WHERE resource_type = $1 AND resource_id = $2 ORDER BY version"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(resource_type)
+            .bind(resource_id)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Appends and commits `events` atomically, then sequences them; returns their positions.
+    pub async fn append(
+        &self,
+        context: &CommitContext,
+        events: &[NewEvent],
+    ) -> Result<Vec<CommittedEvent>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.pool.acquire().await?;
+        let inserted = insert(&mut connection, context, events).await?;
+        drop(connection);
+        self.sequence(&inserted).await
+    }
+
+    /// Gives positions to `inserted` (committed) events and to any other committed events still
+    /// waiting for one; returns the positions of `inserted`.
+    pub async fn sequence(
+        &self,
+        inserted: &[InsertedEvent],
+    ) -> Result<Vec<CommittedEvent>, StoreError> {
+        let ids: Vec<i64> = inserted.iter().map(|event| event.event_id).collect();
+        let rows: Vec<(i64, Option<i64>)> =
+            sqlx::query_as("SELECT event_id, event_position FROM fhir_sequence_events($1)")
+                .bind(&ids)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut committed = Vec::with_capacity(inserted.len());
+        let mut missing = Vec::new();
+        for event in inserted {
+            match rows.iter().find(|(id, _)| *id == event.event_id) {
+                Some((_, Some(position))) => committed.push(CommittedEvent {
+                    event_id: event.event_id,
+                    position: *position,
+                    resource_type: event.resource_type.clone(),
+                    resource_id: event.resource_id.clone(),
+                    version: event.version,
+                }),
+                _ => missing.push(event.event_id),
+            }
+        }
+        if missing.is_empty() {
+            Ok(committed)
+        } else {
+            Err(StoreError::Unsequenced(missing))
+        }
+    }
+
+    /// Sequences whatever is committed and unnumbered (events whose writer stopped between its
+    /// commit and its own sequencing call). The outbox relay calls this periodically.
+    pub async fn sequence_pending(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT count(*) FROM fhir_sequence_events(NULL)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The global feed: events with a position greater than `after`, in position order.
+    pub async fn read_feed(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM fhir_event WHERE position > $1 ORDER BY position LIMIT $2"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The highest position given so far (0 when the store is empty).
+    pub async fn head_position(&self) -> Result<i64, StoreError> {
+        let (head,): (Option<i64>,) = sqlx::query_as("SELECT max(position) FROM fhir_event")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(head.unwrap_or(0))
+    }
+
+    /// How many events the store holds.
+    pub async fn count(&self) -> Result<i64, StoreError> {
+        let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM fhir_event")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
+    }
+
+    /// Checks a stream's hash chain: every event's hash matches its content and links to the
+    /// previous event. Returns the first version that fails, if any.
+    pub async fn verify_stream(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<Option<i32>, StoreError> {
+        let mut previous: Option<Vec<u8>> = None;
+        for event in self.stream(resource_type, resource_id).await? {
+            if event.prev_hash != previous || event.computed_hash() != event.hash {
+                return Ok(Some(event.version));
+            }
+            previous = Some(event.hash);
+        }
+        Ok(None)
+    }
+}
+
+/// An event inserted (and, once its transaction commits, committed) but not yet sequenced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InsertedEvent {
+    pub event_id: i64,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub version: u32,
+}
+
+/// Inserts `events` with one statement on `connection`. Outside a transaction that statement
+/// commits on its own; inside one, with it. Positions come later, from `EventStore::sequence`.
+pub async fn insert(
+    connection: &mut PgConnection,
+    context: &CommitContext,
+    events: &[NewEvent],
+) -> Result<Vec<InsertedEvent>, StoreError> {
+    let metadata = serde_json::to_string(&context.metadata)?;
+    let count = events.len();
+    let mut types = Vec::with_capacity(count);
+    let mut ids = Vec::with_capacity(count);
+    let mut versions = Vec::with_capacity(count);
+    let mut kinds = Vec::with_capacity(count);
+    let mut resources = Vec::with_capacity(count);
+    let mut patches = Vec::with_capacity(count);
+    let mut prev_hashes = Vec::with_capacity(count);
+    let mut hashes = Vec::with_capacity(count);
+    for event in events {
+        let version = i32::try_from(event.version).unwrap_or(i32::MAX);
+        hashes.push(event_hash(
+            event.prev_hash.as_deref(),
+            &event.resource_type,
+            &event.resource_id,
+            version,
+            event.kind.as_str(),
+            &event.resource,
+            event.patch.as_deref(),
+            &metadata,
+        ));
+        types.push(event.resource_type.as_str());
+        ids.push(event.resource_id.as_str());
+        versions.push(version);
+        kinds.push(event.kind.as_str());
+        resources.push(event.resource.as_str());
+        patches.push(event.patch.as_deref());
+        prev_hashes.push(event.prev_hash.as_deref());
+    }
+    let result = sqlx::query_as::<Postgres, (i64, String, String, i32)>(
+        "INSERT INTO fhir_event (resource_type, resource_id, version, kind, resource, patch, \
+                                 metadata, transaction_id, recorded_at, prev_hash, hash) \
+         SELECT t, i, v, k, r::json, p::json, $8::json, $9, $10, ph, h \
+         FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], \
+                     $7::bytea[], $11::bytea[]) WITH ORDINALITY AS u(t, i, v, k, r, p, ph, h, n) \
+         ORDER BY n \
+         RETURNING event_id, resource_type, resource_id, version",
+    )
+    .bind(&types)
+    .bind(&ids)
+    .bind(&versions)
+    .bind(&kinds)
+    .bind(&resources)
+    .bind(&patches)
+    .bind(&prev_hashes)
+    .bind(&metadata)
+    .bind(context.transaction_id())
+    .bind(context.recorded_at())
+    .bind(&hashes)
+    .fetch_all(&mut *connection)
+    .await;
+    let rows = match result {
+        Ok(rows) => rows,
+        Err(sqlx::Error::Database(error))
+            if error.constraint() == Some("fhir_event_stream_version") =>
+        {
+            let detail = error
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .and_then(|error| error.detail())
+                .unwrap_or_else(|| error.message())
+                .to_owned();
+            return Err(StoreError::Conflict { detail });
+        }
+        Err(other) => return Err(other.into()),
+    };
+    Ok(rows
+        .into_iter()
+        .map(
+            |(event_id, resource_type, resource_id, version)| InsertedEvent {
+                event_id,
+                resource_type,
+                resource_id,
+                version: u32::try_from(version).unwrap_or(0),
+            },
+        )
+        .collect())
+}

@@ -1,0 +1,237 @@
+//! Structural validation of incoming resources against the official R4 JSON Schema.
+//!
+//! The schema (`schemas/fhir/fhir.schema.json`) is embedded in the binary and compiled once per
+//! process into one validator per resource type, so a write pays only for walking its own
+//! resource. Errors come back as `OperationOutcome` issues whose `expression` says where in the
+//! resource the problem is (`Patient.name[0].given`), which is what a FHIR client shows its user.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
+
+use jsonschema::{Validator, error::ValidationErrorKind};
+use serde_json::{Value, json};
+
+use crate::outcome::{IssueCode, OutcomeIssue};
+use crate::resource_type::ResourceType;
+
+const FHIR_SCHEMA: &str = include_str!("../../schemas/fhir/fhir.schema.json");
+
+/// At most this many issues are reported for one resource: enough to fix it, not a flood.
+const MAX_ISSUES: usize = 50;
+/// Diagnostics longer than this are cut (a failed `oneOf` can quote a whole subtree).
+const MAX_DIAGNOSTICS: usize = 400;
+
+/// The R4 schema, compiled into one validator per resource type on first use.
+pub struct ResourceValidator {
+    definitions: Value,
+    compiled: RwLock<HashMap<ResourceType, Arc<Validator>>>,
+}
+
+impl ResourceValidator {
+    /// The process-wide validator.
+    pub fn global() -> &'static ResourceValidator {
+        static VALIDATOR: OnceLock<ResourceValidator> = OnceLock::new();
+        VALIDATOR.get_or_init(|| {
+            let mut schema: Value = serde_json::from_str(FHIR_SCHEMA)
+                .unwrap_or_else(|error| panic!("the embedded FHIR schema is not JSON: {error}"));
+            let definitions = schema
+                .get_mut("definitions")
+                .map(Value::take)
+                .unwrap_or_else(|| panic!("the embedded FHIR schema has no definitions"));
+            ResourceValidator {
+                definitions,
+                compiled: RwLock::new(HashMap::new()),
+            }
+        })
+    }
+
+    /// The validator of one resource type, compiled the first time it is asked for (a few
+    /// milliseconds to a few hundred, by the size of the type).
+    fn validator(&self, resource_type: ResourceType) -> Result<Arc<Validator>, String> {
+        if let Some(validator) = self
+            .compiled
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&resource_type)
+        {
+            return Ok(validator.clone());
+        }
+        let schema = json!({
+            "$schema": "http://json-schema.org/draft-06/schema#",
+            "definitions": self.definitions,
+            "allOf": [{"$ref": format!("#/definitions/{resource_type}")}],
+        });
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft6)
+            .should_validate_formats(false)
+            .build(&schema)
+            .map(Arc::new)
+            .map_err(|error| format!("the schema of {resource_type} does not compile: {error}"))?;
+        self.compiled
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(resource_type, validator.clone());
+        Ok(validator)
+    }
+
+    /// Checks `resource` against the schema of `resource_type`; every problem becomes an issue.
+    pub fn validate(&self, resource_type: ResourceType, resource: &Value) -> Vec<OutcomeIssue> {
+        let validator = match self.validator(resource_type) {
+            Ok(validator) => validator,
+            Err(problem) => return vec![OutcomeIssue::error(IssueCode::NotSupported, problem)],
+        };
+        validator
+            .iter_errors(resource)
+            .take(MAX_ISSUES)
+            .map(|error| {
+                let code = match error.kind() {
+                    ValidationErrorKind::Required { .. } => IssueCode::Required,
+                    ValidationErrorKind::AdditionalProperties { .. } => IssueCode::Structure,
+                    ValidationErrorKind::Type { .. } => IssueCode::Structure,
+                    _ => IssueCode::Value,
+                };
+                let mut diagnostics = error.to_string();
+                if diagnostics.len() > MAX_DIAGNOSTICS {
+                    let mut cut = MAX_DIAGNOSTICS;
+                    while !diagnostics.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    diagnostics.truncate(cut);
+                    diagnostics.push_str("...");
+                }
+                OutcomeIssue::error(code, diagnostics).at(expression_for(
+                    resource_type,
+                    error.instance_path().as_str(),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Turns a JSON pointer inside a resource (`/name/0/given`) into a FHIRPath-like location
+/// (`Patient.name[0].given`).
+fn expression_for(resource_type: ResourceType, pointer: &str) -> String {
+    let mut expression = resource_type.as_str().to_owned();
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        if token.bytes().all(|b| b.is_ascii_digit()) && !token.is_empty() {
+            expression.push('[');
+            expression.push_str(&token);
+            expression.push(']');
+        } else {
+            expression.push('.');
+            expression.push_str(&token);
+        }
+    }
+    expression
+}
+
+/// The checks every incoming resource passes before it can become an event: a JSON object,
+/// a known `resourceType`, and valid against that type's schema. Returns the type.
+pub fn check_resource(resource: &Value) -> Result<ResourceType, Vec<OutcomeIssue>> {
+    let Some(object) = resource.as_object() else {
+        return Err(vec![OutcomeIssue::error(
+            IssueCode::Structure,
+            "a FHIR resource must be a JSON object",
+        )]);
+    };
+    let resource_type = match object.get("resourceType") {
+        None => {
+            return Err(vec![
+                OutcomeIssue::error(IssueCode::Required, "the resource has no resourceType")
+                    .at("resourceType"),
+            ]);
+        }
+        Some(Value::String(name)) => ResourceType::parse(name).map_err(|error| {
+            vec![OutcomeIssue::error(IssueCode::NotSupported, error.to_string()).at("resourceType")]
+        })?,
+        Some(_) => {
+            return Err(vec![
+                OutcomeIssue::error(IssueCode::Structure, "resourceType must be a string")
+                    .at("resourceType"),
+            ]);
+        }
+    };
+    let issues = ResourceValidator::global().validate(resource_type, resource);
+    if issues.is_empty() {
+        Ok(resource_type)
+    } else {
+        Err(issues)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_patient_passes() {
+        let patient = json!({
+            "resourceType": "Patient",
+            "id": "p1",
+            "name": [{"family": "Smith", "given": ["Ann"]}],
+            "birthDate": "1970-02-03",
+            "_birthDate": {"extension": [{"url": "http://example.org/x", "valueString": "y"}]}
+        });
+        assert_eq!(check_resource(&patient).unwrap().as_str(), "Patient");
+    }
+
+    #[test]
+    fn every_problem_is_named_with_its_path() {
+        let patient = json!({
+            "resourceType": "Patient",
+            "name": [{"family": 42}],
+            "birthDate": "03/02/1970",
+            "favouriteColour": "blue"
+        });
+        let issues = check_resource(&patient).unwrap_err();
+        let paths: Vec<&str> = issues
+            .iter()
+            .flat_map(|i| i.expression.iter().map(String::as_str))
+            .collect();
+        assert!(paths.contains(&"Patient.name[0].family"), "{issues:?}");
+        assert!(paths.contains(&"Patient.birthDate"), "{issues:?}");
+        assert!(
+            paths.contains(&"Patient"),
+            "unknown element reported at the resource: {issues:?}"
+        );
+        assert!(issues.iter().any(|i| {
+            i.diagnostics
+                .as_deref()
+                .unwrap_or("")
+                .contains("favouriteColour")
+        }));
+    }
+
+    #[test]
+    fn type_checks_come_before_the_schema() {
+        assert!(check_resource(&json!([1, 2])).is_err());
+        let missing = check_resource(&json!({"id": "x"})).unwrap_err();
+        assert_eq!(missing[0].code, IssueCode::Required);
+        let unknown = check_resource(&json!({"resourceType": "Spaceship"})).unwrap_err();
+        assert_eq!(unknown[0].code, IssueCode::NotSupported);
+    }
+
+    #[test]
+    fn decimals_keep_their_precision() {
+        let text = r#"{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.50}}"#;
+        let value: Value = serde_json::from_str(text).unwrap();
+        assert!(check_resource(&value).is_ok());
+        assert_eq!(serde_json::to_string(&value).unwrap(), text);
+    }
+
+    #[test]
+    fn every_resource_type_has_a_schema() {
+        let validator = ResourceValidator::global();
+        for resource_type in ResourceType::all() {
+            let issues = validator.validate(
+                resource_type,
+                &json!({"resourceType": resource_type.as_str()}),
+            );
+            assert!(
+                issues.iter().all(|i| i.code != IssueCode::NotSupported),
+                "{resource_type}: {issues:?}"
+            );
+        }
+    }
+}

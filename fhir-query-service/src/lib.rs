@@ -1,0 +1,77 @@
+//! fhir-query-service: the read side of the FHIR API.
+//!
+//! Reads by id (`read`, `vread`) are answered from the event store itself, so they are strongly
+//! consistent: a client that got `201 Created` and then reads gets the resource, every time.
+//! Search, history, the Redis cache and the CapabilityStatement arrive with later work.
+
+mod routes;
+mod settings;
+
+use std::future::Future;
+
+use anyhow::Context;
+use event_store::EventStore;
+use event_store::store::migrate;
+use secrecy::ExposeSecret;
+use service_kit::health::DependencyCheck;
+use tokio::net::TcpListener;
+
+pub use settings::Settings;
+
+/// A built, bound query service.
+pub struct Application {
+    listener: TcpListener,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Connects to Postgres, applies the migrations, binds the port.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = EventStore::connect(
+            settings.database.database_url.expose_secret(),
+            settings.database.database_max_connections,
+        )
+        .await
+        .context("cannot connect to Postgres")?;
+        migrate(&pool)
+            .await
+            .context("cannot apply the migrations")?;
+        let store = EventStore::new(pool.clone());
+        let listener = service_kit::http::bind(settings.host, settings.port)
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let checks = vec![DependencyCheck::new("postgres", true, move || {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("SELECT 1")
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|error| error.to_string())
+            }
+        })];
+        let router = service_kit::http::with_common_layers(
+            routes::router(store).merge(service_kit::health::routes("fhir-query-service", checks)),
+        );
+        Ok(Application { listener, router })
+    }
+
+    /// The port actually bound (tests bind port 0).
+    pub fn port(&self) -> u16 {
+        self.listener
+            .local_addr()
+            .map(|address| address.port())
+            .unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` resolves, then drains.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}

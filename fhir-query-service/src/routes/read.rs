@@ -1,0 +1,100 @@
+//! `GET /fhir/<Type>/<id>` (read) and `GET /fhir/<Type>/<id>/_history/<vid>` (vread), from the
+//! event store: the stored text of the version is the body, byte for byte.
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use event_store::{EventStore, StoredEvent};
+use fhir_model::{IssueCode, ResourceId, ResourceType};
+use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date};
+
+pub(crate) async fn read(
+    State(store): State<EventStore>,
+    Path((type_name, id)): Path<(String, String)>,
+) -> Result<Response, FhirError> {
+    let (resource_type, id) = parse(&type_name, &id)?;
+    let latest = store
+        .latest(resource_type.as_str(), id.as_str())
+        .await
+        .map_err(FhirError::internal)?;
+    respond(latest, &resource_type, &id, None)
+}
+
+pub(crate) async fn vread(
+    State(store): State<EventStore>,
+    Path((type_name, id, version_text)): Path<(String, String, String)>,
+) -> Result<Response, FhirError> {
+    let (resource_type, id) = parse(&type_name, &id)?;
+    let version: i32 = version_text
+        .parse()
+        .ok()
+        .filter(|version| *version > 0)
+        .ok_or_else(|| {
+            FhirError::new(
+                StatusCode::NOT_FOUND,
+                IssueCode::NotFound,
+                format!("'{version_text}' is not a version of {resource_type}/{id}"),
+            )
+        })?;
+    let event = store
+        .version(resource_type.as_str(), id.as_str(), version)
+        .await
+        .map_err(FhirError::internal)?;
+    respond(event, &resource_type, &id, Some(version))
+}
+
+fn parse(type_name: &str, id: &str) -> Result<(ResourceType, ResourceId), FhirError> {
+    let resource_type = ResourceType::parse(type_name).map_err(|error| {
+        FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotSupported,
+            error.to_string(),
+        )
+    })?;
+    let id = ResourceId::parse(id).map_err(|error| {
+        FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Value, error.to_string())
+    })?;
+    Ok((resource_type, id))
+}
+
+fn respond(
+    event: Option<StoredEvent>,
+    resource_type: &ResourceType,
+    id: &ResourceId,
+    version: Option<i32>,
+) -> Result<Response, FhirError> {
+    let what = match version {
+        Some(version) => format!("{resource_type}/{id}/_history/{version}"),
+        None => format!("{resource_type}/{id}"),
+    };
+    let Some(event) = event else {
+        return Err(FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotFound,
+            format!("{what} is not known"),
+        ));
+    };
+    if event.is_delete() {
+        let mut response = FhirError::new(
+            StatusCode::GONE,
+            IssueCode::Deleted,
+            format!("{what} was deleted (version {})", event.version),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(header::ETAG, etag(event.version));
+        response
+            .headers_mut()
+            .insert(header::LAST_MODIFIED, http_date(event.recorded_at));
+        return Ok(response);
+    }
+    let mut response = fhir_json(StatusCode::OK, event.resource);
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(event.version));
+    response
+        .headers_mut()
+        .insert(header::LAST_MODIFIED, http_date(event.recorded_at));
+    Ok(response)
+}

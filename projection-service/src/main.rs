@@ -1,0 +1,14 @@
+//! Reads the settings, starts logging, runs the service until SIGTERM or Ctrl-C.
+
+use projection_service::{Application, Settings};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings: Settings = service_kit::config::load();
+    service_kit::telemetry::init(&settings.telemetry);
+    let application = Application::build(settings).await?;
+    tracing::info!(port = application.port(), "projection-service listening");
+    application
+        .run_until(service_kit::http::shutdown_signal())
+        .await
+}

@@ -1,0 +1,240 @@
+//! Layered configuration: defaults < optional TOML file < environment variables < command line.
+//!
+//! Each service declares one `clap` struct. Its defaults and environment variable names live
+//! on the fields, so `--help` is always the complete, current list of settings. A file named by
+//! `--config` (or the service's `*_CONFIG` variable) supplies values that replace the defaults
+//! and are themselves replaced by the environment; its keys are the option names
+//! (`database-url = "..."` or `database_url = "..."`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser};
+use secrecy::SecretString;
+
+/// Where the event store lives.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// PostgreSQL connection URL.
+    #[arg(
+        id = "database_url",
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "postgres://wardline:wardline@127.0.0.1:5432/wardline",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub database_url: SecretString,
+    /// Most connections this service holds open.
+    #[arg(
+        id = "database_max_connections",
+        long = "database-max-connections",
+        env = "DATABASE_MAX_CONNECTIONS",
+        default_value_t = 32
+    )]
+    pub database_max_connections: u32,
+}
+
+/// Where NATS JetStream is, and the stream the events go to.
+#[derive(Debug, Clone, Args)]
+pub struct NatsSettings {
+    /// NATS server URL.
+    #[arg(
+        id = "nats_url",
+        long = "nats-url",
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub nats_url: String,
+    /// JetStream stream that carries the FHIR events.
+    #[arg(
+        id = "events_stream",
+        long = "events-stream",
+        env = "FHIR_EVENTS_STREAM",
+        default_value = "FHIR_EVENTS"
+    )]
+    pub events_stream: String,
+    /// Subject prefix of the events: `<prefix>.<ResourceType>`.
+    #[arg(
+        id = "events_subject_prefix",
+        long = "events-subject-prefix",
+        env = "FHIR_EVENTS_SUBJECT_PREFIX",
+        default_value = "fhir.events"
+    )]
+    pub events_subject_prefix: String,
+}
+
+/// Where Redis is.
+#[derive(Debug, Clone, Args)]
+pub struct RedisSettings {
+    /// Redis URL.
+    #[arg(
+        id = "redis_url",
+        long = "redis-url",
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+}
+
+/// How the service logs.
+#[derive(Debug, Clone, Args)]
+pub struct TelemetrySettings {
+    /// Log line format: `json` (one structured object per line) or `pretty`.
+    #[arg(id = "log_format", long = "log-format", env = "LOG_FORMAT", default_value = "json", value_parser = ["json", "pretty"])]
+    pub log_format: String,
+    /// Log filter, in `tracing` `EnvFilter` syntax.
+    #[arg(
+        id = "log_filter",
+        long = "log-filter",
+        env = "RUST_LOG",
+        default_value = "info,sqlx=warn,async_nats=warn"
+    )]
+    pub log_filter: String,
+}
+
+/// Loads `T` from the process's arguments and environment, and the file `--config` names.
+/// Prints help or the error and exits on `--help` or a bad value, like any `clap` program.
+pub fn load<T: Parser>() -> T {
+    match load_from::<T>(std::env::args_os()) {
+        Ok(settings) => settings,
+        Err(error) => match error.downcast::<clap::Error>() {
+            Ok(clap_error) => clap_error.exit(),
+            Err(other) => {
+                eprintln!("error: {other:#}");
+                std::process::exit(2);
+            }
+        },
+    }
+}
+
+/// `load` with the arguments given, for tests.
+pub fn load_from<T: Parser>(args: impl IntoIterator<Item = OsString>) -> anyhow::Result<T> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let mut command = T::command();
+    let has_config = command.get_arguments().any(|arg| arg.get_id() == "config");
+    if has_config {
+        let first_pass = command
+            .clone()
+            .ignore_errors(true)
+            .try_get_matches_from(&args)?;
+        if let Ok(Some(path)) = first_pass.try_get_one::<PathBuf>("config") {
+            for (key, value) in read_file(path)? {
+                if !command
+                    .get_arguments()
+                    .any(|arg| arg.get_id() == key.as_str())
+                {
+                    bail!("{}: unknown setting '{key}'", path.display());
+                }
+                command = command.mut_arg(key, |arg| arg.default_value(value));
+            }
+        }
+    }
+    let matches = command.try_get_matches_from(&args)?;
+    Ok(T::from_arg_matches(&matches)?)
+}
+
+fn read_file(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("{} is not valid TOML", path.display()))?;
+    table
+        .into_iter()
+        .map(|(key, value)| {
+            let text = match value {
+                toml::Value::String(text) => text,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(x) => x.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => bail!(
+                    "{}: '{key}' must be a string, number or boolean, not {other}",
+                    path.display()
+                ),
+            };
+            Ok((key.replace('-', "_"), text))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+
+    #[derive(Debug, Parser)]
+    struct Example {
+        #[arg(long, env = "SERVICE_KIT_TEST_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, env = "SERVICE_KIT_TEST_PORT", default_value_t = 1)]
+        port: u16,
+        #[arg(long, env = "SERVICE_KIT_TEST_NAME", default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    }
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        std::iter::once("example")
+            .chain(list.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn layers_defaults_file_and_command_line() {
+        let defaults: Example = load_from(args(&[])).unwrap();
+        assert_eq!(defaults.port, 1);
+        assert_eq!(defaults.name, "default");
+
+        let mut file = tempfile_in_target();
+        writeln!(
+            file.1,
+            "port = 7\nname = \"from-file\"\ndatabase-url = \"postgres://x/y\""
+        )
+        .unwrap();
+        let path = file.0.to_str().unwrap().to_owned();
+        let from_file: Example = load_from(args(&["--config", &path])).unwrap();
+        assert_eq!(from_file.port, 7);
+        assert_eq!(from_file.name, "from-file");
+        assert_eq!(
+            from_file.database.database_url.expose_secret(),
+            "postgres://x/y"
+        );
+
+        let overridden: Example = load_from(args(&["--config", &path, "--port", "9"])).unwrap();
+        assert_eq!(overridden.port, 9, "the command line beats the file");
+        assert_eq!(overridden.name, "from-file");
+        std::fs::remove_file(&file.0).unwrap();
+    }
+
+    #[test]
+    fn rejects_unknown_keys_in_the_file() {
+        let mut file = tempfile_in_target();
+        writeln!(file.1, "colour = \"blue\"").unwrap();
+        let path = file.0.to_str().unwrap().to_owned();
+        let error = load_from::<Example>(args(&["--config", &path])).unwrap_err();
+        assert!(
+            error.to_string().contains("unknown setting 'colour'"),
+            "{error}"
+        );
+        std::fs::remove_file(&file.0).unwrap();
+    }
+
+    #[test]
+    fn secrets_do_not_reach_debug_output() {
+        let settings: Example =
+            load_from(args(&["--database-url", "postgres://u:hunter2@h/d"])).unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    fn tempfile_in_target() -> (PathBuf, std::fs::File) {
+        let path = std::env::temp_dir().join(format!("service-kit-{}.toml", uuid::Uuid::new_v4()));
+        let file = std::fs::File::create(&path).unwrap();
+        (path, file)
+    }
+}

@@ -1,0 +1,15 @@
+//! What every Wardline service shares, so that the four of them start, configure, log, report
+//! health and fail in the same way.
+//!
+//! - `config`: one typed settings struct per service, layered defaults < file < environment <
+//!   command line, with `--help` listing every setting.
+//! - `telemetry`: structured (JSON) log lines carrying the request id.
+//! - `http`: request ids, tracing, graceful shutdown, binding.
+//! - `health`: `GET /health` (alive) and `GET /ready` (dependencies reachable).
+//! - `fhir_response`: the one place an error becomes an HTTP response with an `OperationOutcome`.
+
+pub mod config;
+pub mod fhir_response;
+pub mod health;
+pub mod http;
+pub mod telemetry;
