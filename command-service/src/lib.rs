@@ -54,7 +54,9 @@ impl Application {
             .await
             .context("cannot apply the migrations")?;
         let store = EventStore::new(pool);
-        warm_up_validators();
+        if settings.warm_validators {
+            warm_up_validators();
+        }
 
         let relay = settings.relay.then(|| {
             OutboxRelay::start(

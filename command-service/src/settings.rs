@@ -30,6 +30,10 @@ pub struct Settings {
     /// Run the outbox relay in this process (one relay publishes at a time across instances).
     #[arg(long, env = "COMMAND_SERVICE_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
     pub relay: bool,
+    /// Compile the JSON Schema validators of every resource type at start-up, in the
+    /// background, so no first write of a type waits for it.
+    #[arg(long, env = "COMMAND_SERVICE_WARM_VALIDATORS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub warm_validators: bool,
     #[command(flatten)]
     pub database: DatabaseSettings,
     #[command(flatten)]

@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::error::WriteError;
 
 /// How often a command is re-run after losing a race for the same version.
-const MAX_ATTEMPTS: usize = 8;
+const MAX_ATTEMPTS: u64 = 32;
 
 /// What a write did.
 #[derive(Debug, Clone)]
@@ -45,7 +45,7 @@ pub async fn execute(
     fresh: bool,
 ) -> Result<WriteOutcome, WriteError> {
     let services = ResourceServices::default();
-    for _ in 0..MAX_ATTEMPTS {
+    for attempt in 0..MAX_ATTEMPTS {
         let head = if fresh {
             None
         } else {
@@ -70,7 +70,11 @@ pub async fn execute(
             .await
         {
             Ok(committed) => return Ok(recorded(event, &committed, context)),
-            Err(event_store::StoreError::Conflict { .. }) if !fresh => continue,
+            Err(event_store::StoreError::Conflict { .. }) if !fresh => {
+                // Lost the race for this version: let the winner's commit settle, then re-run
+                // on the new head.
+                tokio::time::sleep(std::time::Duration::from_micros(200 * attempt)).await;
+            }
             Err(other) => return Err(other.into()),
         }
     }

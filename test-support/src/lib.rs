@@ -1,1 +1,207 @@
-//! placeholder
+//! Test harness shared by the integration tests: every test gets a database and a JetStream
+//! stream of its own, so tests run in parallel against the same real servers without seeing
+//! each other; and a test that needs to stop NATS starts a nats-server of its own.
+//!
+//! The servers are the ones `./deploy/dev test` starts (or names): `DATABASE_URL` must be a
+//! role that may create databases, `NATS_URL` a JetStream-enabled server, and
+//! `NATS_SERVER_BIN` the nats-server executable for tests that run their own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::PgPool;
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
+
+/// The database server tests use (a role with CREATEDB).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://wardline:wardline@127.0.0.1:5432/wardline".to_owned())
+}
+
+/// The shared NATS server.
+pub fn nats_url() -> String {
+    std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".to_owned())
+}
+
+/// The shared Redis server.
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+/// A database created for one test, with the migrations applied.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+    pub pool: PgPool,
+}
+
+impl TestDatabase {
+    pub async fn create() -> TestDatabase {
+        let admin_url = database_url();
+        let name = format!("wl_test_{}", Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .expect("cannot connect to DATABASE_URL: start the servers with ./deploy/dev test");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("cannot create a test database (does the role have CREATEDB?)");
+        admin.close().await.ok();
+        let url = with_database(&admin_url, &name);
+        let pool = event_store::EventStore::connect(&url, 20).await.unwrap();
+        event_store::store::migrate(&pool).await.unwrap();
+        TestDatabase { name, url, pool }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |index| index + 3);
+    let path_start = base[scheme_end..].find('/').map(|index| scheme_end + index);
+    let server = path_start.map_or(base, |index| &base[..index]);
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// A JetStream stream name and subject prefix no other test uses.
+pub fn unique_stream() -> (String, String) {
+    let tag = Uuid::new_v4().simple().to_string();
+    (format!("TEST_{tag}"), format!("test.{tag}.fhir.events"))
+}
+
+/// Deletes a test's stream (tests call it at the end; a leftover stream harms nothing).
+pub async fn delete_stream(nats_url: &str, stream: &str) {
+    if let Ok(client) = async_nats::connect(nats_url).await {
+        let _ = async_nats::jetstream::new(client)
+            .delete_stream(stream)
+            .await;
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A nats-server owned by one test, which the test can stop and start again (same port, same
+/// storage) to simulate an outage.
+pub struct NatsServer {
+    pub port: u16,
+    store: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    pub fn start() -> NatsServer {
+        let mut server = NatsServer {
+            port: free_port(),
+            store: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        server.start_again();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server (after `stop`), and waits until it accepts connections.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let binary = std::env::var("NATS_SERVER_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| "nats-server".into());
+        let child = Command::new(&binary)
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
+            .arg(self.store.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot run {}: {error} (set NATS_SERVER_BIN)",
+                    binary.display()
+                )
+            });
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server abruptly (SIGKILL), as a crash or a network cut would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/wardline", "t1"),
+            "postgres://u:p@h:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h:5432", "t1"),
+            "postgres://h:5432/t1"
+        );
+    }
+}

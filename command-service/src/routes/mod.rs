@@ -7,7 +7,7 @@ mod unsupported;
 mod update;
 
 use axum::Router;
-use axum::routing::{any, post, put};
+use axum::routing::{post, put};
 
 use crate::AppState;
 use crate::error::WriteError;
@@ -33,8 +33,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 .delete(delete::delete)
                 .fallback(unsupported::method),
         )
-        .route("/fhir/{*rest}", any(unsupported::method))
-        .fallback(unsupported::not_found)
+        .fallback(unsupported::elsewhere)
         .with_state(state)
 }
 

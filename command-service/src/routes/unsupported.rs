@@ -33,7 +33,12 @@ pub(crate) async fn method(method: Method, uri: Uri) -> Response {
     .into_response()
 }
 
-pub(crate) async fn not_found(uri: Uri) -> Response {
+/// Any other path: under `/fhir` it is an interaction this service does not serve (a read, a
+/// history, an operation); elsewhere there is nothing.
+pub(crate) async fn elsewhere(method: Method, uri: Uri) -> Response {
+    if uri.path().starts_with("/fhir/") {
+        return self::method(method, uri).await;
+    }
     FhirError::new(
         StatusCode::NOT_FOUND,
         IssueCode::NotFound,

@@ -5,7 +5,7 @@ mod read;
 use axum::Router;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::get;
 use event_store::EventStore;
 use fhir_model::IssueCode;
 use service_kit::fhir_response::FhirError;
@@ -20,8 +20,7 @@ pub(crate) fn router(store: EventStore) -> Router {
             "/fhir/{resource_type}/{id}/_history/{version}",
             get(read::vread).fallback(method_not_allowed),
         )
-        .route("/fhir/{*rest}", any(not_yet))
-        .fallback(not_found)
+        .fallback(elsewhere)
         .with_state(store)
 }
 
@@ -57,7 +56,11 @@ async fn not_yet(method: Method, uri: Uri) -> Response {
     .into_response()
 }
 
-async fn not_found(uri: Uri) -> Response {
+/// Any other path: under `/fhir` an interaction not served yet; elsewhere nothing.
+async fn elsewhere(method: Method, uri: Uri) -> Response {
+    if uri.path().starts_with("/fhir") {
+        return not_yet(method, uri).await;
+    }
     FhirError::new(
         StatusCode::NOT_FOUND,
         IssueCode::NotFound,

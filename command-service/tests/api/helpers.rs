@@ -1,0 +1,186 @@
+//! Starts a command service and a query service on free ports over a fresh database.
+
+use std::time::Duration;
+
+use command_service::Settings;
+use event_store::EventStore;
+use reqwest::{Client, Response};
+use serde_json::Value;
+use test_support::TestDatabase;
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>/fhir` of the command service.
+    pub writes: String,
+    /// `http://127.0.0.1:<port>/fhir` of the query service.
+    pub reads: String,
+    pub command_port: u16,
+    pub query_port: u16,
+    pub store: EventStore,
+    pub client: Client,
+    pub nats_url: String,
+    pub stream: String,
+    pub subject_prefix: String,
+}
+
+impl TestApp {
+    /// With the shared NATS server.
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with_nats(&test_support::nats_url()).await
+    }
+
+    pub async fn spawn_with_nats(nats_url: &str) -> TestApp {
+        let database = TestDatabase::create().await;
+        let (stream, subject_prefix) = test_support::unique_stream();
+        let settings = command_settings(&database.url, nats_url, &stream, &subject_prefix);
+        let command = command_service::Application::build(settings).await.unwrap();
+        let command_port = command.port();
+        tokio::spawn(command.run_until(std::future::pending()));
+
+        let query_settings: fhir_query_service::Settings = service_kit::config::load_from(
+            [
+                "fhir-query-service",
+                "--port",
+                "0",
+                "--database-url",
+                &database.url,
+                "--database-max-connections",
+                "5",
+            ]
+            .map(Into::into),
+        )
+        .unwrap();
+        let query = fhir_query_service::Application::build(query_settings)
+            .await
+            .unwrap();
+        let query_port = query.port();
+        tokio::spawn(query.run_until(std::future::pending()));
+
+        TestApp {
+            writes: format!("http://127.0.0.1:{command_port}/fhir"),
+            reads: format!("http://127.0.0.1:{query_port}/fhir"),
+            command_port,
+            query_port,
+            store: EventStore::new(database.pool.clone()),
+            client: Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            nats_url: nats_url.to_owned(),
+            stream,
+            subject_prefix,
+        }
+    }
+
+    pub async fn create(&self, resource: &Value) -> Response {
+        self.client
+            .post(format!(
+                "{}/{}",
+                self.writes,
+                resource["resourceType"].as_str().unwrap()
+            ))
+            .header("content-type", "application/fhir+json")
+            .body(resource.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates and returns the id, asserting success.
+    pub async fn create_ok(&self, resource: &Value) -> String {
+        let response = self.create(resource).await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let body: Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn update(&self, resource: &Value, if_match: Option<&str>) -> Response {
+        let mut request = self
+            .client
+            .put(format!(
+                "{}/{}/{}",
+                self.writes,
+                resource["resourceType"].as_str().unwrap(),
+                resource["id"].as_str().unwrap()
+            ))
+            .header("content-type", "application/fhir+json")
+            .body(resource.to_string());
+        if let Some(tag) = if_match {
+            request = request.header("if-match", tag);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn read(&self, path: &str) -> Response {
+        self.client
+            .get(format!("{}/{path}", self.reads))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        self.store.count().await.unwrap()
+    }
+
+    pub async fn cleanup(&self) {
+        test_support::delete_stream(&self.nats_url, &self.stream).await;
+    }
+}
+
+pub fn command_settings(
+    database_url: &str,
+    nats_url: &str,
+    stream: &str,
+    subject_prefix: &str,
+) -> Settings {
+    service_kit::config::load_from(
+        [
+            "command-service",
+            "--port",
+            "0",
+            "--database-url",
+            database_url,
+            "--database-max-connections",
+            "20",
+            "--nats-url",
+            nats_url,
+            "--events-stream",
+            stream,
+            "--events-subject-prefix",
+            subject_prefix,
+            "--max-body-bytes",
+            "1048576",
+            "--warm-validators",
+            "false",
+        ]
+        .map(Into::into),
+    )
+    .unwrap()
+}
+
+pub fn patient(family: &str) -> Value {
+    serde_json::json!({
+        "resourceType": "Patient",
+        "name": [{"family": family, "given": ["Ann"]}],
+        "gender": "female",
+        "birthDate": "1970-02-03"
+    })
+}
+
+/// Asserts an `OperationOutcome` body with an error issue, and returns it.
+pub async fn assert_outcome(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/fhir+json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    assert!(body["issue"][0]["severity"].is_string(), "{body}");
+    assert!(body["issue"][0]["code"].is_string(), "{body}");
+    body
+}

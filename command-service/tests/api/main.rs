@@ -1,0 +1,15 @@
+//! Black-box tests of the FHIR write API (and the reads that observe it), each against real
+//! Postgres and NATS, in a database and a JetStream stream of its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod concurrency;
+mod create;
+mod delete;
+mod helpers;
+mod nats_outage;
+mod patch;
+mod relay;
+mod service;
+mod update;

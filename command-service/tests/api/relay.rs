@@ -1,0 +1,147 @@
+//! The outbox relay: committed events reach JetStream in position order, once each, in the
+//! envelope the schema describes.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, patient};
+
+/// Reads every message of `stream` in order: (subject, Nats-Msg-Id, Fhir-Position, payload).
+pub async fn read_all(
+    nats_url: &str,
+    stream: &str,
+    expected: usize,
+) -> Vec<(String, String, i64, Value)> {
+    let client = async_nats::connect(nats_url).await.unwrap();
+    let context = jetstream::new(client);
+    let stream = test_support::eventually("the stream to exist", Duration::from_secs(20), || {
+        let context = context.clone();
+        async move { context.get_stream(stream).await.ok() }
+    })
+    .await;
+    let mut stream = stream;
+    test_support::eventually("all events in JetStream", Duration::from_secs(60), || {
+        let mut stream = stream.clone();
+        async move {
+            let count = stream.info().await.ok()?.state.messages;
+            (count >= expected as u64).then_some(())
+        }
+    })
+    .await;
+    let total = stream.info().await.unwrap().state.messages as usize;
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut messages = consumer
+        .fetch()
+        .max_messages(total)
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    while out.len() < total {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let headers = message.headers.clone().unwrap();
+        out.push((
+            message.subject.to_string(),
+            headers.get("Nats-Msg-Id").unwrap().to_string(),
+            headers
+                .get("Fhir-Position")
+                .unwrap()
+                .as_str()
+                .parse()
+                .unwrap(),
+            serde_json::from_slice(&message.payload).unwrap(),
+        ));
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_write_is_published_in_position_order_in_the_documented_envelope() {
+    let app = TestApp::spawn().await;
+    let id = app.create_ok(&patient("Smith")).await;
+    let mut changed = patient("Jones");
+    changed["id"] = json!(id);
+    assert_eq!(app.update(&changed, None).await.status(), 200);
+    let patch = json!([{"op": "add", "path": "/active", "value": true}]);
+    let patched = app
+        .client
+        .patch(format!("{}/Patient/{id}", app.writes))
+        .header("content-type", "application/json-patch+json")
+        .body(patch.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let observation = app
+        .create_ok(&json!({"resourceType": "Observation", "status": "final", "code": {"text": "HR"}, "subject": {"reference": format!("Patient/{id}")}}))
+        .await;
+    assert_eq!(
+        app.client
+            .delete(format!("{}/Patient/{id}", app.writes))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let messages = read_all(&app.nats_url, &app.stream, 5).await;
+    assert_eq!(messages.len(), 5);
+    let schema: Value = serde_json::from_str(include_str!(
+        "../../../schemas/events/fhir-event.schema.json"
+    ))
+    .unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let expected = [
+        ("Patient", id.as_str(), 1, "ResourceCreated"),
+        ("Patient", id.as_str(), 2, "ResourceUpdated"),
+        ("Patient", id.as_str(), 3, "ResourceUpdated"),
+        ("Observation", observation.as_str(), 1, "ResourceCreated"),
+        ("Patient", id.as_str(), 4, "ResourceDeleted"),
+    ];
+    for (n, ((subject, message_id, position, envelope), (kind_type, kind_id, version, kind))) in
+        messages.iter().zip(expected).enumerate()
+    {
+        let errors: Vec<String> = validator
+            .iter_errors(envelope)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "message {n} breaks the schema: {errors:?}\n{envelope}"
+        );
+        assert_eq!(*position, n as i64 + 1);
+        assert_eq!(envelope["position"], json!(n + 1));
+        assert_eq!(subject, &format!("{}.{kind_type}", app.subject_prefix));
+        assert_eq!(message_id, &format!("{kind_type}/{kind_id}/{version}"));
+        assert_eq!(envelope["kind"], kind);
+        assert_eq!(envelope["version"], json!(version));
+    }
+    assert_eq!(
+        messages[2].3["patch"], patch,
+        "a PATCH event carries its patch"
+    );
+    assert_eq!(
+        messages[1].3["prevHash"], messages[0].3["hash"],
+        "the hash chain is in the envelope"
+    );
+    app.cleanup().await;
+}

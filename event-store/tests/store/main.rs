@@ -1,0 +1,42 @@
+//! The event store against a real Postgres: ordering, atomicity, concurrency, the hash chain.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod feed;
+mod streams;
+
+use chrono::Utc;
+use event_store::{Actor, CommitContext, EventKind, EventMetadata, NewEvent};
+use uuid::Uuid;
+
+pub fn context() -> CommitContext {
+    CommitContext {
+        metadata: EventMetadata {
+            actor: Actor {
+                user: "tester".into(),
+                role: None,
+                client: None,
+            },
+            request_id: "test".into(),
+            transaction_id: Uuid::now_v7(),
+            recorded_at: Utc::now(),
+            source_address: None,
+            forwarded_for: None,
+            reason: None,
+        },
+    }
+}
+
+pub fn created(resource_type: &str, id: &str) -> NewEvent {
+    NewEvent {
+        resource_type: resource_type.into(),
+        resource_id: id.into(),
+        version: 1,
+        kind: EventKind::ResourceCreated,
+        resource: format!(
+            r#"{{"resourceType":"{resource_type}","id":"{id}","meta":{{"versionId":"1"}}}}"#
+        ),
+        patch: None,
+        prev_hash: None,
+    }
+}
