@@ -28,13 +28,13 @@ pub fn stamp_meta(resource: &mut Map<String, Value>, id: &str, version: u32, at:
 /// Removes what `stamp_meta` sets, so two versions can be compared on content alone.
 pub fn strip_server_meta(resource: &Value) -> Value {
     let mut copy = resource.clone();
-    if let Some(object) = copy.as_object_mut() {
-        if let Some(Value::Object(meta)) = object.get_mut("meta") {
-            meta.shift_remove("versionId");
-            meta.shift_remove("lastUpdated");
-            if meta.is_empty() {
-                object.shift_remove("meta");
-            }
+    if let Some(object) = copy.as_object_mut()
+        && let Some(Value::Object(meta)) = object.get_mut("meta")
+    {
+        meta.shift_remove("versionId");
+        meta.shift_remove("lastUpdated");
+        if meta.is_empty() {
+            object.shift_remove("meta");
         }
     }
     copy

@@ -1,0 +1,109 @@
+//! What the benchmarks share: a closed-loop load driver that records every latency, and the
+//! table they print. Each benchmark measures its subject beside baselines taken in the same
+//! run on the same machine, and reports ratios: machines are noisy, ratios less so.
+
+#![allow(clippy::print_stdout)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// The figures of one measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    pub name: String,
+    pub concurrency: usize,
+    pub operations: u64,
+    pub errors: u64,
+    pub seconds: f64,
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Runs `operation` from `concurrency` tasks in a closed loop for `duration` (after `warmup`,
+/// whose results are dropped), and measures throughput and latency.
+pub async fn drive<F, Fut>(name: &str, concurrency: usize, warmup: Duration, duration: Duration, operation: F) -> Measurement
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let operation = Arc::new(operation);
+    let start = Instant::now();
+    let measure_from = start + warmup;
+    let stop_at = measure_from + duration;
+    let mut tasks = Vec::with_capacity(concurrency);
+    for worker in 0..concurrency {
+        let operation = operation.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let mut errors = 0u64;
+            let mut n = 0u64;
+            loop {
+                let began = Instant::now();
+                if began >= stop_at {
+                    break;
+                }
+                let ok = operation((worker as u64) << 40 | n).await;
+                n += 1;
+                if began >= measure_from {
+                    if ok {
+                        let micros = began.elapsed().as_micros().max(1) as u64;
+                        let _ = histogram.record(micros.min(60_000_000));
+                    } else {
+                        errors += 1;
+                    }
+                }
+            }
+            (histogram, errors)
+        }));
+    }
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let mut errors = 0;
+    for task in tasks {
+        let (part, part_errors) = task.await.expect("load task");
+        histogram.add(part).expect("histograms of the same bounds");
+        errors += part_errors;
+    }
+    let seconds = duration.as_secs_f64();
+    let millis = |quantile: f64| histogram.value_at_quantile(quantile) as f64 / 1000.0;
+    Measurement {
+        name: name.to_owned(),
+        concurrency,
+        operations: histogram.len(),
+        errors,
+        seconds,
+        per_second: histogram.len() as f64 / seconds,
+        p50_ms: millis(0.50),
+        p95_ms: millis(0.95),
+        p99_ms: millis(0.99),
+        max_ms: histogram.max() as f64 / 1000.0,
+    }
+}
+
+/// Prints measurements as a table.
+pub fn print_table(measurements: &[Measurement]) {
+    println!(
+        "{:<28} {:>5} {:>10} {:>7} {:>10} {:>9} {:>9} {:>9} {:>9}",
+        "subject", "conc", "ops", "errors", "ops/s", "p50 ms", "p95 ms", "p99 ms", "max ms"
+    );
+    for m in measurements {
+        println!(
+            "{:<28} {:>5} {:>10} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+            m.name, m.concurrency, m.operations, m.errors, m.per_second, m.p50_ms, m.p95_ms, m.p99_ms, m.max_ms
+        );
+    }
+}
+
+/// Resident memory of this process, in MiB (Linux), for the memory figure of in-process runs.
+pub fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
