@@ -56,11 +56,7 @@ impl ResourceValidator {
         {
             return Ok(validator.clone());
         }
-        let schema = json!({
-            "$schema": "http://json-schema.org/draft-06/schema#",
-            "definitions": self.definitions,
-            "allOf": [{"$ref": format!("#/definitions/{resource_type}")}],
-        });
+        let schema = self.schema_of(resource_type);
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft6)
             .should_validate_formats(false)
@@ -74,44 +70,153 @@ impl ResourceValidator {
         Ok(validator)
     }
 
+    /// A schema document for one type holding only the definitions that type reaches through
+    /// `$ref`: compiling it costs a fraction of the whole document in time and memory.
+    fn schema_of(&self, resource_type: ResourceType) -> Value {
+        let mut reached = serde_json::Map::new();
+        let mut pending = vec![resource_type.as_str().to_owned()];
+        while let Some(name) = pending.pop() {
+            if reached.contains_key(&name) || name == "ResourceList" {
+                continue;
+            }
+            let Some(definition) = self.definitions.get(&name) else {
+                continue;
+            };
+            collect_refs(definition, &mut pending);
+            reached.insert(name, definition.clone());
+        }
+        // Nested resources (contained, Bundle entries, Parameters) are validated one by one
+        // against their own types; here they only need to be objects with a resourceType.
+        // Without this, every type would reach every other through `contained`.
+        reached.insert(
+            "ResourceList".to_owned(),
+            json!({"type": "object", "required": ["resourceType"], "properties": {"resourceType": {"type": "string"}}}),
+        );
+        json!({
+            "$schema": "http://json-schema.org/draft-06/schema#",
+            "definitions": reached,
+            "allOf": [{"$ref": format!("#/definitions/{resource_type}")}],
+        })
+    }
+
     /// Checks `resource` against the schema of `resource_type`; every problem becomes an issue.
     pub fn validate(&self, resource_type: ResourceType, resource: &Value) -> Vec<OutcomeIssue> {
+        let mut issues = Vec::new();
+        self.validate_at(resource_type, resource, resource_type.as_str(), &mut issues);
+        issues.truncate(MAX_ISSUES);
+        issues
+    }
+
+    /// Validates one resource whose location is `at` (`Patient`, `Patient.contained[0]`), then
+    /// each resource nested in it (contained resources, Bundle entries) against its own type.
+    fn validate_at(
+        &self,
+        resource_type: ResourceType,
+        resource: &Value,
+        at: &str,
+        issues: &mut Vec<OutcomeIssue>,
+    ) {
         let validator = match self.validator(resource_type) {
             Ok(validator) => validator,
-            Err(problem) => return vec![OutcomeIssue::error(IssueCode::NotSupported, problem)],
+            Err(problem) => {
+                issues.push(OutcomeIssue::error(IssueCode::NotSupported, problem).at(at));
+                return;
+            }
         };
-        validator
-            .iter_errors(resource)
-            .take(MAX_ISSUES)
-            .map(|error| {
-                let code = match error.kind() {
-                    ValidationErrorKind::Required { .. } => IssueCode::Required,
-                    ValidationErrorKind::AdditionalProperties { .. } => IssueCode::Structure,
-                    ValidationErrorKind::Type { .. } => IssueCode::Structure,
-                    _ => IssueCode::Value,
-                };
-                let mut diagnostics = error.to_string();
-                if diagnostics.len() > MAX_DIAGNOSTICS {
-                    let mut cut = MAX_DIAGNOSTICS;
-                    while !diagnostics.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    diagnostics.truncate(cut);
-                    diagnostics.push_str("...");
+        for error in validator.iter_errors(resource).take(MAX_ISSUES) {
+            let code = match error.kind() {
+                ValidationErrorKind::Required { .. } => IssueCode::Required,
+                ValidationErrorKind::AdditionalProperties { .. } => IssueCode::Structure,
+                ValidationErrorKind::Type { .. } => IssueCode::Structure,
+                _ => IssueCode::Value,
+            };
+            let mut diagnostics = error.to_string();
+            if diagnostics.len() > MAX_DIAGNOSTICS {
+                let mut cut = MAX_DIAGNOSTICS;
+                while !diagnostics.is_char_boundary(cut) {
+                    cut -= 1;
                 }
-                OutcomeIssue::error(code, diagnostics).at(expression_for(
-                    resource_type,
-                    error.instance_path().as_str(),
-                ))
-            })
-            .collect()
+                diagnostics.truncate(cut);
+                diagnostics.push_str("...");
+            }
+            issues.push(
+                OutcomeIssue::error(code, diagnostics)
+                    .at(expression_for(at, error.instance_path().as_str())),
+            );
+        }
+        let mut nested = Vec::new();
+        nested_resources(resource, String::new(), true, &mut nested);
+        for (pointer, inner) in nested {
+            if issues.len() >= MAX_ISSUES {
+                return;
+            }
+            let location = expression_for(at, &pointer);
+            match inner
+                .get("resourceType")
+                .and_then(Value::as_str)
+                .map(ResourceType::parse)
+            {
+                Some(Ok(inner_type)) => self.validate_at(inner_type, inner, &location, issues),
+                _ => issues.push(
+                    OutcomeIssue::error(IssueCode::NotSupported, "not a FHIR R4 resource type")
+                        .at(format!("{location}.resourceType")),
+                ),
+            }
+        }
+    }
+}
+
+/// The resources nested inside `value` (objects with a `resourceType`, below the root), with
+/// their JSON pointers; not descending into them (each validates its own).
+fn nested_resources<'v>(
+    value: &'v Value,
+    pointer: String,
+    root: bool,
+    found: &mut Vec<(String, &'v Value)>,
+) {
+    match value {
+        Value::Object(object) => {
+            if !root && object.contains_key("resourceType") {
+                found.push((pointer, value));
+                return;
+            }
+            for (key, inner) in object {
+                nested_resources(inner, format!("{pointer}/{key}"), false, found);
+            }
+        }
+        Value::Array(items) => {
+            for (index, inner) in items.iter().enumerate() {
+                nested_resources(inner, format!("{pointer}/{index}"), false, found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Adds the definition names of every `#/definitions/<name>` reference inside `schema`.
+fn collect_refs(schema: &Value, names: &mut Vec<String>) {
+    match schema {
+        Value::Object(object) => {
+            for (key, value) in object {
+                match (key.as_str(), value) {
+                    ("$ref", Value::String(target)) => {
+                        if let Some(name) = target.strip_prefix("#/definitions/") {
+                            names.push(name.to_owned());
+                        }
+                    }
+                    _ => collect_refs(value, names),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, names)),
+        _ => {}
     }
 }
 
 /// Turns a JSON pointer inside a resource (`/name/0/given`) into a FHIRPath-like location
 /// (`Patient.name[0].given`).
-fn expression_for(resource_type: ResourceType, pointer: &str) -> String {
-    let mut expression = resource_type.as_str().to_owned();
+fn expression_for(at: &str, pointer: &str) -> String {
+    let mut expression = at.to_owned();
     for token in pointer.split('/').skip(1) {
         let token = token.replace("~1", "/").replace("~0", "~");
         if token.bytes().all(|b| b.is_ascii_digit()) && !token.is_empty() {
@@ -201,6 +306,34 @@ mod tests {
                 .unwrap_or("")
                 .contains("favouriteColour")
         }));
+    }
+
+    #[test]
+    fn contained_resources_are_checked_against_their_own_type() {
+        let good = json!({
+            "resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "contained": [{"resourceType": "Patient", "id": "p", "birthDate": "1970-01-01"}],
+            "subject": {"reference": "#p"}
+        });
+        assert!(check_resource(&good).is_ok(), "{:?}", check_resource(&good));
+        let bad = json!({
+            "resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "contained": [{"resourceType": "Patient", "id": "p", "birthDate": "01/01/1970"},
+                          {"resourceType": "Starship", "id": "s"}]
+        });
+        let issues = check_resource(&bad).unwrap_err();
+        let paths: Vec<&str> = issues
+            .iter()
+            .flat_map(|i| i.expression.iter().map(String::as_str))
+            .collect();
+        assert!(
+            paths.contains(&"Observation.contained[0].birthDate"),
+            "{issues:?}"
+        );
+        assert!(
+            paths.contains(&"Observation.contained[1].resourceType"),
+            "{issues:?}"
+        );
     }
 
     #[test]

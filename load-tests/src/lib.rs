@@ -28,7 +28,13 @@ pub struct Measurement {
 
 /// Runs `operation` from `concurrency` tasks in a closed loop for `duration` (after `warmup`,
 /// whose results are dropped), and measures throughput and latency.
-pub async fn drive<F, Fut>(name: &str, concurrency: usize, warmup: Duration, duration: Duration, operation: F) -> Measurement
+pub async fn drive<F, Fut>(
+    name: &str,
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    operation: F,
+) -> Measurement
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
@@ -41,7 +47,8 @@ where
     for worker in 0..concurrency {
         let operation = operation.clone();
         tasks.push(tokio::spawn(async move {
-            let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+            let mut histogram =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
             let mut errors = 0u64;
             let mut n = 0u64;
             loop {
@@ -63,7 +70,8 @@ where
             (histogram, errors)
         }));
     }
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds");
     let mut errors = 0;
     for task in tasks {
         let (part, part_errors) = task.await.expect("load task");
@@ -95,7 +103,15 @@ pub fn print_table(measurements: &[Measurement]) {
     for m in measurements {
         println!(
             "{:<28} {:>5} {:>10} {:>7} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
-            m.name, m.concurrency, m.operations, m.errors, m.per_second, m.p50_ms, m.p95_ms, m.p99_ms, m.max_ms
+            m.name,
+            m.concurrency,
+            m.operations,
+            m.errors,
+            m.per_second,
+            m.p50_ms,
+            m.p95_ms,
+            m.p99_ms,
+            m.max_ms
         );
     }
 }

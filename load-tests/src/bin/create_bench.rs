@@ -59,9 +59,21 @@ async fn main() -> anyhow::Result<()> {
     // The subject: a command service in this process, relay on, validators warmed.
     let settings: command_service::Settings = service_kit::config::load_from(
         [
-            "command-service", "--port", "0", "--database-url", &database.url, "--database-max-connections", "64",
-            "--nats-url", &nats_url, "--events-stream", &stream, "--events-subject-prefix", &subject_prefix,
-            "--log-filter", "warn",
+            "command-service",
+            "--port",
+            "0",
+            "--database-url",
+            &database.url,
+            "--database-max-connections",
+            "64",
+            "--nats-url",
+            &nats_url,
+            "--events-stream",
+            &stream,
+            "--events-subject-prefix",
+            &subject_prefix,
+            "--log-filter",
+            "warn",
         ]
         .map(Into::into),
     )?;
@@ -70,61 +82,86 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(application.run_until(std::future::pending()));
 
     // Baseline 1: a trivial axum handler.
-    let trivial = axum::Router::new().route("/echo", axum::routing::post(|| async { (axum::http::StatusCode::CREATED, "ok") }));
+    let trivial = axum::Router::new().route(
+        "/echo",
+        axum::routing::post(|| async { (axum::http::StatusCode::CREATED, "ok") }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let trivial_port = listener.local_addr()?.port();
     tokio::spawn(async move { axum::serve(listener, trivial).await });
 
     // Baseline 2: raw INSERTs of the same JSON, one row per transaction.
     let raw_pool = event_store::EventStore::connect(&database.url, 64).await?;
-    sqlx::query("CREATE TABLE bench_raw (id bigserial PRIMARY KEY, body json NOT NULL)").execute(&raw_pool).await?;
+    sqlx::query("CREATE TABLE bench_raw (id bigserial PRIMARY KEY, body json NOT NULL)")
+        .execute(&raw_pool)
+        .await?;
 
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
     let memory_before = resident_mib();
     let mut results: Vec<Measurement> = Vec::new();
     for &concurrency in &args.concurrency {
         let http = client.clone();
         results.push(
-            drive("trivial axum handler", concurrency, warmup, duration, move |n| {
-                let http = http.clone();
-                async move {
-                    http.post(format!("http://127.0.0.1:{trivial_port}/echo"))
-                        .header("content-type", "application/fhir+json")
-                        .body(patient_json(n))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status() == 201)
-                }
-            })
+            drive(
+                "trivial axum handler",
+                concurrency,
+                warmup,
+                duration,
+                move |n| {
+                    let http = http.clone();
+                    async move {
+                        http.post(format!("http://127.0.0.1:{trivial_port}/echo"))
+                            .header("content-type", "application/fhir+json")
+                            .body(patient_json(n))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status() == 201)
+                    }
+                },
+            )
             .await,
         );
         let pool = raw_pool.clone();
         results.push(
-            drive("raw INSERT (1 row/tx)", concurrency, warmup, duration, move |n| {
-                let pool = pool.clone();
-                async move {
-                    sqlx::query("INSERT INTO bench_raw (body) VALUES ($1::json)")
-                        .bind(patient_json(n))
-                        .execute(&pool)
-                        .await
-                        .is_ok()
-                }
-            })
+            drive(
+                "raw INSERT (1 row/tx)",
+                concurrency,
+                warmup,
+                duration,
+                move |n| {
+                    let pool = pool.clone();
+                    async move {
+                        sqlx::query("INSERT INTO bench_raw (body) VALUES ($1::json)")
+                            .bind(patient_json(n))
+                            .execute(&pool)
+                            .await
+                            .is_ok()
+                    }
+                },
+            )
             .await,
         );
         let http = client.clone();
         results.push(
-            drive("FHIR create (POST Patient)", concurrency, warmup, duration, move |n| {
-                let http = http.clone();
-                async move {
-                    http.post(format!("http://127.0.0.1:{command_port}/fhir/Patient"))
-                        .header("content-type", "application/fhir+json")
-                        .body(patient_json(n))
-                        .send()
-                        .await
-                        .is_ok_and(|r| r.status() == 201)
-                }
-            })
+            drive(
+                "FHIR create (POST Patient)",
+                concurrency,
+                warmup,
+                duration,
+                move |n| {
+                    let http = http.clone();
+                    async move {
+                        http.post(format!("http://127.0.0.1:{command_port}/fhir/Patient"))
+                            .header("content-type", "application/fhir+json")
+                            .body(patient_json(n))
+                            .send()
+                            .await
+                            .is_ok_and(|r| r.status() == 201)
+                    }
+                },
+            )
             .await,
         );
     }
@@ -135,11 +172,12 @@ async fn main() -> anyhow::Result<()> {
     let head = store.head_position().await?;
     let relay_started = Instant::now();
     let published = loop {
-        let (position,): (Option<i64>,) =
-            sqlx::query_as("SELECT max(published_position) FROM fhir_outbox_cursor WHERE stream = $1")
-                .bind(&stream)
-                .fetch_one(&database.pool)
-                .await?;
+        let (position,): (Option<i64>,) = sqlx::query_as(
+            "SELECT max(published_position) FROM fhir_outbox_cursor WHERE stream = $1",
+        )
+        .bind(&stream)
+        .fetch_one(&database.pool)
+        .await?;
         let position = position.unwrap_or(0);
         if position >= head || relay_started.elapsed() > Duration::from_secs(120) {
             break position;
@@ -152,7 +190,12 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("ratios (FHIR create / baseline):");
     for &concurrency in &args.concurrency {
-        let of = |name: &str| results.iter().find(|m| m.name == name && m.concurrency == concurrency).map_or(0.0, |m| m.per_second);
+        let of = |name: &str| {
+            results
+                .iter()
+                .find(|m| m.name == name && m.concurrency == concurrency)
+                .map_or(0.0, |m| m.per_second)
+        };
         let create = of("FHIR create (POST Patient)");
         println!(
             "  {concurrency:>3} clients: {:>5.1}% of raw INSERT, {:>5.1}% of the trivial handler",
