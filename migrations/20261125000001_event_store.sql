@@ -6,15 +6,15 @@
 -- `resource`, `patch` and `metadata` are `json`, not `jsonb`: the exact text is kept, because
 -- it is what reads return and what the hash chain covers.
 --
--- The global `position` is NOT a sequence taken at insert time: a bigserial can commit out of
--- order, and a reader that moves past a not-yet-committed value loses that event for good.
--- Events are inserted with position NULL; after their transaction commits,
--- fhir_sequence_events() numbers every committed, unnumbered event under a lock, so positions
--- become visible strictly in increasing order and a reader of `position > cursor` can never
--- overtake a gap. See docs/adr/0002-event-store.md.
+-- Event rows are never updated. The global position lives in fhir_event_position, and it is
+-- NOT a sequence taken at insert time: a bigserial can commit out of order, and a reader that
+-- moves past a not-yet-committed value loses that event for good. A writer inserts its events
+-- and queues their ids in fhir_event_queue in one statement; after that commits,
+-- fhir_sequence_events() numbers every queued event under a lock, so positions become visible
+-- strictly in increasing order and a reader of `position > cursor` can never overtake a gap.
+-- See docs/adr/0002-event-store.md.
 CREATE TABLE fhir_event (
     event_id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    position       bigint,
     resource_type  text        NOT NULL,
     resource_id    text        NOT NULL,
     version        integer     NOT NULL CHECK (version > 0),
@@ -27,14 +27,19 @@ CREATE TABLE fhir_event (
     prev_hash      bytea,
     hash           bytea       NOT NULL,
     -- Optimistic concurrency: two writers of the same version of a stream cannot both commit.
-    CONSTRAINT fhir_event_stream_version UNIQUE (resource_type, resource_id, version),
-    CONSTRAINT fhir_event_position UNIQUE (position)
+    CONSTRAINT fhir_event_stream_version UNIQUE (resource_type, resource_id, version)
 );
 
--- The sequencer's work list: committed events that have no position yet.
-CREATE INDEX fhir_event_unsequenced ON fhir_event (event_id) WHERE position IS NULL;
-CREATE INDEX fhir_event_transaction ON fhir_event (transaction_id);
-CREATE INDEX fhir_event_recorded_at ON fhir_event (recorded_at);
+-- Committed events waiting for a position (narrow rows: the sequencer's work list).
+CREATE TABLE fhir_event_queue (
+    event_id bigint PRIMARY KEY
+);
+
+-- The global feed: position -> event, dense, in commit order.
+CREATE TABLE fhir_event_position (
+    position bigint PRIMARY KEY,
+    event_id bigint NOT NULL UNIQUE
+);
 
 -- How far the outbox relay has published, per JetStream stream.
 CREATE TABLE fhir_outbox_cursor (
@@ -43,14 +48,15 @@ CREATE TABLE fhir_outbox_cursor (
     updated_at         timestamptz NOT NULL DEFAULT now()
 );
 
--- Gives positions to committed events, in event_id order, and returns the positions of the
--- events asked for (all of them once this returns). With `wanted` NULL it only sequences.
+-- Gives positions to queued (committed) events, in event_id order, and returns the positions
+-- of the events asked for (all of them once this returns). With `wanted` NULL it only
+-- sequences.
 --
 -- The advisory lock serialises sequencers; each statement of this VOLATILE function takes a
--- fresh snapshot, so after the lock is granted it sees the positions the previous holder
--- committed. A caller whose events another sequencer already numbered takes no lock and
--- writes nothing. Positions are dense: they come from max(position) under the lock, and a
--- rolled-back pass gives nothing away.
+-- fresh snapshot, so after the lock is granted it sees what the previous holder committed. A
+-- caller whose events another sequencer already numbered takes no lock and writes nothing.
+-- Positions are dense: they continue from max(position) under the lock, and a rolled-back
+-- pass gives nothing away.
 CREATE FUNCTION fhir_sequence_events(wanted bigint[]) RETURNS TABLE (event_id bigint, event_position bigint)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -58,23 +64,22 @@ DECLARE
     numbered bigint;
 BEGIN
     IF wanted IS NULL OR EXISTS (
-        SELECT 1 FROM fhir_event e WHERE e.event_id = ANY (wanted) AND e.position IS NULL
+        SELECT 1 FROM fhir_event_queue q WHERE q.event_id = ANY (wanted)
     ) THEN
         PERFORM pg_advisory_xact_lock(7345120938475610001);
-        SELECT coalesce(max(e.position), 0) INTO base FROM fhir_event e;
-        WITH todo AS (
-            SELECT e.event_id AS id, row_number() OVER (ORDER BY e.event_id) AS n
-            FROM fhir_event e
-            WHERE e.position IS NULL
+        SELECT coalesce(max(p.position), 0) INTO base FROM fhir_event_position p;
+        WITH taken AS (
+            DELETE FROM fhir_event_queue q RETURNING q.event_id
         )
-        UPDATE fhir_event e SET position = base + todo.n FROM todo WHERE e.event_id = todo.id;
+        INSERT INTO fhir_event_position (position, event_id)
+        SELECT base + row_number() OVER (ORDER BY t.event_id), t.event_id FROM taken t;
         GET DIAGNOSTICS numbered = ROW_COUNT;
         IF numbered > 0 THEN
             PERFORM pg_notify('fhir_event_sequenced', (base + numbered)::text);
         END IF;
     END IF;
     IF wanted IS NOT NULL THEN
-        RETURN QUERY SELECT e.event_id, e.position FROM fhir_event e WHERE e.event_id = ANY (wanted);
+        RETURN QUERY SELECT p.event_id, p.position FROM fhir_event_position p WHERE p.event_id = ANY (wanted);
     END IF;
 END
 $$;

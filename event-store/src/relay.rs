@@ -202,9 +202,10 @@ async fn lead(
         .await
         .map_err(nats_error)?;
 
-    let saved = saved_cursor(store, &settings.stream).await?;
+    let mut saved = saved_cursor(store, &settings.stream).await?;
     let in_stream = newest_position_in(&mut stream).await?;
     let mut cursor = saved.max(in_stream);
+    let mut last_save = Instant::now();
     status.published_position.store(cursor, Ordering::Relaxed);
     status.connected.store(true, Ordering::Relaxed);
     status.set_error(None);
@@ -226,6 +227,11 @@ async fn lead(
         }
         let batch = store.read_feed(cursor, BATCH).await?;
         if batch.is_empty() {
+            if saved != cursor {
+                save_cursor(store, &settings.stream, cursor).await?;
+                saved = cursor;
+                last_save = Instant::now();
+            }
             tokio::select! {
                 notification = listener.recv() => { notification?; }
                 () = tokio::time::sleep(IDLE_WAIT) => {}
@@ -238,17 +244,28 @@ async fn lead(
             cursor = event.position.unwrap_or(cursor);
             status.published_position.store(cursor, Ordering::Relaxed);
         }
-        sqlx::query(
-            "INSERT INTO fhir_outbox_cursor (stream, published_position) VALUES ($1, $2) \
-             ON CONFLICT (stream) DO UPDATE \
-             SET published_position = greatest(fhir_outbox_cursor.published_position, excluded.published_position), \
-                 updated_at = now()",
-        )
-        .bind(&settings.stream)
-        .bind(cursor)
-        .execute(store.pool())
-        .await?;
+        // The saved cursor is only where a restarted relay starts looking (it also checks the
+        // stream's newest message), so saving it once a second is enough.
+        if last_save.elapsed() >= IDLE_WAIT {
+            save_cursor(store, &settings.stream, cursor).await?;
+            saved = cursor;
+            last_save = Instant::now();
+        }
     }
+}
+
+async fn save_cursor(store: &EventStore, stream: &str, cursor: i64) -> Result<(), RelayError> {
+    sqlx::query(
+        "INSERT INTO fhir_outbox_cursor (stream, published_position) VALUES ($1, $2) \
+         ON CONFLICT (stream) DO UPDATE \
+         SET published_position = greatest(fhir_outbox_cursor.published_position, excluded.published_position), \
+             updated_at = now()",
+    )
+    .bind(stream)
+    .bind(cursor)
+    .execute(store.pool())
+    .await?;
+    Ok(())
 }
 
 async fn publish(

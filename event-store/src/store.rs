@@ -1,10 +1,10 @@
 //! Postgres persistence of the event streams (schema in `migrations/`).
 //!
-//! Writing is two short steps. `insert` appends the events of one request with a single
-//! statement (so many streams commit atomically, or none do); the unique
+//! Writing is two short steps. `insert` appends the events of one request, and queues them
+//! for a position, with a single statement (so many streams commit atomically, or none do); the unique
 //! `(resource_type, resource_id, version)` constraint turns a concurrent write of the same
 //! version into `StoreError::Conflict`. Then `sequence` gives the committed events their global
-//! positions through `fhir_sequence_events()`, which numbers committed events under a lock:
+//! positions through `fhir_sequence_events()`, which numbers queued events under a lock:
 //! positions become visible in increasing order, so `read_feed(after)` never skips an event
 //! that commits late. `append` does both and returns the positions.
 
@@ -70,9 +70,11 @@ pub struct EventStore {
     pool: PgPool,
 }
 
-const EVENT_COLUMNS: &str = "event_id, position, resource_type, resource_id, version, kind, \
-     resource::text AS resource, patch::text AS patch, metadata::text AS metadata, \
-     transaction_id, recorded_at, prev_hash, hash";
+/// The columns of `StoredEvent`, from `fhir_event e` left-joined to `fhir_event_position p`.
+const EVENT_COLUMNS: &str = "e.event_id, p.position, e.resource_type, e.resource_id, e.version, e.kind, \
+     e.resource::text AS resource, e.patch::text AS patch, e.metadata::text AS metadata, \
+     e.transaction_id, e.recorded_at, e.prev_hash, e.hash";
+const EVENTS: &str = "fhir_event e LEFT JOIN fhir_event_position p ON p.event_id = e.event_id";
 
 impl EventStore {
     pub fn new(pool: PgPool) -> Self {
@@ -99,8 +101,8 @@ impl EventStore {
         resource_id: &str,
     ) -> Result<Option<StoredEvent>, StoreError> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM fhir_event WHERE resource_type = $1 AND resource_id = $2 \
-             ORDER BY version DESC LIMIT 1"
+            "SELECT {EVENT_COLUMNS} FROM {EVENTS} WHERE e.resource_type = $1 AND e.resource_id = $2 \
+             ORDER BY e.version DESC LIMIT 1"
         );
         Ok(sqlx::query_as(&sql)
             .bind(resource_type)
@@ -117,7 +119,8 @@ impl EventStore {
         version: i32,
     ) -> Result<Option<StoredEvent>, StoreError> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM fhir_event WHERE resource_type = $1 AND resource_id = $2 AND version = $3"
+            "SELECT {EVENT_COLUMNS} FROM {EVENTS} \
+             WHERE e.resource_type = $1 AND e.resource_id = $2 AND e.version = $3"
         );
         Ok(sqlx::query_as(&sql)
             .bind(resource_type)
@@ -134,7 +137,8 @@ impl EventStore {
         resource_id: &str,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM fhir_event WHERE resource_type = $1 AND resource_id = $2 ORDER BY version"
+            "SELECT {EVENT_COLUMNS} FROM {EVENTS} \
+             WHERE e.resource_type = $1 AND e.resource_id = $2 ORDER BY e.version"
         );
         Ok(sqlx::query_as(&sql)
             .bind(resource_type)
@@ -203,7 +207,8 @@ impl EventStore {
     /// The global feed: events with a position greater than `after`, in position order.
     pub async fn read_feed(&self, after: i64, limit: i64) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
-            "SELECT {EVENT_COLUMNS} FROM fhir_event WHERE position > $1 ORDER BY position LIMIT $2"
+            "SELECT {EVENT_COLUMNS} FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
+             WHERE p.position > $1 ORDER BY p.position LIMIT $2"
         );
         Ok(sqlx::query_as(&sql)
             .bind(after)
@@ -214,9 +219,10 @@ impl EventStore {
 
     /// The highest position given so far (0 when the store is empty).
     pub async fn head_position(&self) -> Result<i64, StoreError> {
-        let (head,): (Option<i64>,) = sqlx::query_as("SELECT max(position) FROM fhir_event")
-            .fetch_one(&self.pool)
-            .await?;
+        let (head,): (Option<i64>,) =
+            sqlx::query_as("SELECT max(position) FROM fhir_event_position")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(head.unwrap_or(0))
     }
 
@@ -293,13 +299,16 @@ pub async fn insert(
         prev_hashes.push(event.prev_hash.as_deref());
     }
     let result = sqlx::query_as::<Postgres, (i64, String, String, i32)>(
-        "INSERT INTO fhir_event (resource_type, resource_id, version, kind, resource, patch, \
-                                 metadata, transaction_id, recorded_at, prev_hash, hash) \
-         SELECT t, i, v, k, r::json, p::json, $8::json, $9, $10, ph, h \
-         FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], \
-                     $7::bytea[], $11::bytea[]) WITH ORDINALITY AS u(t, i, v, k, r, p, ph, h, n) \
-         ORDER BY n \
-         RETURNING event_id, resource_type, resource_id, version",
+        "WITH inserted AS ( \
+             INSERT INTO fhir_event (resource_type, resource_id, version, kind, resource, patch, \
+                                     metadata, transaction_id, recorded_at, prev_hash, hash) \
+             SELECT t, i, v, k, r::json, p::json, $8::json, $9, $10, ph, h \
+             FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], \
+                         $7::bytea[], $11::bytea[]) WITH ORDINALITY AS u(t, i, v, k, r, p, ph, h, n) \
+             ORDER BY n \
+             RETURNING event_id, resource_type, resource_id, version), \
+         queued AS (INSERT INTO fhir_event_queue (event_id) SELECT event_id FROM inserted) \
+         SELECT event_id, resource_type, resource_id, version FROM inserted ORDER BY event_id",
     )
     .bind(&types)
     .bind(&ids)

@@ -27,6 +27,9 @@ struct Args {
     /// Concurrent clients, comma-separated.
     #[arg(long, default_value = "1,16,64", value_delimiter = ',')]
     concurrency: Vec<usize>,
+    /// Run the outbox relay in the command service during the measurement (as in production).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    relay: bool,
     /// Where to write the results as JSON.
     #[arg(long, default_value = "load-tests/results/create-bench.json")]
     output: String,
@@ -74,6 +77,8 @@ async fn main() -> anyhow::Result<()> {
             &subject_prefix,
             "--log-filter",
             "warn",
+            "--relay",
+            if args.relay { "true" } else { "false" },
         ]
         .map(Into::into),
     )?;
@@ -179,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
         .fetch_one(&database.pool)
         .await?;
         let position = position.unwrap_or(0);
-        if position >= head || relay_started.elapsed() > Duration::from_secs(120) {
+        if !args.relay || position >= head || relay_started.elapsed() > Duration::from_secs(120) {
             break position;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
