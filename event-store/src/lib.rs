@@ -13,6 +13,7 @@
 pub mod aggregate;
 pub mod event;
 pub mod relay;
+mod sequencer;
 pub mod store;
 
 pub use aggregate::{

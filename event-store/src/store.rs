@@ -17,6 +17,7 @@ use thiserror::Error;
 use uuid::Uuid;
 
 use crate::event::{EventMetadata, NewEvent, StoredEvent, event_hash};
+use crate::sequencer::GroupSequencer;
 
 /// Runs the migrations in `migrations/` (every service does at start-up; concurrent runs are
 /// serialised by sqlx's migration lock).
@@ -34,6 +35,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("event store: cannot encode metadata: {0}")]
     Encoding(#[from] serde_json::Error),
+    #[error("event store: sequencing failed: {0}")]
+    Sequencing(String),
     #[error("event store: events {0:?} were committed but got no position")]
     Unsequenced(Vec<i64>),
 }
@@ -68,6 +71,7 @@ pub struct CommittedEvent {
 #[derive(Debug, Clone)]
 pub struct EventStore {
     pool: PgPool,
+    sequencer: GroupSequencer,
 }
 
 /// The columns of `StoredEvent`, from `fhir_event e` left-joined to `fhir_event_position p`.
@@ -77,8 +81,11 @@ const EVENT_COLUMNS: &str = "e.event_id, p.position, e.resource_type, e.resource
 const EVENTS: &str = "fhir_event e LEFT JOIN fhir_event_position p ON p.event_id = e.event_id";
 
 impl EventStore {
+    /// A store on `pool`. Starts this process's group sequencer, so it must run inside a Tokio
+    /// runtime.
     pub fn new(pool: PgPool) -> Self {
-        EventStore { pool }
+        let sequencer = GroupSequencer::start(pool.clone());
+        EventStore { pool, sequencer }
     }
 
     /// Opens a pool on `url`.
@@ -169,11 +176,11 @@ impl EventStore {
         inserted: &[InsertedEvent],
     ) -> Result<Vec<CommittedEvent>, StoreError> {
         let ids: Vec<i64> = inserted.iter().map(|event| event.event_id).collect();
-        let rows: Vec<(i64, Option<i64>)> =
-            sqlx::query_as("SELECT event_id, event_position FROM fhir_sequence_events($1)")
-                .bind(&ids)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = self
+            .sequencer
+            .positions(ids)
+            .await
+            .map_err(StoreError::Sequencing)?;
         let mut committed = Vec::with_capacity(inserted.len());
         let mut missing = Vec::new();
         for event in inserted {

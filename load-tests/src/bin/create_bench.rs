@@ -49,6 +49,10 @@ fn patient_json(n: u64) -> String {
     .to_string()
 }
 
+/// The same allocator as the services' binaries, since the command service runs in this process.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
