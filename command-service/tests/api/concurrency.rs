@@ -6,27 +6,32 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_outcome, patient};
 
+/// A task that PUTs Patient/`id` with family name `Writer<n>`, with `If-Match` if given.
+fn renaming_writer(
+    app: &TestApp,
+    id: &str,
+    n: usize,
+    if_match: Option<&'static str>,
+) -> tokio::task::JoinHandle<reqwest::Response> {
+    let mut body = patient(&format!("Writer{n}"));
+    body["id"] = json!(id);
+    let mut request = app
+        .client
+        .put(format!("{}/Patient/{id}", app.writes))
+        .header("content-type", "application/fhir+json")
+        .body(body.to_string());
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
+    }
+    tokio::spawn(async move { request.send().await.unwrap() })
+}
+
 /// 50 clients send `If-Match` for the same version at once: exactly one wins.
 #[tokio::test]
 async fn of_fifty_conditional_updates_of_one_version_exactly_one_wins() {
     let app = TestApp::spawn().await;
     let id = app.create_ok(&patient("Start")).await;
-    let attempts = (0..50).map(|n| {
-        let client = app.client.clone();
-        let url = format!("{}/Patient/{id}", app.writes);
-        let mut body = patient(&format!("Writer{n}"));
-        body["id"] = json!(id);
-        tokio::spawn(async move {
-            client
-                .put(url)
-                .header("content-type", "application/fhir+json")
-                .header("if-match", "W/\"1\"")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-        })
-    });
+    let attempts = (0..50).map(|n| renaming_writer(&app, &id, n, Some("W/\"1\"")));
     let mut winners = 0;
     let mut conflicts = 0;
     for response in futures::future::join_all(attempts).await {
@@ -136,27 +141,11 @@ async fn conditional_updates_that_retry_on_412_lose_nothing() {
 async fn unconditional_concurrent_updates_all_land() {
     let app = TestApp::spawn().await;
     let id = app.create_ok(&patient("Start")).await;
-    let writers = (0..20).map(|n| {
-        let client = app.client.clone();
-        let url = format!("{}/Patient/{id}", app.writes);
-        let mut body = patient(&format!("Writer{n}"));
-        body["id"] = json!(id);
-        tokio::spawn(async move {
-            client
-                .put(url)
-                .header("content-type", "application/fhir+json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        })
-    });
+    let writers = (0..20).map(|n| renaming_writer(&app, &id, n, None));
     let statuses: Vec<u16> = futures::future::join_all(writers)
         .await
         .into_iter()
-        .map(Result::unwrap)
+        .map(|response| response.unwrap().status().as_u16())
         .collect();
     assert!(statuses.iter().all(|status| *status == 200), "{statuses:?}");
     assert_eq!(app.store.stream("Patient", &id).await.unwrap().len(), 21);

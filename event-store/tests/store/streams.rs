@@ -95,8 +95,8 @@ async fn two_writers_of_the_same_version_cannot_both_commit() {
     assert_eq!(store.stream("Patient", "p").await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn the_hash_chain_exposes_an_edited_version() {
+/// Patient/p with versions 1 (Smith), 2 (Jones) and 3 (Brown).
+async fn patient_with_three_versions() -> (TestDatabase, EventStore) {
     let database = TestDatabase::create().await;
     let store = EventStore::new(database.pool.clone());
     store
@@ -110,6 +110,12 @@ async fn the_hash_chain_exposes_an_edited_version() {
             .await
             .unwrap();
     }
+    (database, store)
+}
+
+#[tokio::test]
+async fn the_hash_chain_exposes_an_edited_version() {
+    let (database, store) = patient_with_three_versions().await;
     assert_eq!(
         store.verify_stream("Patient", "p").await.unwrap(),
         None,
@@ -128,19 +134,7 @@ async fn the_hash_chain_exposes_an_edited_version() {
 
 #[tokio::test]
 async fn the_hash_chain_exposes_a_removed_version() {
-    let database = TestDatabase::create().await;
-    let store = EventStore::new(database.pool.clone());
-    store
-        .append(&context(), &[created("Patient", "p")])
-        .await
-        .unwrap();
-    for family in ["Jones", "Brown"] {
-        let head = store.latest("Patient", "p").await.unwrap().unwrap();
-        store
-            .append(&context(), &[next_version(&head, family)])
-            .await
-            .unwrap();
-    }
+    let (database, store) = patient_with_three_versions().await;
     sqlx::query("DELETE FROM fhir_event WHERE resource_id = 'p' AND version = 2")
         .execute(&database.pool)
         .await

@@ -53,6 +53,29 @@ fn patient_json(n: u64) -> String {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// An operation for `drive`: POST a distinct Patient to `url`; success is 201.
+fn post_patient(
+    client: &reqwest::Client,
+    url: String,
+) -> impl Fn(u64) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send>>
++ Send
++ Sync
++ 'static {
+    let client = client.clone();
+    move |n| {
+        let request = client
+            .post(url.clone())
+            .header("content-type", "application/fhir+json")
+            .body(patient_json(n));
+        Box::pin(async move {
+            request
+                .send()
+                .await
+                .is_ok_and(|response| response.status() == 201)
+        })
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -111,24 +134,14 @@ async fn main() -> anyhow::Result<()> {
     let memory_before = resident_mib();
     let mut results: Vec<Measurement> = Vec::new();
     for &concurrency in &args.concurrency {
-        let http = client.clone();
+        let trivial_url = format!("http://127.0.0.1:{trivial_port}/echo");
         results.push(
             drive(
                 "trivial axum handler",
                 concurrency,
                 warmup,
                 duration,
-                move |n| {
-                    let http = http.clone();
-                    async move {
-                        http.post(format!("http://127.0.0.1:{trivial_port}/echo"))
-                            .header("content-type", "application/fhir+json")
-                            .body(patient_json(n))
-                            .send()
-                            .await
-                            .is_ok_and(|r| r.status() == 201)
-                    }
-                },
+                post_patient(&client, trivial_url),
             )
             .await,
         );
@@ -152,24 +165,14 @@ async fn main() -> anyhow::Result<()> {
             )
             .await,
         );
-        let http = client.clone();
+        let create_url = format!("http://127.0.0.1:{command_port}/fhir/Patient");
         results.push(
             drive(
                 "FHIR create (POST Patient)",
                 concurrency,
                 warmup,
                 duration,
-                move |n| {
-                    let http = http.clone();
-                    async move {
-                        http.post(format!("http://127.0.0.1:{command_port}/fhir/Patient"))
-                            .header("content-type", "application/fhir+json")
-                            .body(patient_json(n))
-                            .send()
-                            .await
-                            .is_ok_and(|r| r.status() == 201)
-                    }
-                },
+                post_patient(&client, create_url),
             )
             .await,
         );
