@@ -16,6 +16,7 @@ pub struct TestApp {
     pub command_port: u16,
     pub query_port: u16,
     pub store: EventStore,
+    pub database_url: String,
     pub client: Client,
     pub nats_url: String,
     pub stream: String,
@@ -61,6 +62,7 @@ impl TestApp {
             command_port,
             query_port,
             store: EventStore::new(database.pool.clone()),
+            database_url: database.url.clone(),
             client: Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
@@ -116,6 +118,26 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Another command service on the same database and stream (with its own relay), stopped
+    /// when the returned sender is dropped or fired. Returns its `/fhir` base URL.
+    pub async fn spawn_another_command_service(
+        &self,
+    ) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let settings = command_settings(
+            &self.database_url,
+            &self.nats_url,
+            &self.stream,
+            &self.subject_prefix,
+        );
+        let command = command_service::Application::build(settings).await.unwrap();
+        let port = command.port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(command.run_until(async move {
+            let _ = stopped.await;
+        }));
+        (format!("http://127.0.0.1:{port}/fhir"), stop)
     }
 
     pub async fn event_count(&self) -> i64 {

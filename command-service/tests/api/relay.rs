@@ -145,3 +145,47 @@ async fn every_write_is_published_in_position_order_in_the_documented_envelope()
     );
     app.cleanup().await;
 }
+
+async fn create_many(app: &TestApp, base: &str, count: usize) {
+    for n in 0..count {
+        let response = app
+            .client
+            .post(format!("{base}/Patient"))
+            .header("content-type", "application/fhir+json")
+            .body(patient(&format!("P{n}")).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+}
+
+/// Three instances, three relays: one publishes at a time (whichever holds the lock), and after
+/// two instances stop, the one left goes on publishing (taking the lock if it did not hold it).
+/// JetStream gets every event once, in position order.
+#[tokio::test]
+async fn several_instances_publish_each_event_once_in_order() {
+    let app = TestApp::spawn().await;
+    let (second, stop_second) = app.spawn_another_command_service().await;
+    let (third, stop_third) = app.spawn_another_command_service().await;
+    tokio::join!(
+        create_many(&app, &second, 100),
+        create_many(&app, &third, 100),
+        create_many(&app, &app.writes, 50),
+    );
+    read_all(&app.nats_url, &app.stream, 250).await;
+    let _ = stop_second.send(());
+    let _ = stop_third.send(());
+    create_many(&app, &app.writes, 50).await;
+
+    let messages = read_all(&app.nats_url, &app.stream, 300).await;
+    let positions: Vec<i64> = messages
+        .iter()
+        .map(|(_, _, position, _)| *position)
+        .collect();
+    assert_eq!(positions, (1..=300).collect::<Vec<i64>>());
+    let ids: std::collections::BTreeSet<&str> =
+        messages.iter().map(|(_, id, _, _)| id.as_str()).collect();
+    assert_eq!(ids.len(), 300);
+    app.cleanup().await;
+}
