@@ -7,6 +7,7 @@
 //! publishes committed events to JetStream. All errors leave through `error.rs`.
 
 mod error;
+mod references;
 mod request;
 mod response;
 mod routes;

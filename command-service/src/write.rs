@@ -64,6 +64,11 @@ pub async fn execute(
         let Some(event) = events.last() else {
             return Ok(unchanged(&aggregate, head.as_ref()));
         };
+        if let ResourceEvent::ResourceCreated { resource }
+        | ResourceEvent::ResourceUpdated { resource, .. } = event
+        {
+            crate::references::check(store, resource_type, resource).await?;
+        }
         let new_event = NewEvent::from_domain(resource_type, id, event, head.map(|h| h.hash));
         match store
             .append(context, std::slice::from_ref(&new_event))

@@ -16,7 +16,7 @@ use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use thiserror::Error;
 use uuid::Uuid;
 
-use crate::event::{EventMetadata, NewEvent, StoredEvent, event_hash};
+use crate::event::{EventKind, EventMetadata, NewEvent, StoredEvent, event_hash};
 use crate::sequencer::GroupSequencer;
 
 /// Runs the migrations in `migrations/` (every service does at start-up; concurrent runs are
@@ -231,6 +231,32 @@ impl EventStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(head.unwrap_or(0))
+    }
+
+    /// Which of `targets` (type, id) exist and are not deleted.
+    pub async fn live_resources(
+        &self,
+        targets: &std::collections::BTreeSet<(String, String)>,
+    ) -> Result<std::collections::BTreeSet<(String, String)>, StoreError> {
+        let (types, ids): (Vec<&str>, Vec<&str>) = targets
+            .iter()
+            .map(|(t, i)| (t.as_str(), i.as_str()))
+            .unzip();
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT DISTINCT ON (e.resource_type, e.resource_id) e.resource_type, e.resource_id, e.kind \
+             FROM fhir_event e JOIN unnest($1::text[], $2::text[]) AS t(resource_type, resource_id) \
+               ON e.resource_type = t.resource_type AND e.resource_id = t.resource_id \
+             ORDER BY e.resource_type, e.resource_id, e.version DESC",
+        )
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, _, kind)| kind != EventKind::ResourceDeleted.as_str())
+            .map(|(resource_type, resource_id, _)| (resource_type, resource_id))
+            .collect())
     }
 
     /// How many events the store holds.

@@ -10,6 +10,7 @@ mod delete;
 mod helpers;
 mod nats_outage;
 mod patch;
+mod references;
 mod relay;
 mod service;
 mod update;

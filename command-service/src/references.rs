@@ -1,0 +1,123 @@
+//! Referential integrity on write: every relative reference (`Patient/123`) in a resource must
+//! name a resource that exists and is not deleted, as HAPI FHIR enforces by default. A
+//! dangling reference is refused with 400 and the path of the reference, and nothing is
+//! written.
+//!
+//! Not checked: references to contained resources (`#id`), absolute URLs and `urn:` ids (they
+//! point outside this server, or are resolved inside transaction Bundles). Conditional
+//! references (`Patient?identifier=...`) are refused here: they are only resolved inside a
+//! transaction Bundle.
+
+use std::collections::BTreeSet;
+
+use event_store::EventStore;
+use fhir_model::{IssueCode, OutcomeIssue, ResourceId, ResourceType};
+use serde_json::Value;
+
+use crate::error::WriteError;
+
+/// One relative reference found in a resource, and where.
+struct Found {
+    target: (String, String),
+    expression: String,
+}
+
+/// Checks every reference in `resource` (whose type is `resource_type`).
+pub async fn check(
+    store: &EventStore,
+    resource_type: &str,
+    resource: &Value,
+) -> Result<(), WriteError> {
+    let mut found = Vec::new();
+    let mut issues = Vec::new();
+    collect(resource, resource_type.to_owned(), &mut found, &mut issues);
+    if !found.is_empty() {
+        let targets: BTreeSet<(String, String)> = found.iter().map(|f| f.target.clone()).collect();
+        let live = store.live_resources(&targets).await?;
+        for reference in &found {
+            if !live.contains(&reference.target) {
+                let (target_type, target_id) = &reference.target;
+                issues.push(
+                    OutcomeIssue::error(
+                        IssueCode::NotFound,
+                        format!("the reference to {target_type}/{target_id} names no resource on this server (or a deleted one)"),
+                    )
+                    .at(reference.expression.clone()),
+                );
+            }
+        }
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(WriteError::Invalid(issues))
+    }
+}
+
+fn collect(value: &Value, path: String, found: &mut Vec<Found>, issues: &mut Vec<OutcomeIssue>) {
+    match value {
+        Value::Object(object) => {
+            for (key, inner) in object {
+                let inner_path = format!("{path}.{key}");
+                match (key.as_str(), inner) {
+                    ("reference", Value::String(text)) => classify(text, inner_path, found, issues),
+                    _ => collect(inner, inner_path, found, issues),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (index, inner) in items.iter().enumerate() {
+                collect(inner, format!("{path}[{index}]"), found, issues);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn classify(
+    text: &str,
+    expression: String,
+    found: &mut Vec<Found>,
+    issues: &mut Vec<OutcomeIssue>,
+) {
+    if text.starts_with('#') || text.contains("://") || text.starts_with("urn:") {
+        return;
+    }
+    if text.contains('?') {
+        issues.push(
+            OutcomeIssue::error(
+                IssueCode::NotSupported,
+                format!("conditional reference '{text}': these are resolved only inside transaction Bundles"),
+            )
+            .at(expression),
+        );
+        return;
+    }
+    let segments: Vec<&str> = text.split('/').collect();
+    let target = match segments.as_slice() {
+        [type_name, id] => Some((*type_name, *id)),
+        [type_name, id, "_history", version] if version.parse::<u32>().is_ok() => {
+            Some((*type_name, *id))
+        }
+        _ => None,
+    };
+    match target {
+        Some((type_name, id))
+            if ResourceType::parse(type_name).is_ok() && ResourceId::parse(id).is_ok() =>
+        {
+            found.push(Found {
+                target: (type_name.to_owned(), id.to_owned()),
+                expression,
+            });
+        }
+        _ => issues.push(invalid(text, expression)),
+    }
+}
+
+fn invalid(text: &str, expression: String) -> OutcomeIssue {
+    OutcomeIssue::error(
+        IssueCode::Value,
+        format!("'{text}' is not a valid reference: expected <Type>/<id>, <Type>/<id>/_history/<version>, #<contained id> or an absolute URL"),
+    )
+    .at(expression)
+}
