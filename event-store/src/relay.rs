@@ -1,13 +1,14 @@
 //! The outbox relay: publishes every committed event to JetStream, in position order.
 //!
 //! The event table is its own outbox: an event and its "to be published" record are the same
-//! row, committed together. The relay reads the feed from the last position it published,
-//! publishes each event to `<prefix>.<ResourceType>` with `Nats-Msg-Id = <Type>/<id>/<version>`
-//! and waits for the server's ack before the next one, so JetStream holds the events in
-//! position order. A retry after a failure re-sends the same message id, which JetStream
-//! recognises as a duplicate; and on (re)start the relay resumes after the position of the
-//! newest message already in the stream, so even a restart outside the duplicate window sends
-//! nothing twice.
+//! row, committed together. The relay reads the feed from the last position it published and
+//! publishes each event to `<prefix>.<ResourceType>` with `Nats-Msg-Id = <Type>/<id>/<version>`.
+//! Messages are pipelined, each carrying `Nats-Expected-Last-Sequence`, so the server stores one
+//! only directly after its predecessor: the stream is always a contiguous prefix of the feed, in
+//! position order, even when a reconnect loses a message in flight. After a failure, and on
+//! every (re)start, the relay resumes after the position of the stream's newest message, so
+//! nothing is sent twice even outside JetStream's duplicate window (which, with the message
+//! ids, is a second guard).
 //!
 //! With NATS down, writes go on (they only touch Postgres) and events wait; the relay retries
 //! with backoff and catches up when NATS returns. One relay publishes at a time: leadership is
@@ -203,8 +204,11 @@ async fn lead(
         .map_err(nats_error)?;
 
     let mut saved = saved_cursor(store, &settings.stream).await?;
-    let in_stream = newest_position_in(&mut stream).await?;
-    let mut cursor = saved.max(in_stream);
+    let head = stream_head(&mut stream).await?;
+    // What the stream holds is the truth: it is a contiguous prefix of the feed (see
+    // `publish_batch`). The saved cursor only serves when the stream's newest message is gone.
+    let mut cursor = head.position.unwrap_or(saved);
+    let mut last_sequence = head.sequence;
     let mut last_save = Instant::now();
     status.published_position.store(cursor, Ordering::Relaxed);
     status.connected.store(true, Ordering::Relaxed);
@@ -239,10 +243,18 @@ async fn lead(
             }
             continue;
         }
-        for event in &batch {
-            publish(&context, settings, event).await?;
-            cursor = event.position.unwrap_or(cursor);
+        let published = publish_batch(&context, settings, &batch, &mut last_sequence).await;
+        if let Some(position) = batch
+            .iter()
+            .take(published.count)
+            .last()
+            .and_then(|event| event.position)
+        {
+            cursor = position;
             status.published_position.store(cursor, Ordering::Relaxed);
+        }
+        if let Some(error) = published.error {
+            return Err(error);
         }
         // The saved cursor is only where a restarted relay starts looking (it also checks the
         // stream's newest message), so saving it once a second is enough.
@@ -268,29 +280,80 @@ async fn save_cursor(store: &EventStore, stream: &str, cursor: i64) -> Result<()
     Ok(())
 }
 
-async fn publish(
+/// How far a batch got: the first `count` events are in the stream; `error` stopped the rest.
+struct Published {
+    count: usize,
+    error: Option<RelayError>,
+}
+
+/// Publishes `batch` pipelined (all sent, then the acks read in order), each message carrying
+/// `Nats-Expected-Last-Sequence`: the server stores a message only if the one before it is the
+/// stream's last. So even when a message is lost in a reconnect and a later one arrives, the
+/// later one is refused, and the stream stays a contiguous prefix of the feed. After any
+/// failure the relay re-reads the stream's head and resumes from there.
+async fn publish_batch(
     context: &jetstream::Context,
     settings: &RelaySettings,
-    event: &StoredEvent,
-) -> Result<(), RelayError> {
-    let subject = format!("{}.{}", settings.subject_prefix, event.resource_type);
-    let mut headers = HeaderMap::new();
-    headers.insert("Nats-Msg-Id", event.message_id().as_str());
-    headers.insert(
-        POSITION_HEADER,
-        event.position.unwrap_or(0).to_string().as_str(),
-    );
-    let payload = event.envelope_json().map_err(StoreError::from)?;
-    let ack = context
-        .publish_with_headers(subject, headers, payload.into())
-        .await
-        .map_err(nats_error)?
-        .await
-        .map_err(nats_error)?;
-    if ack.duplicate {
-        tracing::debug!(message_id = %event.message_id(), "already in the stream");
+    batch: &[StoredEvent],
+    last_sequence: &mut u64,
+) -> Published {
+    let mut pending = Vec::with_capacity(batch.len());
+    for (offset, event) in batch.iter().enumerate() {
+        let subject = format!("{}.{}", settings.subject_prefix, event.resource_type);
+        let mut headers = HeaderMap::new();
+        headers.insert("Nats-Msg-Id", event.message_id().as_str());
+        headers.insert(
+            POSITION_HEADER,
+            event.position.unwrap_or(0).to_string().as_str(),
+        );
+        let expected = *last_sequence + offset as u64;
+        headers.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
+        let payload = match event.envelope_json() {
+            Ok(payload) => payload,
+            Err(error) => {
+                pending.push(Err(RelayError::Store(StoreError::from(error))));
+                break;
+            }
+        };
+        match context
+            .publish_with_headers(subject, headers, payload.into())
+            .await
+        {
+            Ok(ack) => pending.push(Ok((expected, ack))),
+            Err(error) => {
+                pending.push(Err(nats_error(error)));
+                break;
+            }
+        }
     }
-    Ok(())
+    let mut count = 0;
+    for outcome in pending {
+        let result = match outcome {
+            Ok((expected, ack)) => match ack.await {
+                Ok(ack) if ack.sequence == expected + 1 => Ok(ack.sequence),
+                Ok(ack) => Err(RelayError::Nats(format!(
+                    "stored at sequence {} where {} was expected",
+                    ack.sequence,
+                    expected + 1
+                ))),
+                Err(error) => Err(nats_error(error)),
+            },
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(sequence) => {
+                *last_sequence = sequence;
+                count += 1;
+            }
+            Err(error) => {
+                return Published {
+                    count,
+                    error: Some(error),
+                };
+            }
+        }
+    }
+    Published { count, error: None }
 }
 
 async fn saved_cursor(store: &EventStore, stream: &str) -> Result<i64, RelayError> {
@@ -302,16 +365,27 @@ async fn saved_cursor(store: &EventStore, stream: &str) -> Result<i64, RelayErro
     Ok(saved.map_or(0, |(position,)| position))
 }
 
-/// The position of the newest message in the stream (0 for an empty stream).
-async fn newest_position_in(stream: &mut jetstream::stream::Stream) -> Result<i64, RelayError> {
-    let last = stream.info().await.map_err(nats_error)?.state.last_sequence;
-    if last == 0 {
-        return Ok(0);
+/// The stream's last sequence, and the feed position of its newest message when that
+/// message is still there.
+struct StreamHead {
+    sequence: u64,
+    position: Option<i64>,
+}
+
+async fn stream_head(stream: &mut jetstream::stream::Stream) -> Result<StreamHead, RelayError> {
+    let sequence = stream.info().await.map_err(nats_error)?.state.last_sequence;
+    if sequence == 0 {
+        return Ok(StreamHead {
+            sequence,
+            position: Some(0),
+        });
     }
-    let message = stream.get_raw_message(last).await.map_err(nats_error)?;
-    Ok(message
-        .headers
-        .get(POSITION_HEADER)
-        .and_then(|value| value.as_str().parse().ok())
-        .unwrap_or(0))
+    let position = match stream.get_raw_message(sequence).await {
+        Ok(message) => message
+            .headers
+            .get(POSITION_HEADER)
+            .and_then(|value| value.as_str().parse().ok()),
+        Err(_) => None,
+    };
+    Ok(StreamHead { sequence, position })
 }
