@@ -244,10 +244,10 @@ async fn lead(
             continue;
         }
         let published = publish_batch(&context, settings, &batch, &mut last_sequence).await;
-        if let Some(position) = batch
-            .iter()
-            .take(published.count)
-            .last()
+        if let Some(position) = published
+            .count
+            .checked_sub(1)
+            .and_then(|last| batch.get(last))
             .and_then(|event| event.position)
         {
             cursor = position;
