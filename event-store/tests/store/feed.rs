@@ -39,6 +39,23 @@ async fn a_reader_never_misses_an_event_that_commits_late() {
     assert_eq!(first_poll[0].resource_id, "late");
     let cursor = first_poll[0].position.unwrap();
 
+    // More passes while the early transaction stays open: the sequencer's horizon must not
+    // move past it.
+    for n in 0..3 {
+        store
+            .append(&context(), &[created("Patient", &format!("later{n}"))])
+            .await
+            .unwrap();
+    }
+    let cursor = store
+        .read_feed(cursor, 100)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .position
+        .unwrap();
+
     early_tx.commit().await.unwrap();
     let positions = store.sequence(&early_events).await.unwrap();
     assert!(
