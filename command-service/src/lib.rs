@@ -135,13 +135,16 @@ fn readiness_checks(store: &EventStore, relay: Option<&OutboxRelay>) -> Vec<Depe
             move || {
                 let status = status.clone();
                 async move {
-                    if status.is_connected() || !status.is_leader() && status.last_error().is_none()
-                    {
-                        Ok(())
-                    } else {
-                        Err(status
-                            .last_error()
-                            .unwrap_or_else(|| "not connected".to_owned()))
+                    match (
+                        status.is_connected(),
+                        status.last_error(),
+                        status.is_leader(),
+                    ) {
+                        (true, _, _) => Ok(()),
+                        (false, Some(error), _) => Err(error),
+                        (false, None, true) => Err("connecting to NATS".to_owned()),
+                        // Standing by while another instance's relay publishes.
+                        (false, None, false) => Ok(()),
                     }
                 }
             },
