@@ -27,7 +27,7 @@ pub fn base_url(configured: Option<&str>, headers: &HeaderMap) -> String {
 
 /// Builds the response for `outcome` of a write on `resource_type/id`.
 pub fn write_response(
-    outcome: &WriteOutcome,
+    outcome: WriteOutcome,
     resource_type: &str,
     id: &str,
     base: &str,
@@ -49,7 +49,7 @@ pub fn write_response(
     };
     let mut response = match preference {
         ReturnPreference::Minimal => status.into_response(),
-        ReturnPreference::Representation => fhir_json(status, outcome.resource.to_string()),
+        ReturnPreference::Representation => fhir_json(status, outcome.resource_json),
         ReturnPreference::OperationOutcome => fhir_json(
             status,
             OperationOutcome::single(OutcomeIssue::information(message))

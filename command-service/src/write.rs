@@ -11,7 +11,6 @@ use event_store::{
     CommitContext, EventStore, FhirResource, NewEvent, ResourceCommand, ResourceEvent,
     ResourceServices,
 };
-use serde_json::Value;
 
 use crate::error::WriteError;
 
@@ -21,8 +20,9 @@ const MAX_ATTEMPTS: u64 = 32;
 /// What a write did.
 #[derive(Debug, Clone)]
 pub struct WriteOutcome {
-    /// The resource as it now stands (for a delete: as it stood before).
-    pub resource: Value,
+    /// The resource as it now stands (for a delete: as it stood before), as the exact JSON
+    /// text the event store holds, so the response body is not serialised a second time.
+    pub resource_json: String,
     pub version: u32,
     /// Whether this write created the resource (201) rather than changing it (200).
     pub created: bool,
@@ -62,7 +62,7 @@ pub async fn execute(
         aggregate.handle(command.clone(), &services, &sink).await?;
         let events = sink.collect().await;
         let Some(event) = events.last() else {
-            return Ok(unchanged(&aggregate, head.as_ref()));
+            return Ok(unchanged(&aggregate, head));
         };
         if let ResourceEvent::ResourceCreated { resource }
         | ResourceEvent::ResourceUpdated { resource, .. } = event
@@ -74,7 +74,7 @@ pub async fn execute(
             .append(context, std::slice::from_ref(&new_event))
             .await
         {
-            Ok(committed) => return Ok(recorded(event, &committed, context)),
+            Ok(committed) => return Ok(recorded(event, new_event, &committed, context)),
             Err(event_store::StoreError::Conflict { .. }) if !fresh => {
                 // Lost the race for this version: let the winner's commit settle, then re-run
                 // on the new head.
@@ -88,35 +88,35 @@ pub async fn execute(
 
 fn recorded(
     event: &ResourceEvent,
+    stored: NewEvent,
     committed: &[event_store::CommittedEvent],
     context: &CommitContext,
 ) -> WriteOutcome {
-    let (resource, created, deleted) = match event {
-        ResourceEvent::ResourceCreated { resource } => (resource.clone(), true, false),
-        ResourceEvent::ResourceUpdated { resource, .. } => (resource.clone(), false, false),
-        ResourceEvent::ResourceDeleted { previous, .. } => (previous.clone(), false, true),
-    };
     WriteOutcome {
-        resource,
-        version: event.version(),
-        created,
-        deleted,
+        resource_json: stored.resource,
+        version: stored.version,
+        created: matches!(event, ResourceEvent::ResourceCreated { .. }),
+        deleted: matches!(event, ResourceEvent::ResourceDeleted { .. }),
         recorded: true,
         position: committed.first().map(|c| c.position),
         last_updated: context.recorded_at(),
     }
 }
 
-fn unchanged(aggregate: &FhirResource, head: Option<&event_store::StoredEvent>) -> WriteOutcome {
+/// The command changed nothing: the stream's head (which exists, or the aggregate would have
+/// refused the command) is the answer.
+fn unchanged(aggregate: &FhirResource, head: Option<event_store::StoredEvent>) -> WriteOutcome {
+    let (resource_json, position, last_updated) = match head {
+        Some(event) => (event.resource, event.position, event.recorded_at),
+        None => ("null".to_owned(), None, chrono::Utc::now()),
+    };
     WriteOutcome {
-        resource: aggregate.current.clone().unwrap_or(Value::Null),
+        resource_json,
         version: aggregate.version,
         created: false,
         deleted: aggregate.deleted,
         recorded: false,
-        position: head.and_then(|event| event.position),
-        last_updated: head
-            .map(|event| event.recorded_at)
-            .unwrap_or_else(chrono::Utc::now),
+        position,
+        last_updated,
     }
 }

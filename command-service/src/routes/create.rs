@@ -57,7 +57,7 @@ pub(crate) async fn create(
     .await?;
     let base = base_url(state.settings.fhir_base_url.as_deref(), &headers);
     Ok(write_response(
-        &outcome,
+        outcome,
         resource_type.as_str(),
         id.as_str(),
         &base,

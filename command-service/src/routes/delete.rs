@@ -45,7 +45,7 @@ pub(crate) async fn delete(
         format!("{resource_type}/{id} was already deleted; nothing changed")
     };
     Ok(write_response(
-        &outcome,
+        outcome,
         resource_type.as_str(),
         id.as_str(),
         &base,

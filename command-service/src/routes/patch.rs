@@ -56,7 +56,7 @@ pub(crate) async fn patch(
         "no change: the patch leaves the resource as it was"
     };
     Ok(write_response(
-        &outcome,
+        outcome,
         resource_type.as_str(),
         id.as_str(),
         &base,

@@ -67,7 +67,7 @@ pub(crate) async fn update(
         "no change: the content equals the current version"
     };
     Ok(write_response(
-        &outcome,
+        outcome,
         resource_type.as_str(),
         id.as_str(),
         &base,

@@ -109,12 +109,7 @@ async fn conditional_updates_that_retry_on_412_lose_nothing() {
         .sum();
     assert!(lost_races > 0, "the writers really did race");
 
-    let current: Value = app
-        .read(&format!("Patient/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let current: Value = app.read_json(&format!("Patient/{id}")).await;
     assert_eq!(current["meta"]["versionId"], "51");
     let values: BTreeSet<&str> = current["identifier"]
         .as_array()

@@ -8,12 +8,7 @@ use crate::helpers::{TestApp, assert_outcome, patient};
 async fn delete_is_a_new_version_after_which_reads_are_gone() {
     let app = TestApp::spawn().await;
     let id = app.create_ok(&patient("Smith")).await;
-    let response = app
-        .client
-        .delete(format!("{}/Patient/{id}", app.writes))
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete(&format!("Patient/{id}")).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["etag"], "W/\"2\"");
     assert!(response.headers().contains_key("x-event-position"));
@@ -30,12 +25,7 @@ async fn delete_is_a_new_version_after_which_reads_are_gone() {
         "history is kept"
     );
 
-    let again = app
-        .client
-        .delete(format!("{}/Patient/{id}", app.writes))
-        .send()
-        .await
-        .unwrap();
+    let again = app.delete(&format!("Patient/{id}")).await;
     assert_eq!(again.status(), 200, "deleting again succeeds");
     assert_eq!(app.event_count().await, 2, "and records nothing");
 
@@ -53,11 +43,7 @@ async fn delete_is_a_new_version_after_which_reads_are_gone() {
 async fn update_after_delete_brings_the_resource_back() {
     let app = TestApp::spawn().await;
     let id = app.create_ok(&patient("Smith")).await;
-    app.client
-        .delete(format!("{}/Patient/{id}", app.writes))
-        .send()
-        .await
-        .unwrap();
+    app.delete(&format!("Patient/{id}")).await;
     let mut back = patient("Smith");
     back["id"] = json!(id);
     let response = app.update(&back, None).await;
@@ -70,12 +56,7 @@ async fn update_after_delete_brings_the_resource_back() {
 #[tokio::test]
 async fn deleting_what_never_existed_is_404() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .delete(format!("{}/Patient/nobody", app.writes))
-        .send()
-        .await
-        .unwrap();
+    let response = app.delete("Patient/nobody").await;
     assert_outcome(response, 404).await;
     assert_eq!(app.event_count().await, 0);
     app.cleanup().await;

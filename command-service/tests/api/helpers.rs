@@ -140,6 +140,22 @@ impl TestApp {
         (format!("http://127.0.0.1:{port}/fhir"), stop)
     }
 
+    /// Reads `path` from the query service and returns the body, asserting 200.
+    pub async fn read_json(&self, path: &str) -> Value {
+        let response = self.read(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
+    /// `DELETE /fhir/<path>` on the command service.
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(format!("{}/{path}", self.writes))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn event_count(&self) -> i64 {
         self.store.count().await.unwrap()
     }

@@ -58,11 +58,7 @@ async fn references_must_name_live_resources() {
     }
 
     // A deleted target is no longer a valid one, on create or on update.
-    app.client
-        .delete(format!("{}/Patient/{id}", app.writes))
-        .send()
-        .await
-        .unwrap();
+    app.delete(&format!("Patient/{id}")).await;
     let events = events + 1;
     assert_outcome(
         app.create(&observation(&format!("Patient/{id}"))).await,

@@ -90,15 +90,7 @@ async fn every_write_is_published_in_position_order_in_the_documented_envelope()
     let observation = app
         .create_ok(&json!({"resourceType": "Observation", "status": "final", "code": {"text": "HR"}, "subject": {"reference": format!("Patient/{id}")}}))
         .await;
-    assert_eq!(
-        app.client
-            .delete(format!("{}/Patient/{id}", app.writes))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.delete(&format!("Patient/{id}")).await.status(), 200);
 
     let messages = read_all(&app.nats_url, &app.stream, 5).await;
     assert_eq!(messages.len(), 5);

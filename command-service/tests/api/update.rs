@@ -20,19 +20,9 @@ async fn update_records_the_next_version_and_vread_keeps_the_old_one() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["meta"]["versionId"], "2");
 
-    let current: Value = app
-        .read(&format!("Patient/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let current: Value = app.read_json(&format!("Patient/{id}")).await;
     assert_eq!(current["name"][0]["family"], "Jones");
-    let first: Value = app
-        .read(&format!("Patient/{id}/_history/1"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first: Value = app.read_json(&format!("Patient/{id}/_history/1")).await;
     assert_eq!(first["name"][0]["family"], "Smith");
     assert_eq!(first["meta"]["versionId"], "1");
     assert_eq!(

@@ -3,20 +3,17 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use event_store::EventStore;
 use event_store::store::insert;
 use sqlx::{Connection, PgConnection};
-use test_support::TestDatabase;
 
-use crate::{context, created};
+use crate::{context, created, fresh_store};
 
 /// A transaction that started writing first but commits last must not be skipped by a reader
 /// that polled in between. With a plain bigserial it would be: its lower number becomes
 /// visible after the reader has moved past it.
 #[tokio::test]
 async fn a_reader_never_misses_an_event_that_commits_late() {
-    let database = TestDatabase::create().await;
-    let store = EventStore::new(database.pool.clone());
+    let (database, store) = fresh_store().await;
 
     let mut early = PgConnection::connect(&database.url).await.unwrap();
     let mut early_tx = early.begin().await.unwrap();
@@ -76,8 +73,7 @@ async fn a_reader_never_misses_an_event_that_commits_late() {
 /// gap, and a reader that follows the feed while they write sees each event once, in order.
 #[tokio::test]
 async fn concurrent_writers_get_dense_positions_and_a_follower_sees_each_event_once() {
-    let database = TestDatabase::create().await;
-    let store = EventStore::new(database.pool.clone());
+    let (_database, store) = fresh_store().await;
     const WRITERS: usize = 16;
     const EACH: usize = 25;
 
@@ -138,8 +134,7 @@ async fn concurrent_writers_get_dense_positions_and_a_follower_sees_each_event_o
 /// relay's sweep numbers them.
 #[tokio::test]
 async fn events_left_unsequenced_are_numbered_by_the_sweep() {
-    let database = TestDatabase::create().await;
-    let store = EventStore::new(database.pool.clone());
+    let (database, store) = fresh_store().await;
     let mut connection = PgConnection::connect(&database.url).await.unwrap();
     insert(&mut connection, &context(), &[created("Patient", "orphan")])
         .await

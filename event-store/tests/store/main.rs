@@ -6,8 +6,16 @@ mod feed;
 mod streams;
 
 use chrono::Utc;
-use event_store::{Actor, CommitContext, EventKind, EventMetadata, NewEvent};
+use event_store::{Actor, CommitContext, EventKind, EventMetadata, EventStore, NewEvent};
+use test_support::TestDatabase;
 use uuid::Uuid;
+
+/// A store on a database of its own.
+pub async fn fresh_store() -> (TestDatabase, EventStore) {
+    let database = TestDatabase::create().await;
+    let store = EventStore::new(database.pool.clone());
+    (database, store)
+}
 
 pub fn context() -> CommitContext {
     CommitContext {

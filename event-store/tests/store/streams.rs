@@ -3,7 +3,7 @@
 use event_store::{EventKind, EventStore, NewEvent, StoreError};
 use test_support::TestDatabase;
 
-use crate::{context, created};
+use crate::{context, created, fresh_store};
 
 fn next_version(previous: &event_store::StoredEvent, family: &str) -> NewEvent {
     let version = u32::try_from(previous.version).unwrap() + 1;
@@ -23,8 +23,7 @@ fn next_version(previous: &event_store::StoredEvent, family: &str) -> NewEvent {
 
 #[tokio::test]
 async fn many_streams_commit_together_or_not_at_all() {
-    let database = TestDatabase::create().await;
-    let store = EventStore::new(database.pool.clone());
+    let (_database, store) = fresh_store().await;
     store
         .append(&context(), &[created("Patient", "taken")])
         .await
@@ -69,8 +68,7 @@ async fn many_streams_commit_together_or_not_at_all() {
 
 #[tokio::test]
 async fn two_writers_of_the_same_version_cannot_both_commit() {
-    let database = TestDatabase::create().await;
-    let store = EventStore::new(database.pool.clone());
+    let (_database, store) = fresh_store().await;
     store
         .append(&context(), &[created("Patient", "p")])
         .await
@@ -97,8 +95,7 @@ async fn two_writers_of_the_same_version_cannot_both_commit() {
 
 /// Patient/p with versions 1 (Smith), 2 (Jones) and 3 (Brown).
 async fn patient_with_three_versions() -> (TestDatabase, EventStore) {
-    let database = TestDatabase::create().await;
-    let store = EventStore::new(database.pool.clone());
+    let (database, store) = fresh_store().await;
     store
         .append(&context(), &[created("Patient", "p")])
         .await
