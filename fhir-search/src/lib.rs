@@ -1,0 +1,16 @@
+//! FHIR R4 search parameters: which ones exist, and what values a resource gives each of them.
+//!
+//! The registry is built from the official SearchParameter definitions (embedded from
+//! `schemas/fhir/search-parameters.json`), never written per resource type. Extraction
+//! evaluates each parameter's FHIRPath expression on a resource and normalises the results the
+//! way FHIR search compares them, into [`index::ResourceIndex`] rows that the projection service
+//! stores in the `hfj_*` tables and the query service searches.
+
+pub mod extract;
+pub mod hash;
+pub mod index;
+pub mod registry;
+
+pub use extract::{ExtractOptions, index_resource};
+pub use index::ResourceIndex;
+pub use registry::{ParamType, Registry, SearchParam};
