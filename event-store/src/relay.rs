@@ -49,6 +49,18 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 
+/// The JetStream stream of FHIR events. Consumers that start before the relay create it with
+/// this same configuration, so whoever comes first makes the stream the relay expects.
+pub fn events_stream_config(name: &str, subject_prefix: &str) -> stream::Config {
+    stream::Config {
+        name: name.to_owned(),
+        subjects: vec![format!("{subject_prefix}.>")],
+        storage: stream::StorageType::File,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    }
+}
+
 /// What the relay is doing, for `/ready` and metrics.
 #[derive(Debug, Default)]
 pub struct RelayStatus {
@@ -193,13 +205,10 @@ async fn lead(
     let mut context = jetstream::new(client);
     context.set_timeout(ACK_TIMEOUT);
     let mut stream = context
-        .get_or_create_stream(stream::Config {
-            name: settings.stream.clone(),
-            subjects: vec![format!("{}.>", settings.subject_prefix)],
-            storage: stream::StorageType::File,
-            duplicate_window: DUPLICATE_WINDOW,
-            ..Default::default()
-        })
+        .get_or_create_stream(events_stream_config(
+            &settings.stream,
+            &settings.subject_prefix,
+        ))
         .await
         .map_err(nats_error)?;
 

@@ -17,6 +17,8 @@ use sqlx::postgres::PgPool;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+pub mod synthea;
+
 /// The database server tests use (a role with CREATEDB).
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL")

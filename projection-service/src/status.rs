@@ -1,0 +1,188 @@
+//! `GET /status` and `GET /metrics`: how far behind the event store the projections are.
+//!
+//! "Behind" is measured against the store's feed, not against NATS: an event counts from the
+//! moment it has a position, so a stalled relay shows up as projection lag too, which is what
+//! a reader waiting for its write cares about.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::apply::CHECKPOINT;
+use crate::consumer::ConsumerStatus;
+
+/// The projections' progress, as `/status` reports it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Every event up to this position is in the tables.
+    pub position: i64,
+    /// The newest position in the event store.
+    pub head: i64,
+    pub events_behind: i64,
+    /// How long ago the oldest event not yet applied was recorded (0 when caught up).
+    pub seconds_behind: f64,
+    pub checkpoint_updated_at: DateTime<Utc>,
+}
+
+/// Reads the checkpoint and the store's head.
+pub async fn progress(pool: &PgPool) -> Result<Progress, sqlx::Error> {
+    let (position, updated_at, head, seconds_behind): (
+        i64,
+        DateTime<Utc>,
+        Option<i64>,
+        Option<f64>,
+    ) = sqlx::query_as(
+        "SELECT c.position, c.updated_at, \
+                    (SELECT max(position) FROM fhir_event_position), \
+                    (SELECT extract(epoch FROM clock_timestamp() - e.recorded_at)::float8 \
+                       FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
+                      WHERE p.position = c.position + 1) \
+             FROM projection_checkpoint c WHERE c.name = $1",
+    )
+    .bind(CHECKPOINT)
+    .fetch_one(pool)
+    .await?;
+    let head = head.unwrap_or(0);
+    Ok(Progress {
+        position,
+        head,
+        events_behind: (head - position).max(0),
+        seconds_behind: seconds_behind.unwrap_or(0.0).max(0.0),
+        checkpoint_updated_at: updated_at,
+    })
+}
+
+#[derive(Clone)]
+struct StatusState {
+    pool: PgPool,
+    consumer: Arc<ConsumerStatus>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusBody {
+    #[serde(flatten)]
+    progress: Progress,
+    consumer_connected: bool,
+    events_received: u64,
+    stale_events: u64,
+    batches: u64,
+    index_problems: u64,
+    cache_invalidation_failures: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+}
+
+/// The `/status` and `/metrics` routes.
+pub fn routes(pool: PgPool, consumer: Arc<ConsumerStatus>) -> Router {
+    Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(StatusState { pool, consumer })
+}
+
+async fn status(State(state): State<StatusState>) -> Response {
+    match progress(&state.pool).await {
+        Ok(progress) => {
+            let consumer = &state.consumer;
+            Json(StatusBody {
+                progress,
+                consumer_connected: consumer.is_connected(),
+                events_received: consumer.events(),
+                stale_events: consumer.stale(),
+                batches: consumer.batches(),
+                index_problems: consumer.problems(),
+                cache_invalidation_failures: consumer.cache_failures(),
+                last_error: consumer.last_error(),
+            })
+            .into_response()
+        }
+        Err(error) => unavailable(&error),
+    }
+}
+
+async fn metrics(State(state): State<StatusState>) -> Response {
+    let progress = match progress(&state.pool).await {
+        Ok(progress) => progress,
+        Err(error) => return unavailable(&error),
+    };
+    let consumer = &state.consumer;
+    let mut text = String::new();
+    let gauges: [(&str, &str, f64); 9] = [
+        (
+            "projection_position",
+            "Every event up to this position is projected.",
+            progress.position as f64,
+        ),
+        (
+            "projection_head_position",
+            "Newest position in the event store.",
+            progress.head as f64,
+        ),
+        (
+            "projection_events_behind",
+            "Events in the store not yet projected.",
+            progress.events_behind as f64,
+        ),
+        (
+            "projection_lag_seconds",
+            "Age of the oldest event not yet projected.",
+            progress.seconds_behind,
+        ),
+        (
+            "projection_consumer_connected",
+            "1 when the JetStream consumer is connected.",
+            f64::from(u8::from(consumer.is_connected())),
+        ),
+        (
+            "projection_events_received_total",
+            "Events received from JetStream by this instance.",
+            consumer.events() as f64,
+        ),
+        (
+            "projection_stale_events_total",
+            "Events older than the projected version (redelivered or out of order).",
+            consumer.stale() as f64,
+        ),
+        (
+            "projection_index_problems_total",
+            "Search-parameter expressions that failed on a resource.",
+            consumer.problems() as f64,
+        ),
+        (
+            "projection_cache_invalidation_failures_total",
+            "Redis invalidations that failed.",
+            consumer.cache_failures() as f64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+fn unavailable(error: &sqlx::Error) -> Response {
+    tracing::warn!(%error, "cannot read the projection checkpoint");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(serde_json::json!({"error": "cannot read the projection checkpoint from Postgres"})),
+    )
+        .into_response()
+}

@@ -1,0 +1,600 @@
+//! Writing index and workflow rows: one multi-row statement per table per batch.
+//!
+//! Rows are sent as one array per column and spread out again with `unnest`, so a batch of a
+//! few hundred resources costs a few dozen statements, not thousands. Every table is keyed by
+//! `res_pk`; replacing a resource's rows is a delete by `res_pk` followed by these inserts.
+
+use chrono::{DateTime, Utc};
+use fhir_search::hash;
+use fhir_search::index::{CompositePart, ResourceIndex};
+use sqlx::PgConnection;
+
+use crate::workflow::WorkflowRows;
+
+/// Every table holding per-resource rows, i.e. all the projection tables but `hfj_resource`.
+pub const ROW_TABLES: &[&str] = &[
+    "hfj_spidx_string",
+    "hfj_spidx_token",
+    "hfj_spidx_date",
+    "hfj_spidx_number",
+    "hfj_spidx_quantity",
+    "hfj_spidx_uri",
+    "hfj_spidx_coords",
+    "hfj_res_link",
+    "hfj_res_tag",
+    "hfj_res_text",
+    "clinical_notes",
+    "orders",
+    "tasks",
+    "clinical_catalog_entry",
+    "locations",
+    "encounter_census",
+];
+
+/// Everything a rebuild copies and swaps: the row tables, `hfj_resource` and the checkpoint.
+pub fn all_tables() -> impl Iterator<Item = &'static str> {
+    ROW_TABLES.iter().copied().chain([
+        "hfj_resource",
+        "projection_checkpoint",
+        "projection_applied",
+    ])
+}
+
+/// One resource whose rows are to be written.
+pub struct Target<'a> {
+    pub res_pk: i64,
+    pub resource_type: &'a str,
+    pub resource_id: &'a str,
+    pub last_updated: DateTime<Utc>,
+    pub index: &'a ResourceIndex,
+    pub workflow: &'a WorkflowRows,
+}
+
+/// Deletes every row of the resources `res_pks`.
+pub async fn delete_rows(conn: &mut PgConnection, res_pks: &[i64]) -> Result<(), sqlx::Error> {
+    if res_pks.is_empty() {
+        return Ok(());
+    }
+    for table in ROW_TABLES {
+        let sql = format!("DELETE FROM {table} WHERE res_pk = ANY($1)");
+        sqlx::query(&sql).bind(res_pks).execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Inserts the rows of `targets`.
+pub async fn insert_rows(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+) -> Result<(), sqlx::Error> {
+    insert_strings(conn, targets).await?;
+    insert_tokens(conn, targets).await?;
+    insert_dates(conn, targets).await?;
+    insert_numbers(conn, targets).await?;
+    insert_quantities(conn, targets).await?;
+    insert_uris(conn, targets).await?;
+    insert_coords(conn, targets).await?;
+    insert_links(conn, targets).await?;
+    insert_tags(conn, targets).await?;
+    insert_text(conn, targets).await?;
+    insert_workflow(conn, targets).await?;
+    Ok(())
+}
+
+/// The columns every search-index row starts with.
+#[derive(Default)]
+struct Keys {
+    res_pk: Vec<i64>,
+    res_type: Vec<String>,
+    sp_name: Vec<String>,
+    comp: Vec<Option<i16>>,
+    grp: Vec<Option<i32>>,
+}
+
+impl Keys {
+    fn push(&mut self, target: &Target<'_>, param: &str, composite: Option<CompositePart>) {
+        self.res_pk.push(target.res_pk);
+        self.res_type.push(target.resource_type.to_owned());
+        self.sp_name.push(param.to_owned());
+        self.comp.push(composite.map(|part| part.component));
+        self.grp.push(composite.map(|part| part.group));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.res_pk.is_empty()
+    }
+}
+
+async fn insert_strings(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut keys = Keys::default();
+    let (mut normalized, mut exact, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
+    for target in targets {
+        for row in &target.index.strings {
+            keys.push(target, &row.param, row.composite);
+            normalized.push(row.normalized.clone());
+            exact.push(row.exact.clone());
+            hashes.push(hash::string_exact(
+                target.resource_type,
+                &row.param,
+                &row.exact,
+            ));
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hfj_spidx_string (res_pk, res_type, sp_name, comp, grp, value_normalized, value_exact, hash_exact) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::bigint[])",
+    )
+    .bind(keys.res_pk)
+    .bind(keys.res_type)
+    .bind(keys.sp_name)
+    .bind(keys.comp)
+    .bind(keys.grp)
+    .bind(normalized)
+    .bind(exact)
+    .bind(hashes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_tokens(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+    let mut keys = Keys::default();
+    let (mut system, mut code, mut text) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut type_system, mut type_code) = (Vec::new(), Vec::new());
+    let (mut hash_sys_value, mut hash_value) = (Vec::new(), Vec::new());
+    for target in targets {
+        for row in &target.index.tokens {
+            keys.push(target, &row.param, row.composite);
+            let code_text = row.code.as_deref().unwrap_or("");
+            hash_sys_value.push(hash::token_system_code(
+                target.resource_type,
+                &row.param,
+                row.system.as_deref().unwrap_or(""),
+                code_text,
+            ));
+            hash_value.push(hash::token_code(
+                target.resource_type,
+                &row.param,
+                code_text,
+            ));
+            system.push(row.system.clone());
+            code.push(row.code.clone());
+            text.push(row.text.clone());
+            type_system.push(row.type_system.clone());
+            type_code.push(row.type_code.clone());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hfj_spidx_token (res_pk, res_type, sp_name, comp, grp, system, code, text, type_system, type_code, hash_sys_value, hash_value) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])",
+    )
+    .bind(keys.res_pk)
+    .bind(keys.res_type)
+    .bind(keys.sp_name)
+    .bind(keys.comp)
+    .bind(keys.grp)
+    .bind(system)
+    .bind(code)
+    .bind(text)
+    .bind(type_system)
+    .bind(type_code)
+    .bind(hash_sys_value)
+    .bind(hash_value)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_dates(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+    let mut keys = Keys::default();
+    let (mut low, mut high) = (Vec::new(), Vec::new());
+    for target in targets {
+        for row in &target.index.dates {
+            keys.push(target, &row.param, row.composite);
+            low.push(row.low);
+            high.push(row.high);
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    // An open end is stored as an infinite instant, so range comparisons need no NULL cases.
+    sqlx::query(
+        "INSERT INTO hfj_spidx_date (res_pk, res_type, sp_name, comp, grp, low, high) \
+         SELECT res_pk, res_type, sp_name, comp, grp, coalesce(low, '-infinity'), coalesce(high, 'infinity') \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::timestamptz[], $7::timestamptz[]) \
+              AS u(res_pk, res_type, sp_name, comp, grp, low, high)",
+    )
+    .bind(keys.res_pk)
+    .bind(keys.res_type)
+    .bind(keys.sp_name)
+    .bind(keys.comp)
+    .bind(keys.grp)
+    .bind(low)
+    .bind(high)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_numbers(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut keys = Keys::default();
+    let mut value = Vec::new();
+    for target in targets {
+        for row in &target.index.numbers {
+            keys.push(target, &row.param, row.composite);
+            value.push(row.value.clone());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hfj_spidx_number (res_pk, res_type, sp_name, comp, grp, value) \
+         SELECT res_pk, res_type, sp_name, comp, grp, value::numeric \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[]) \
+              AS u(res_pk, res_type, sp_name, comp, grp, value)",
+    )
+    .bind(keys.res_pk)
+    .bind(keys.res_type)
+    .bind(keys.sp_name)
+    .bind(keys.comp)
+    .bind(keys.grp)
+    .bind(value)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_quantities(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut keys = Keys::default();
+    let (mut value, mut comparator, mut system, mut code, mut unit) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut canonical_value, mut canonical_code) = (Vec::new(), Vec::new());
+    for target in targets {
+        for row in &target.index.quantities {
+            keys.push(target, &row.param, row.composite);
+            value.push(row.value.clone());
+            comparator.push(row.comparator.clone());
+            system.push(row.system.clone());
+            code.push(row.code.clone());
+            unit.push(row.unit.clone());
+            canonical_value.push(row.canonical_value.clone());
+            canonical_code.push(row.canonical_code.clone());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hfj_spidx_quantity (res_pk, res_type, sp_name, comp, grp, value, comparator, system, code, unit, canonical_value, canonical_code) \
+         SELECT res_pk, res_type, sp_name, comp, grp, value::numeric, comparator, system, code, unit, canonical_value::numeric, canonical_code \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
+              AS u(res_pk, res_type, sp_name, comp, grp, value, comparator, system, code, unit, canonical_value, canonical_code)",
+    )
+    .bind(keys.res_pk)
+    .bind(keys.res_type)
+    .bind(keys.sp_name)
+    .bind(keys.comp)
+    .bind(keys.grp)
+    .bind(value)
+    .bind(comparator)
+    .bind(system)
+    .bind(code)
+    .bind(unit)
+    .bind(canonical_value)
+    .bind(canonical_code)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_uris(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+    let mut keys = Keys::default();
+    let (mut uri, mut hashes) = (Vec::new(), Vec::new());
+    for target in targets {
+        for row in &target.index.uris {
+            keys.push(target, &row.param, row.composite);
+            hashes.push(hash::uri(target.resource_type, &row.param, &row.uri));
+            uri.push(row.uri.clone());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hfj_spidx_uri (res_pk, res_type, sp_name, comp, grp, uri, hash_uri) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::bigint[])",
+    )
+    .bind(keys.res_pk)
+    .bind(keys.res_type)
+    .bind(keys.sp_name)
+    .bind(keys.comp)
+    .bind(keys.grp)
+    .bind(uri)
+    .bind(hashes)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_coords(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+    let (mut res_pk, mut res_type, mut sp_name) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut latitude, mut longitude) = (Vec::new(), Vec::new());
+    for target in targets {
+        for row in &target.index.coords {
+            res_pk.push(target.res_pk);
+            res_type.push(target.resource_type.to_owned());
+            sp_name.push(row.param.clone());
+            latitude.push(row.latitude);
+            longitude.push(row.longitude);
+        }
+    }
+    if res_pk.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hfj_spidx_coords (res_pk, res_type, sp_name, latitude, longitude) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::float8[])",
+    )
+    .bind(res_pk)
+    .bind(res_type)
+    .bind(sp_name)
+    .bind(latitude)
+    .bind(longitude)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_links(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+    let mut keys = Keys::default();
+    let (mut src_path, mut kind) = (Vec::new(), Vec::new());
+    let (mut target_type, mut target_id, mut target_version, mut target_url) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut identifier_system, mut identifier_value) = (Vec::new(), Vec::new());
+    for target in targets {
+        for row in &target.index.links {
+            keys.push(target, &row.param, row.composite);
+            src_path.push(row.source_path.clone());
+            kind.push(row.kind.as_str().to_owned());
+            target_type.push(row.target_type.clone());
+            target_id.push(row.target_id.clone());
+            target_version.push(row.target_version.clone());
+            target_url.push(row.target_url.clone());
+            identifier_system.push(row.identifier_system.clone());
+            identifier_value.push(row.identifier_value.clone());
+        }
+    }
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hfj_res_link (res_pk, src_type, sp_name, comp, grp, src_path, kind, target_type, target_id, target_version, target_url, identifier_system, identifier_value) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])",
+    )
+    .bind(keys.res_pk)
+    .bind(keys.res_type)
+    .bind(keys.sp_name)
+    .bind(keys.comp)
+    .bind(keys.grp)
+    .bind(src_path)
+    .bind(kind)
+    .bind(target_type)
+    .bind(target_id)
+    .bind(target_version)
+    .bind(target_url)
+    .bind(identifier_system)
+    .bind(identifier_value)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_tags(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+    let (mut res_pk, mut res_type, mut kind) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut system, mut code, mut display) = (Vec::new(), Vec::new(), Vec::new());
+    for target in targets {
+        for row in &target.index.tags {
+            res_pk.push(target.res_pk);
+            res_type.push(target.resource_type.to_owned());
+            kind.push(row.kind.as_str().to_owned());
+            system.push(row.system.clone());
+            code.push(row.code.clone());
+            display.push(row.display.clone());
+        }
+    }
+    if res_pk.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO hfj_res_tag (res_pk, res_type, kind, system, code, display) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
+    )
+    .bind(res_pk)
+    .bind(res_type)
+    .bind(kind)
+    .bind(system)
+    .bind(code)
+    .bind(display)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_text(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+    let (mut res_pk, mut res_type) = (Vec::new(), Vec::new());
+    let (mut narrative, mut content) = (Vec::new(), Vec::new());
+    for target in targets {
+        res_pk.push(target.res_pk);
+        res_type.push(target.resource_type.to_owned());
+        narrative.push(target.index.narrative.clone());
+        content.push(target.index.content.clone());
+    }
+    if res_pk.is_empty() {
+        return Ok(());
+    }
+    // The 'simple' configuration: words are lower-cased but not stemmed, so a search for a
+    // drug or a name finds exactly that word in any language.
+    sqlx::query(
+        "INSERT INTO hfj_res_text (res_pk, res_type, narrative, content) \
+         SELECT res_pk, res_type, to_tsvector('simple', narrative), to_tsvector('simple', content) \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(res_pk, res_type, narrative, content)",
+    )
+    .bind(res_pk)
+    .bind(res_type)
+    .bind(narrative)
+    .bind(content)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn insert_workflow(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+) -> Result<(), sqlx::Error> {
+    for target in targets {
+        let rows = target.workflow;
+        if let Some(note) = &rows.note {
+            sqlx::query(
+                "INSERT INTO clinical_notes (res_pk, res_type, res_id, patient_id, encounter_id, status, type_system, type_code, type_display, title, author, date) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(target.res_pk)
+            .bind(target.resource_type)
+            .bind(target.resource_id)
+            .bind(&note.patient_id)
+            .bind(&note.encounter_id)
+            .bind(&note.status)
+            .bind(&note.type_system)
+            .bind(&note.type_code)
+            .bind(&note.type_display)
+            .bind(&note.title)
+            .bind(&note.author)
+            .bind(note.date)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if let Some(order) = &rows.order {
+            sqlx::query(
+                "INSERT INTO orders (res_pk, res_type, res_id, patient_id, encounter_id, status, intent, priority, requester, code_system, code, code_display, authored_on, last_updated) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            )
+            .bind(target.res_pk)
+            .bind(target.resource_type)
+            .bind(target.resource_id)
+            .bind(&order.patient_id)
+            .bind(&order.encounter_id)
+            .bind(&order.status)
+            .bind(&order.intent)
+            .bind(&order.priority)
+            .bind(&order.requester)
+            .bind(&order.code_system)
+            .bind(&order.code)
+            .bind(&order.code_display)
+            .bind(order.authored_on)
+            .bind(target.last_updated)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if let Some(task) = &rows.task {
+            sqlx::query(
+                "INSERT INTO tasks (res_pk, res_id, patient_id, status, intent, priority, owner, focus, description, code_display, due, authored_on, last_updated) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )
+            .bind(target.res_pk)
+            .bind(target.resource_id)
+            .bind(&task.patient_id)
+            .bind(&task.status)
+            .bind(&task.intent)
+            .bind(&task.priority)
+            .bind(&task.owner)
+            .bind(&task.focus)
+            .bind(&task.description)
+            .bind(&task.code_display)
+            .bind(task.due)
+            .bind(task.authored_on)
+            .bind(target.last_updated)
+            .execute(&mut *conn)
+            .await?;
+        }
+        if let Some(location) = &rows.location {
+            sqlx::query(
+                "INSERT INTO locations (res_pk, res_id, name, status, physical_type, part_of_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(target.res_pk)
+            .bind(target.resource_id)
+            .bind(&location.name)
+            .bind(&location.status)
+            .bind(&location.physical_type)
+            .bind(&location.part_of_id)
+            .execute(&mut *conn)
+            .await?;
+        }
+        for place in &rows.census {
+            sqlx::query(
+                "INSERT INTO encounter_census (res_pk, encounter_id, patient_id, location_id, location_name, class_code, period_start) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(target.res_pk)
+            .bind(target.resource_id)
+            .bind(&place.patient_id)
+            .bind(&place.location_id)
+            .bind(&place.location_name)
+            .bind(&place.class_code)
+            .bind(place.period_start)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    insert_catalog(conn, targets).await
+}
+
+async fn insert_catalog(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+) -> Result<(), sqlx::Error> {
+    let (mut res_pk, mut catalog, mut system) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut code, mut display) = (Vec::new(), Vec::new());
+    for target in targets {
+        for entry in &target.workflow.catalog {
+            res_pk.push(target.res_pk);
+            catalog.push(entry.catalog.to_owned());
+            system.push(entry.system.clone());
+            code.push(entry.code.clone());
+            display.push(entry.display.clone());
+        }
+    }
+    if res_pk.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO clinical_catalog_entry (res_pk, catalog, system, code, display) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])",
+    )
+    .bind(res_pk)
+    .bind(catalog)
+    .bind(system)
+    .bind(code)
+    .bind(display)
+    .execute(conn)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! The shared Synthea sample patients (transaction Bundles), as resources ready to `PUT`.
+//!
+//! Until the server accepts transaction Bundles, tests and benchmarks load the bundles one
+//! resource at a time. Each entry's `urn:uuid:` fullUrl becomes its id (a UUID is a valid FHIR
+//! id), and every `urn:uuid:` reference is rewritten to `<Type>/<uuid>`, which is what a
+//! transaction would do with server-assigned ids. Resources come in dependency levels: every
+//! reference of a level-n resource points at a lower level, so each level can be written
+//! concurrently once the previous one has been.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+/// The folder of sample bundles: `FHIR_TEST_DATA_DIR`, else `shared/data/synthea-r4` beside the
+/// repository. `None` when it does not exist.
+pub fn data_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("FHIR_TEST_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-r4")
+        });
+    dir.is_dir().then_some(dir)
+}
+
+/// The bundle files in `dir`, sorted by name.
+pub fn bundle_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every resource of every bundle in `dir`, ids assigned and references rewritten, grouped in
+/// dependency levels. A resource in several bundles (shared practitioners and organisations)
+/// appears once.
+pub fn load_levels(dir: &Path) -> Vec<Vec<Value>> {
+    let mut resources: Vec<Value> = Vec::new();
+    let mut types: HashMap<String, String> = HashMap::new();
+    let mut seen = std::collections::HashSet::new();
+    for file in bundle_files(dir) {
+        let bundle: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        for entry in bundle["entry"].as_array().unwrap() {
+            let full_url = entry["fullUrl"].as_str().unwrap();
+            let resource = entry["resource"].clone();
+            let resource_type = resource["resourceType"].as_str().unwrap().to_owned();
+            types.insert(full_url.to_owned(), resource_type);
+            if seen.insert(full_url.to_owned()) {
+                resources.push(entry.clone());
+            }
+        }
+    }
+    let mut prepared = Vec::with_capacity(resources.len());
+    let mut dependencies: HashMap<String, Vec<String>> = HashMap::new();
+    for entry in resources {
+        let full_url = entry["fullUrl"].as_str().unwrap().to_owned();
+        let mut resource = entry["resource"].clone();
+        resource["id"] = Value::String(full_url.trim_start_matches("urn:uuid:").to_owned());
+        let mut targets = Vec::new();
+        rewrite(&mut resource, &types, &mut targets);
+        targets.retain(|target| target != &full_url);
+        dependencies.insert(full_url.clone(), targets);
+        prepared.push((full_url, resource));
+    }
+    let mut level_of: HashMap<String, usize> = HashMap::new();
+    for (full_url, _) in &prepared {
+        level(full_url, &dependencies, &mut level_of, 0);
+    }
+    let depth = level_of.values().copied().max().unwrap_or(0);
+    let mut levels = vec![Vec::new(); depth + 1];
+    for (full_url, resource) in prepared {
+        levels[level_of[&full_url]].push(resource);
+    }
+    levels
+}
+
+/// How many resources the bundles in `dir` hold per type, counting shared ones once.
+pub fn count_by_type(dir: &Path) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for resource in load_levels(dir).into_iter().flatten() {
+        *counts
+            .entry(resource["resourceType"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+fn level(
+    full_url: &str,
+    dependencies: &HashMap<String, Vec<String>>,
+    level_of: &mut HashMap<String, usize>,
+    depth: usize,
+) -> usize {
+    if let Some(&known) = level_of.get(full_url) {
+        return known;
+    }
+    assert!(depth < 64, "reference cycle through {full_url}");
+    let mine = dependencies
+        .get(full_url)
+        .map(|targets| {
+            targets
+                .iter()
+                .map(|target| level(target, dependencies, level_of, depth + 1) + 1)
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
+    level_of.insert(full_url.to_owned(), mine);
+    mine
+}
+
+/// Rewrites every `urn:uuid:` reference in `value` and collects the full URLs referenced.
+fn rewrite(value: &mut Value, types: &HashMap<String, String>, targets: &mut Vec<String>) {
+    match value {
+        Value::Object(members) => {
+            for (name, member) in members.iter_mut() {
+                if name == "reference"
+                    && let Value::String(text) = member
+                    && let Some(resource_type) = types.get(text.as_str())
+                {
+                    targets.push(text.clone());
+                    *text = format!("{resource_type}/{}", text.trim_start_matches("urn:uuid:"));
+                } else {
+                    rewrite(member, types, targets);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rewrite(item, types, targets);
+            }
+        }
+        _ => {}
+    }
+}
