@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use fhir_search::{ExtractOptions, Registry, ResourceIndex};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::change::Change;
 use crate::tables::{self, Target};
@@ -47,6 +47,14 @@ pub struct Applied {
     pub stale: usize,
     /// Expressions that failed on some resource: logged, the other rows are kept.
     pub problems: Vec<String>,
+}
+
+impl Applied {
+    fn merge(&mut self, other: Applied) {
+        self.replaced.extend(other.replaced);
+        self.stale += other.stale;
+        self.problems.extend(other.problems);
+    }
 }
 
 /// Computes index and workflow rows; pure and CPU-bound, so callers run it off the async
@@ -119,16 +127,82 @@ async fn write_once(pool: &PgPool, batch: &PreparedBatch) -> Result<Applied, sql
     Ok(applied)
 }
 
-/// The body of a batch, inside the caller's transaction (a rebuild uses it on its own tables).
+/// Writes a batch inside the caller's transaction (a rebuild uses it on its own tables): the
+/// changes' rows, then the positions covered.
+///
+/// A resource whose rows the database refuses (a value too long for an index, a NUL character)
+/// must not stop projecting, since its event would be redelivered forever. So when the batch
+/// as a whole is refused, its changes are written one at a time, each in a savepoint, and one
+/// that is refused again is written without rows: its version is recorded (so the version rule
+/// still holds), and the failure is reported as a problem.
 pub async fn write_rows(
     conn: &mut PgConnection,
     batch: &PreparedBatch,
 ) -> Result<Applied, sqlx::Error> {
+    let changes: Vec<&PreparedChange> = batch.changes.iter().collect();
+    let applied = match write_in_savepoint(conn, &changes).await? {
+        Ok(applied) => applied,
+        Err(refused) => {
+            tracing::warn!(error = %refused, "batch refused by the database; writing its changes one by one");
+            let mut applied = Applied::default();
+            for prepared in &changes {
+                match write_in_savepoint(conn, &[prepared]).await? {
+                    Ok(one) => applied.merge(one),
+                    Err(refused) => {
+                        let bare = PreparedChange {
+                            change: prepared.change.clone(),
+                            index: ResourceIndex {
+                                problems: vec![format!("its index rows were refused: {refused}")],
+                                ..ResourceIndex::default()
+                            },
+                            workflow: WorkflowRows::default(),
+                        };
+                        applied.merge(write_changes(conn, &[&bare]).await?);
+                    }
+                }
+            }
+            applied
+        }
+    };
+    sqlx::query(
+        "INSERT INTO projection_applied (position) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
+    )
+    .bind(&batch.positions)
+    .execute(&mut *conn)
+    .await?;
+    Ok(applied)
+}
+
+/// Writes `changes` in a savepoint: `Ok(Err(_))` when the database refused their values (the
+/// savepoint is rolled back), `Err(_)` for any other failure.
+async fn write_in_savepoint(
+    conn: &mut PgConnection,
+    changes: &[&PreparedChange],
+) -> Result<Result<Applied, sqlx::Error>, sqlx::Error> {
+    let mut savepoint = conn.begin().await?;
+    match write_changes(&mut savepoint, changes).await {
+        Ok(applied) => {
+            savepoint.commit().await?;
+            Ok(Ok(applied))
+        }
+        Err(error) if is_refused_value(&error) => {
+            savepoint.rollback().await?;
+            Ok(Err(error))
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The rows of `changes` whose versions are newer than the stored ones.
+async fn write_changes(
+    conn: &mut PgConnection,
+    changes: &[&PreparedChange],
+) -> Result<Applied, sqlx::Error> {
     let mut applied = Applied::default();
-    let winners = claim_versions(conn, batch).await?;
+    let winners = claim_versions(conn, changes).await?;
     let mut replace = Vec::new();
     let mut targets = Vec::new();
-    for prepared in &batch.changes {
+    for prepared in changes {
         let change = &prepared.change;
         let Some(&(res_pk, fresh)) =
             winners.get(&(change.resource_type.as_str(), change.resource_id.as_str()))
@@ -160,12 +234,6 @@ pub async fn write_rows(
     }
     tables::delete_rows(conn, &replace).await?;
     tables::insert_rows(conn, &targets).await?;
-    sqlx::query(
-        "INSERT INTO projection_applied (position) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(&batch.positions)
-    .execute(&mut *conn)
-    .await?;
     Ok(applied)
 }
 
@@ -173,7 +241,7 @@ pub async fn write_rows(
 /// those, with their `res_pk` and whether the row is new (then there are no old rows to delete).
 async fn claim_versions<'a>(
     conn: &mut PgConnection,
-    batch: &'a PreparedBatch,
+    changes: &[&'a PreparedChange],
 ) -> Result<HashMap<(&'a str, &'a str), (i64, bool)>, sqlx::Error> {
     let mut types = Vec::new();
     let mut ids = Vec::new();
@@ -181,7 +249,7 @@ async fn claim_versions<'a>(
     let mut updated: Vec<DateTime<Utc>> = Vec::new();
     let mut deleted = Vec::new();
     let mut positions = Vec::new();
-    for prepared in &batch.changes {
+    for prepared in changes {
         let change = &prepared.change;
         types.push(change.resource_type.as_str());
         ids.push(change.resource_id.as_str());
@@ -207,8 +275,7 @@ async fn claim_versions<'a>(
     .bind(&positions)
     .fetch_all(&mut *conn)
     .await?;
-    let by_key: HashMap<(&str, &str), &'a Change> = batch
-        .changes
+    let by_key: HashMap<(&str, &str), &'a Change> = changes
         .iter()
         .map(|prepared| {
             let change = &prepared.change;
@@ -238,6 +305,17 @@ pub async fn advance_checkpoint(pool: &PgPool) -> Result<i64, sqlx::Error> {
         .fetch_one(pool)
         .await?;
     Ok(position)
+}
+
+/// Values the database will not store: data exceptions (a NUL character, a number out of
+/// range), integrity violations and program limits (an index row too large).
+fn is_refused_value(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|error| error.code())
+        .is_some_and(|code| {
+            code.starts_with("22") || code.starts_with("23") || code.starts_with("54")
+        })
 }
 
 /// Deadlocks and serialisation failures: another instance touched the same resources.

@@ -9,5 +9,6 @@ mod helpers;
 mod indexes;
 mod instances;
 mod rebuild;
+mod refused_values;
 mod status;
 mod synthea;
