@@ -102,10 +102,17 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     event_store::store::migrate(&pool)
         .await
         .context("cannot apply the migrations")?;
-    let mut conn = pool.acquire().await?;
-    workflow::install_views(&mut conn)
+    // Instances starting together would otherwise race on the views' catalogue rows; the swap
+    // lock also keeps a rebuild from swapping tables under the views being created.
+    let mut transaction = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(apply::SWAP_LOCK)
+        .execute(&mut *transaction)
+        .await?;
+    workflow::install_views(&mut transaction)
         .await
         .context("cannot create the workflow views")?;
+    transaction.commit().await?;
     Ok(pool)
 }
 

@@ -1,0 +1,360 @@
+//! Benchmark of the projection service, in one run on one machine:
+//!
+//! 1. **Indexing rate.** The Synthea sample set is written through the command service with
+//!    the projection stopped (the write rate is printed as the first baseline); then the
+//!    projection service starts and the time it takes to index the whole backlog gives events
+//!    indexed per second. The second baseline is the command service's closed-loop create rate
+//!    for small Patients at 64 clients, measured in the same run: indexing should keep up
+//!    with the fastest the write side can go.
+//! 2. **Lag under steady load.** With the projection running, Observations are written at a
+//!    fixed rate (open loop, 200/s and 500/s by default) and, for each, the time from the
+//!    write's acknowledgement to the moment the projection checkpoint passes its position is
+//!    recorded (the checkpoint is polled every millisecond). Prints p50/p95/p99/max lag and the
+//!    write rate actually achieved.
+//!
+//! Run with `load-tests/run-projection-bench.sh` (which starts the servers), or directly with
+//! `DATABASE_URL` (a role with CREATEDB), `NATS_URL` and `REDIS_URL` set.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use load_tests::{drive, print_table, resident_mib};
+use serde_json::json;
+use sqlx::PgPool;
+use tokio::sync::Mutex;
+
+#[derive(Debug, Parser)]
+#[command(name = "projection-bench")]
+struct Args {
+    /// Write rates (creates per second) at which to measure projection lag, comma-separated.
+    #[arg(long, default_value = "200,500", value_delimiter = ',')]
+    rates: Vec<u32>,
+    /// Seconds of steady load per rate.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent writers while loading the Synthea set.
+    #[arg(long, default_value_t = 32)]
+    load_concurrency: usize,
+    /// Where to write the results as JSON.
+    #[arg(long, default_value = "load-tests/results/projection-bench.json")]
+    output: String,
+}
+
+/// The same allocator as the services' binaries, since both services run in this process.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+struct Services {
+    database_url: String,
+    stream: String,
+    subject_prefix: String,
+}
+
+impl Services {
+    fn projection_settings(&self) -> projection_service::Settings {
+        service_kit::config::load_from(
+            [
+                "projection-service",
+                "--port",
+                "0",
+                "--database-url",
+                &self.database_url,
+                "--database-max-connections",
+                "8",
+                "--nats-url",
+                &test_support::nats_url(),
+                "--events-stream",
+                &self.stream,
+                "--events-subject-prefix",
+                &self.subject_prefix,
+                "--redis-url",
+                &test_support::redis_url(),
+                "--log-filter",
+                "warn",
+            ]
+            .map(Into::into),
+        )
+        .unwrap()
+    }
+}
+
+async fn checkpoint(pool: &PgPool) -> i64 {
+    let (position,): (i64,) =
+        sqlx::query_as("SELECT position FROM projection_checkpoint WHERE name = 'search'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    position
+}
+
+async fn head(pool: &PgPool) -> i64 {
+    event_store::EventStore::new(pool.clone())
+        .head_position()
+        .await
+        .unwrap()
+}
+
+fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
+    histogram.value_at_quantile(quantile) as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let Some(synthea) = test_support::synthea::data_dir() else {
+        anyhow::bail!("the Synthea sample set is needed: set FHIR_TEST_DATA_DIR");
+    };
+    let database = test_support::TestDatabase::create().await;
+    let (stream, subject_prefix) = test_support::unique_stream();
+    let nats_url = test_support::nats_url();
+    println!("database {}, stream {stream}", database.name);
+    let services = Services {
+        database_url: database.url.clone(),
+        stream: stream.clone(),
+        subject_prefix: subject_prefix.clone(),
+    };
+
+    let command_settings: command_service::Settings = service_kit::config::load_from(
+        [
+            "command-service",
+            "--port",
+            "0",
+            "--database-url",
+            &database.url,
+            "--database-max-connections",
+            "64",
+            "--nats-url",
+            &nats_url,
+            "--events-stream",
+            &stream,
+            "--events-subject-prefix",
+            &subject_prefix,
+            "--log-filter",
+            "warn",
+        ]
+        .map(Into::into),
+    )?;
+    let command = command_service::Application::build(command_settings).await?;
+    let writes = format!("http://127.0.0.1:{}/fhir", command.port());
+    tokio::spawn(command.run_until(std::future::pending()));
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let pool = database.pool.clone();
+    let memory_start = resident_mib();
+
+    // 1a. The Synthea set, written with no projection running.
+    let levels = test_support::synthea::load_levels(&synthea);
+    let resources: usize = levels.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    for level in &levels {
+        futures::stream::iter(level)
+            .for_each_concurrent(args.load_concurrency, |resource| {
+                let request = client
+                    .put(format!(
+                        "{writes}/{}/{}",
+                        resource["resourceType"].as_str().unwrap(),
+                        resource["id"].as_str().unwrap()
+                    ))
+                    .header("content-type", "application/fhir+json")
+                    .body(resource.to_string());
+                async move {
+                    let response = request.send().await.unwrap();
+                    assert!(response.status().is_success(), "{}", response.status());
+                }
+            })
+            .await;
+    }
+    let load_seconds = started.elapsed().as_secs_f64();
+    let events = head(&pool).await;
+
+    // 1b. The projection indexes the backlog.
+    let started = Instant::now();
+    let projection = projection_service::Application::build(services.projection_settings()).await?;
+    tokio::spawn(projection.run_until(std::future::pending()));
+    while checkpoint(&pool).await < events {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let index_seconds = started.elapsed().as_secs_f64();
+    let memory_indexed = resident_mib();
+
+    // 1c. The command service's closed-loop create rate, same run.
+    let create_url = format!("{writes}/Patient");
+    let creates = drive(
+        "command service: POST Patient",
+        64,
+        Duration::from_secs(2),
+        Duration::from_secs(8),
+        {
+            let client = client.clone();
+            move |n| {
+                let request = client
+                    .post(create_url.clone())
+                    .header("content-type", "application/fhir+json")
+                    .body(
+                        json!({"resourceType": "Patient", "name": [{"family": format!("Bench{n}")}],
+                            "gender": "female", "birthDate": "1970-02-03"})
+                        .to_string(),
+                    );
+                Box::pin(async move {
+                    request
+                        .send()
+                        .await
+                        .is_ok_and(|response| response.status() == 201)
+                })
+            }
+        },
+    )
+    .await;
+    print_table(std::slice::from_ref(&creates));
+    // Let the projection catch up before measuring lag.
+    let target = head(&pool).await;
+    while checkpoint(&pool).await < target {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    println!();
+    println!("Indexing the Synthea set ({resources} resources, {events} events)");
+    let written_rate = resources as f64 / load_seconds;
+    let indexed_rate = events as f64 / index_seconds;
+    println!(
+        "  written through the command service: {load_seconds:.1} s, {written_rate:.0} resources/s ({} writers)",
+        args.load_concurrency
+    );
+    println!(
+        "  indexed by the projection service:   {index_seconds:.1} s, {indexed_rate:.0} events/s"
+    );
+    println!(
+        "  indexing / Synthea write rate: {:.2}; indexing / closed-loop Patient create rate ({:.0}/s): {:.2}",
+        indexed_rate / written_rate,
+        creates.per_second,
+        indexed_rate / creates.per_second
+    );
+
+    // 2. Lag at fixed write rates.
+    let patient = "bench-patient";
+    let response = client
+        .put(format!("{writes}/Patient/{patient}"))
+        .header("content-type", "application/fhir+json")
+        .body(json!({"resourceType": "Patient", "id": patient}).to_string())
+        .send()
+        .await?;
+    assert!(response.status().is_success());
+    let mut lag_rows = Vec::new();
+    for &rate in &args.rates {
+        let acked: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+        let passed: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::new(Mutex::new(Vec::new()));
+        let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let poller = tokio::spawn({
+            let (pool, passed, polling) = (pool.clone(), passed.clone(), polling.clone());
+            async move {
+                let mut last = checkpoint(&pool).await;
+                while polling.load(std::sync::atomic::Ordering::Relaxed) {
+                    let now = checkpoint(&pool).await;
+                    if now > last {
+                        passed.lock().await.push((now, Instant::now()));
+                        last = now;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        });
+        let total = rate as u64 * args.seconds;
+        let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(rate)));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let limit = Arc::new(tokio::sync::Semaphore::new(512));
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(total as usize);
+        for n in 0..total {
+            ticks.tick().await;
+            let permit = limit.clone().acquire_owned().await.unwrap();
+            let request = client
+                .post(format!("{writes}/Observation"))
+                .header("content-type", "application/fhir+json")
+                .body(
+                    json!({"resourceType": "Observation", "status": "final",
+                        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
+                        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4", "display": "Heart rate"}]},
+                        "subject": {"reference": format!("Patient/{patient}")},
+                        "effectiveDateTime": "2024-05-01T10:00:00Z",
+                        "valueQuantity": {"value": 60 + n % 60, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}})
+                    .to_string(),
+                );
+            let acked = acked.clone();
+            tasks.push(tokio::spawn(async move {
+                let response = request.send().await.unwrap();
+                let at = Instant::now();
+                let position = response
+                    .headers()
+                    .get("x-event-position")
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.parse::<i64>().ok());
+                drop(permit);
+                if let Some(position) = position {
+                    acked.lock().await.push((position, at));
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let write_seconds = started.elapsed().as_secs_f64();
+        let target = head(&pool).await;
+        while checkpoint(&pool).await < target {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        polling.store(false, std::sync::atomic::Ordering::Relaxed);
+        poller.await.unwrap();
+
+        let passed = passed.lock().await;
+        let acked = acked.lock().await;
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+        for (position, at) in acked.iter() {
+            let index = passed.partition_point(|(checkpoint, _)| checkpoint < position);
+            if let Some((_, applied)) = passed.get(index) {
+                let lag = applied.saturating_duration_since(*at).as_micros().max(1) as u64;
+                histogram.record(lag.min(600_000_000)).unwrap();
+            }
+        }
+        let achieved = acked.len() as f64 / write_seconds;
+        println!(
+            "  lag at {rate}/s: achieved {achieved:.0} writes/s, {} measured, lag p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            histogram.len(),
+            millis(&histogram, 0.50),
+            millis(&histogram, 0.95),
+            millis(&histogram, 0.99),
+            histogram.max() as f64 / 1000.0,
+        );
+        lag_rows.push(json!({
+            "targetRate": rate, "achievedRate": achieved, "measured": histogram.len(),
+            "lagP50Ms": millis(&histogram, 0.50), "lagP95Ms": millis(&histogram, 0.95),
+            "lagP99Ms": millis(&histogram, 0.99), "lagMaxMs": histogram.max() as f64 / 1000.0,
+        }));
+    }
+    let memory_end = resident_mib();
+    println!(
+        "  resident memory (both services and the load generator): {:.0} MiB at start, {:.0} MiB after indexing, {:.0} MiB at the end",
+        memory_start.unwrap_or(0.0),
+        memory_indexed.unwrap_or(0.0),
+        memory_end.unwrap_or(0.0)
+    );
+
+    let report = json!({
+        "synthea": {"resources": resources, "events": events, "writeSeconds": load_seconds,
+            "writeRate": written_rate, "indexSeconds": index_seconds, "indexRate": indexed_rate},
+        "patientCreateRate": creates.per_second,
+        "lag": lag_rows,
+    });
+    if let Some(parent) = std::path::Path::new(&args.output).parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.output, serde_json::to_string_pretty(&report)?)?;
+    test_support::delete_stream(&nats_url, &stream).await;
+    Ok(())
+}
