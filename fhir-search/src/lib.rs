@@ -16,6 +16,7 @@ pub mod extract;
 pub mod hash;
 pub mod index;
 pub mod normalize;
+pub mod query;
 pub mod registry;
 pub mod ucum;
 

@@ -1,0 +1,195 @@
+use super::*;
+
+fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect()
+}
+
+fn search(resource_type: &str, pairs: &[(&str, &str)]) -> Result<SearchQuery, QueryError> {
+    parse(
+        Registry::r4(),
+        vec![resource_type.to_owned()],
+        &params(pairs),
+        "http://localhost:8080/fhir",
+    )
+}
+
+#[test]
+fn plain_parameters_and_or_values() {
+    let query = search(
+        "Observation",
+        &[("code", "http://loinc.org|8867-4,http://loinc.org|9279-1"), ("date", "ge2020")],
+    )
+    .unwrap();
+    assert_eq!(query.criteria.len(), 2);
+    let code = &query.criteria[0];
+    assert_eq!((code.code.as_str(), code.kind), ("code", ParamType::Token));
+    assert!(code.steps.is_empty());
+    let Test::Any(values) = &code.test else {
+        panic!("expected values")
+    };
+    assert_eq!(values.len(), 2);
+    assert_eq!(query.criteria[1].kind, ParamType::Date);
+}
+
+#[test]
+fn modifiers_by_type() {
+    let query = search(
+        "Patient",
+        &[
+            ("name:exact", "Ana"),
+            ("family:contains", "son"),
+            ("gender:not", "male"),
+            ("identifier:of-type", "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123"),
+            ("birthdate:missing", "false"),
+            ("general-practitioner:Practitioner", "p1"),
+        ],
+    )
+    .unwrap();
+    assert!(query.ignored.is_empty(), "{:?}", query.ignored);
+    assert!(matches!(&query.criteria[0].test, Test::Any(v) if matches!(&v[0], Value::String(s) if s.mode == StringMatch::Exact)));
+    assert!(matches!(&query.criteria[2].test, Test::None(_)));
+    assert_eq!(query.criteria[4].test, Test::Missing(false));
+    assert!(matches!(&query.criteria[5].test, Test::Any(v) if v[0] == Value::Reference(ReferenceValue::Local { resource_type: Some("Practitioner".into()), id: "p1".into() })));
+}
+
+#[test]
+fn unknown_parameters_and_modifiers_are_ignored_with_a_reason() {
+    let query = search("Patient", &[("nonsense", "1"), ("name:below", "x"), ("gender", "female")])
+        .unwrap();
+    assert_eq!(query.criteria.len(), 1);
+    let names: Vec<&str> = query.ignored.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, vec!["nonsense", "name:below"]);
+}
+
+#[test]
+fn invalid_values_are_errors() {
+    let error = search("Patient", &[("birthdate", "yesterday"), ("_count", "x")]).unwrap_err();
+    assert_eq!(error.messages.len(), 2);
+    assert!(error.messages[0].starts_with("birthdate:"), "{error}");
+    assert!(search("Patient", &[("gender:missing", "maybe")]).is_err());
+    assert!(search("Observation", &[("value-quantity", "abc")]).is_err());
+    assert!(search("Observation", &[("code-value-quantity", "1|2")]).is_err());
+}
+
+#[test]
+fn chains_follow_reference_targets() {
+    let query = search("Observation", &[("subject:Patient.name", "peter")]).unwrap();
+    let criterion = &query.criteria[0];
+    assert_eq!(
+        criterion.steps,
+        vec![Step::Forward {
+            param: "subject".into(),
+            target_types: vec!["Patient".into()]
+        }]
+    );
+    assert_eq!(criterion.types, vec!["Patient".to_owned()]);
+    assert_eq!(criterion.code, "name");
+
+    // Without a type, every target that has the next parameter.
+    let query = search("Observation", &[("subject.name", "x")]).unwrap();
+    let Step::Forward { target_types, .. } = &query.criteria[0].steps[0] else {
+        panic!()
+    };
+    assert!(target_types.contains(&"Patient".to_owned()));
+    assert!(!target_types.contains(&"Device".to_owned()));
+
+    // Two levels.
+    let query = search("Encounter", &[("patient.general-practitioner.name", "smith")]).unwrap();
+    assert_eq!(query.criteria[0].steps.len(), 2);
+
+    // Chaining a token is an error; a chain to nowhere is ignored.
+    assert!(search("Patient", &[("gender.x", "1")]).is_err());
+    let query = search("Observation", &[("subject:Patient.nonsense", "1")]).unwrap();
+    assert_eq!(query.ignored.len(), 1);
+}
+
+#[test]
+fn has_nests_and_checks_its_reference() {
+    let query = search("Patient", &[("_has:Observation:patient:code", "1234-5")]).unwrap();
+    assert_eq!(
+        query.criteria[0].steps,
+        vec![Step::Reverse {
+            source_type: "Observation".into(),
+            param: "patient".into()
+        }]
+    );
+    assert_eq!(query.criteria[0].types, vec!["Observation".to_owned()]);
+    let query = search(
+        "Patient",
+        &[("_has:Observation:patient:_has:Provenance:target:agent", "Practitioner/1")],
+    )
+    .unwrap();
+    assert_eq!(query.criteria[0].steps.len(), 2);
+    assert!(search("Patient", &[("_has:Observation:code:code", "1")]).is_err());
+    assert!(search("Patient", &[("_has:Nonsense:patient:code", "1")]).is_err());
+    assert!(search("Patient", &[("_has:Observation", "1")]).is_err());
+}
+
+#[test]
+fn composites_split_on_dollar() {
+    let query = search(
+        "Observation",
+        &[("code-value-quantity", "http://loinc.org|8480-6$gt140|http://unitsofmeasure.org|mm[Hg]")],
+    )
+    .unwrap();
+    let Test::Any(values) = &query.criteria[0].test else {
+        panic!()
+    };
+    let Value::Composite(parts) = &values[0] else {
+        panic!()
+    };
+    assert!(matches!(parts[0], Value::Token(_)));
+    assert!(matches!(&parts[1], Value::Quantity(q) if q.number.prefix == Prefix::Gt));
+}
+
+#[test]
+fn result_parameters() {
+    let query = search(
+        "Observation",
+        &[
+            ("_sort", "-date,code"),
+            ("_count", "5000"),
+            ("_total", "none"),
+            ("_summary", "count"),
+            ("_elements", "code, subject"),
+            ("_include", "Observation:subject"),
+            ("_include:iterate", "Patient:general-practitioner:Practitioner"),
+            ("_revinclude", "Provenance:target"),
+            ("_include", "*"),
+            ("_format", "json"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(query.sort.len(), 2);
+    assert!(query.sort[0].descending && query.sort[0].kind == ParamType::Date);
+    assert_eq!(query.count, MAX_COUNT);
+    assert_eq!(query.total, Total::None);
+    assert_eq!(query.summary, Some(Summary::Count));
+    assert_eq!(query.elements, vec!["code", "subject"]);
+    assert_eq!(query.includes.len(), 3);
+    assert!(query.includes[1].iterate);
+    assert_eq!(query.includes[1].target_type.as_deref(), Some("Practitioner"));
+    assert_eq!(query.includes[2].source_type, None);
+    assert_eq!(query.revincludes.len(), 1);
+    assert!(search("Observation", &[("_include", "Observation:code")]).is_err());
+    assert!(search("Observation", &[("_summary", "maybe")]).is_err());
+}
+
+#[test]
+fn text_and_special_parameters() {
+    let query = search("Patient", &[("_text", "diabetes"), ("_content", "x")]).unwrap();
+    assert_eq!(query.criteria.len(), 2);
+    let query = search("Location", &[("near", "42.2|-83.7|10|km")]).unwrap();
+    assert!(matches!(&query.criteria[0].test, Test::Any(v) if matches!(v[0], Value::Near(_))));
+    let query = search("Patient", &[("_query", "x")]).unwrap();
+    assert_eq!(query.ignored.len(), 1);
+}
+
+#[test]
+fn empty_values_are_ignored() {
+    let query = search("Patient", &[("name", "")]).unwrap();
+    assert!(query.criteria.is_empty() && query.ignored.is_empty());
+}
