@@ -9,21 +9,7 @@ use service_kit::fhir_response::{EVENT_POSITION_HEADER, etag, fhir_json, http_da
 use crate::request::{ReturnPreference, return_preference};
 use crate::write::WriteOutcome;
 
-/// The base URL for `Location`: configured, or this request's `Host` + `/fhir`.
-pub fn base_url(configured: Option<&str>, headers: &HeaderMap) -> String {
-    if let Some(base) = configured {
-        return base.trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
-        .get("x-forwarded-proto")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("http");
-    format!("{scheme}://{host}/fhir")
-}
+pub use service_kit::fhir_response::base_url;
 
 /// Builds the response for `outcome` of a write on `resource_type/id`.
 pub fn write_response(

@@ -2,9 +2,12 @@
 //!
 //! Reads by id (`read`, `vread`) are answered from the event store itself, so they are strongly
 //! consistent: a client that got `201 Created` and then reads gets the resource, every time.
-//! Search, history, the Redis cache and the CapabilityStatement arrive with later work.
+//! Search is answered from the projection service's `hfj_*` tables (module `search`), waiting
+//! for the client's own writes when it presents their position (module `consistency`).
 
+mod consistency;
 mod routes;
+pub mod search;
 mod settings;
 
 use std::future::Future;
@@ -37,6 +40,13 @@ impl Application {
             .await
             .context("cannot apply the migrations")?;
         let store = EventStore::new(pool.clone());
+        let state = routes::AppState {
+            store,
+            searcher: search::Searcher::new(pool.clone(), settings.reference_base_url.clone()),
+            checkpoint: consistency::Checkpoint::follow(pool.clone()),
+            consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
+            base_url: settings.fhir_base_url.clone(),
+        };
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -51,7 +61,7 @@ impl Application {
             }
         })];
         let router = service_kit::http::with_common_layers(
-            routes::router(store).merge(service_kit::health::routes("fhir-query-service", checks)),
+            routes::router(state).merge(service_kit::health::routes("fhir-query-service", checks)),
         );
         Ok(Application { listener, router })
     }

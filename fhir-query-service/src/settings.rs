@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use service_kit::config::{DatabaseSettings, TelemetrySettings};
 
-/// FHIR R4 reads. For now: read and vread, served from the event store itself.
+/// FHIR R4 reads: read and vread from the event store, search over the projections.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "fhir-query-service", version)]
 pub struct Settings {
@@ -19,6 +19,22 @@ pub struct Settings {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "FHIR_QUERY_SERVICE_PORT", default_value_t = 8082)]
     pub port: u16,
+    /// Base URL of the FHIR API as clients see it, for `fullUrl` and page links; by default it
+    /// is taken from each request's `Host` header.
+    #[arg(long, env = "FHIR_BASE_URL")]
+    pub fhir_base_url: Option<String>,
+    /// The base that absolute references to this server start with, as the projection service
+    /// indexes them (its `--fhir-base-url`).
+    #[arg(
+        long,
+        env = "FHIR_REFERENCE_BASE_URL",
+        default_value = "http://localhost:8080/fhir"
+    )]
+    pub reference_base_url: String,
+    /// Longest a search carrying `X-Event-Position` waits for the projections, in
+    /// milliseconds; past it the answer is 503.
+    #[arg(long, env = "FHIR_QUERY_CONSISTENCY_WAIT_MS", default_value_t = 5000)]
+    pub consistency_wait_ms: u64,
     #[command(flatten)]
     pub database: DatabaseSettings,
     #[command(flatten)]

@@ -2,7 +2,7 @@
 //! as `application/fhir+json`. Each service maps its domain errors to a `FhirError` in one
 //! line each; nothing else writes error bodies.
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fhir_model::{IssueCode, OperationOutcome, OutcomeIssue};
 
@@ -60,6 +60,23 @@ pub fn fhir_json(status: StatusCode, body: String) -> Response {
 /// The response header that carries the global position a write committed at. A later read
 /// that sends it back (same header) can ask to see at least that position.
 pub const EVENT_POSITION_HEADER: &str = "x-event-position";
+
+/// This server's FHIR base as the client sees it (for `Location`, `fullUrl` and links):
+/// configured, or this request's `Host` (and `X-Forwarded-Proto`) + `/fhir`.
+pub fn base_url(configured: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(base) = configured {
+        return base.trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("http");
+    format!("{scheme}://{host}/fhir")
+}
 
 /// `ETag` of a resource version, as FHIR writes it: `W/"<versionId>"`.
 pub fn etag(version: impl std::fmt::Display) -> HeaderValue {

@@ -1,17 +1,72 @@
 //! The read routes under `/fhir`.
 
 mod read;
+mod search;
+
+use std::time::Duration;
 
 use axum::Router;
-use axum::http::{Method, StatusCode, Uri};
+use axum::extract::FromRef;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use event_store::EventStore;
 use fhir_model::IssueCode;
 use service_kit::fhir_response::FhirError;
 
-pub(crate) fn router(store: EventStore) -> Router {
+use crate::consistency::Checkpoint;
+use crate::search::Searcher;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub store: EventStore,
+    pub searcher: Searcher,
+    pub checkpoint: Checkpoint,
+    /// How long a search carrying a write's position waits for the projections.
+    pub consistency_wait: Duration,
+    /// The configured public base URL, if any (otherwise taken from each request).
+    pub base_url: Option<String>,
+}
+
+impl AppState {
+    fn base_url(&self, headers: &HeaderMap) -> String {
+        service_kit::fhir_response::base_url(self.base_url.as_deref(), headers)
+    }
+}
+
+impl FromRef<AppState> for EventStore {
+    fn from_ref(state: &AppState) -> Self {
+        state.store.clone()
+    }
+}
+
+pub(crate) fn router(state: AppState) -> Router {
     Router::new()
+        .route(
+            "/fhir",
+            get(search::system_get)
+                .post(search::system_post)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/fhir/",
+            get(search::system_get)
+                .post(search::system_post)
+                .fallback(method_not_allowed),
+        )
+        .route(
+            "/fhir/_search",
+            post(search::system_post).fallback(method_not_allowed),
+        )
+        .route(
+            "/fhir/{resource_type}",
+            get(search::type_get).fallback(method_not_allowed),
+        )
+        .route(
+            "/fhir/{resource_type}/_search",
+            post(search::type_post).fallback(method_not_allowed),
+        )
         .route(
             "/fhir/{resource_type}/{id}",
             get(read::read).fallback(method_not_allowed),
@@ -21,7 +76,7 @@ pub(crate) fn router(store: EventStore) -> Router {
             get(read::vread).fallback(method_not_allowed),
         )
         .fallback(elsewhere)
-        .with_state(store)
+        .with_state(state)
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {

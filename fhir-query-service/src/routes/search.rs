@@ -1,0 +1,255 @@
+//! Search endpoints: `GET /fhir/<Type>?...`, `POST /fhir/<Type>/_search` (form body), the
+//! system-wide `GET|POST /fhir?_type=...`, and later pages (`GET /fhir?_getpages=...`).
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use fhir_model::{IssueCode, ResourceType};
+use serde_json::Value;
+use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
+use uuid::Uuid;
+
+use super::AppState;
+use crate::search::{PageRequest, Request, SearchError};
+
+/// Maps a search failure to its response, in one place.
+impl From<SearchError> for FhirError {
+    fn from(error: SearchError) -> Self {
+        match error {
+            SearchError::Invalid(message) | SearchError::Strict(message) => {
+                FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Invalid, message)
+            }
+            SearchError::UnknownPage(_) => {
+                FhirError::new(StatusCode::GONE, IssueCode::NotFound, error.to_string())
+            }
+            SearchError::Database(error) => FhirError::internal(error),
+        }
+    }
+}
+
+pub(crate) async fn type_get(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, FhirError> {
+    let params = decode(query.as_deref().unwrap_or_default());
+    type_search(state, &type_name, &headers, params).await
+}
+
+pub(crate) async fn type_post(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: String,
+) -> Result<Response, FhirError> {
+    let mut params = decode(query.as_deref().unwrap_or_default());
+    params.extend(form_body(&headers, &body)?);
+    type_search(state, &type_name, &headers, params).await
+}
+
+pub(crate) async fn system_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, FhirError> {
+    let params = decode(query.as_deref().unwrap_or_default());
+    system_search(state, &headers, params).await
+}
+
+pub(crate) async fn system_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: String,
+) -> Result<Response, FhirError> {
+    let mut params = decode(query.as_deref().unwrap_or_default());
+    params.extend(form_body(&headers, &body)?);
+    system_search(state, &headers, params).await
+}
+
+async fn type_search(
+    state: AppState,
+    type_name: &str,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+) -> Result<Response, FhirError> {
+    let resource_type = ResourceType::parse(type_name).map_err(|error| {
+        FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotSupported,
+            error.to_string(),
+        )
+    })?;
+    let request = request(&state, headers, resource_type.as_str().to_owned(), params);
+    let query = state
+        .searcher
+        .parse(vec![resource_type.as_str().to_owned()], &request)?;
+    wait_for_writes(&state, headers).await?;
+    let bundle = state.searcher.search(&query, &request).await?;
+    Ok(respond(&bundle, &request.params))
+}
+
+async fn system_search(
+    state: AppState,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+) -> Result<Response, FhirError> {
+    let base = state.base_url(headers);
+    if let Some(page) = page_request(&params)? {
+        let bundle = state.searcher.page(&page, &base).await?;
+        return Ok(respond(&bundle, &params));
+    }
+    let types = system_types(&params)?;
+    let request = request(&state, headers, String::new(), params);
+    let query = state.searcher.parse(types, &request)?;
+    wait_for_writes(&state, headers).await?;
+    let bundle = state.searcher.search(&query, &request).await?;
+    Ok(respond(&bundle, &request.params))
+}
+
+/// The types of a system search: those `_type` names, or every type.
+pub(crate) fn system_types(params: &[(String, String)]) -> Result<Vec<String>, FhirError> {
+    let named: Vec<&str> = params
+        .iter()
+        .filter(|(name, _)| name == "_type")
+        .flat_map(|(_, value)| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    if named.is_empty() {
+        return Ok(ResourceType::all().map(|t| t.as_str().to_owned()).collect());
+    }
+    named
+        .into_iter()
+        .map(|name| {
+            ResourceType::parse(name)
+                .map(|t| t.as_str().to_owned())
+                .map_err(|error| {
+                    FhirError::new(
+                        StatusCode::BAD_REQUEST,
+                        IssueCode::Invalid,
+                        error.to_string(),
+                    )
+                })
+        })
+        .collect()
+}
+
+fn page_request(params: &[(String, String)]) -> Result<Option<PageRequest>, FhirError> {
+    let get = |wanted: &str| {
+        params
+            .iter()
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.as_str())
+    };
+    let Some(id) = get("_getpages") else {
+        return Ok(None);
+    };
+    let invalid = |what: &str| {
+        FhirError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::Invalid,
+            format!("{what} is not valid in a page link"),
+        )
+    };
+    let id = Uuid::parse_str(id).map_err(|_| invalid("_getpages"))?;
+    let offset = match get("_getpagesoffset") {
+        Some(offset) => offset.parse().map_err(|_| invalid("_getpagesoffset"))?,
+        None => 0,
+    };
+    let count = match get("_count") {
+        Some(count) => Some(count.parse().map_err(|_| invalid("_count"))?),
+        None => None,
+    };
+    Ok(Some(PageRequest { id, offset, count }))
+}
+
+fn request(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: String,
+    params: Vec<(String, String)>,
+) -> Request {
+    Request {
+        base: state.base_url(headers),
+        path,
+        params,
+        strict: prefers_strict(headers),
+    }
+}
+
+/// `Prefer: handling=strict` (lenient is the default, as in HAPI).
+fn prefers_strict(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split([',', ';']))
+        .any(|part| part.trim().eq_ignore_ascii_case("handling=strict"))
+}
+
+/// Waits for the projections to reach the position the client presents, if any.
+async fn wait_for_writes(state: &AppState, headers: &HeaderMap) -> Result<(), FhirError> {
+    let Some(value) = headers.get(EVENT_POSITION_HEADER) else {
+        return Ok(());
+    };
+    let position: i64 = value
+        .to_str()
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .ok_or_else(|| {
+            FhirError::new(
+                StatusCode::BAD_REQUEST,
+                IssueCode::Invalid,
+                format!("{EVENT_POSITION_HEADER} must be a position as a write returned it"),
+            )
+        })?;
+    state
+        .checkpoint
+        .wait_for(position, state.consistency_wait)
+        .await
+        .map_err(|not_yet| {
+            FhirError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                IssueCode::Timeout,
+                not_yet.to_string(),
+            )
+        })
+}
+
+fn decode(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+fn form_body(headers: &HeaderMap, body: &str) -> Result<Vec<(String, String)>, FhirError> {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if !body.is_empty() && !content_type.starts_with("application/x-www-form-urlencoded") {
+        return Err(FhirError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            IssueCode::NotSupported,
+            "_search takes its parameters as application/x-www-form-urlencoded",
+        ));
+    }
+    Ok(decode(body))
+}
+
+/// The Bundle, pretty-printed when `_pretty=true`.
+fn respond(bundle: &Value, params: &[(String, String)]) -> Response {
+    let pretty = params
+        .iter()
+        .any(|(name, value)| name == "_pretty" && value == "true");
+    let body = if pretty {
+        serde_json::to_string_pretty(bundle)
+    } else {
+        serde_json::to_string(bundle)
+    }
+    .unwrap_or_default();
+    fhir_json(StatusCode::OK, body)
+}

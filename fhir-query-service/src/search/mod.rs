@@ -1,0 +1,469 @@
+//! Search over the projections: parse (`fhir_search::query`), select (`sql`), page, include,
+//! trim (`summary`), and return a `searchset` Bundle.
+//!
+//! Paging must neither skip nor repeat a resource while writes go on, which an `OFFSET` over a
+//! live table cannot promise. So when a search has more than one page, its ordered list of
+//! matches (up to [`RESULT_CAP`]) is kept in `search_result` and every page is a slice of that
+//! list, as HAPI keeps its `hfj_search_result`. Page links name the list (`_getpages`); the
+//! resources on a page are fetched when the page is asked for, at their current version, and
+//! one deleted since the search is left out. Searches that fit in one page keep nothing.
+
+pub mod sql;
+pub mod summary;
+
+use std::collections::HashSet;
+
+use fhir_search::query::{self, Include, SearchQuery, Summary, Total};
+use fhir_search::{ParamType, Registry};
+use serde_json::{Map, Value, json};
+use sqlx::{PgPool, Row};
+use uuid::Uuid;
+
+use summary::Trim;
+
+/// The most matches kept for paging; beyond it the search says so and pages stop there.
+pub const RESULT_CAP: usize = 10_000;
+/// The most resources `_include` and `_revinclude` add to one page.
+const INCLUDE_CAP: usize = 5_000;
+/// How many rounds `:iterate` goes.
+const ITERATE_ROUNDS: usize = 4;
+
+/// Why a search failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("{0}")]
+    Invalid(String),
+    /// Unknown or unsupported parameters under `handling=strict`.
+    #[error("{0}")]
+    Strict(String),
+    #[error("the result list `{0}` is unknown or has expired: run the search again")]
+    UnknownPage(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Where a search was asked, for the Bundle's links.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// This server's FHIR base as the client sees it (`http://host/fhir`).
+    pub base: String,
+    /// The path searched, relative to the base (`Patient`, or empty for a system search).
+    pub path: String,
+    /// The request's parameters as sent, for the `self` link and later pages.
+    pub params: Vec<(String, String)>,
+    /// `Prefer: handling=strict`.
+    pub strict: bool,
+}
+
+/// A page of a kept result list: `_getpages=<id>&_getpagesoffset=<n>&_count=<m>`.
+#[derive(Debug, Clone)]
+pub struct PageRequest {
+    pub id: Uuid,
+    pub offset: usize,
+    pub count: Option<usize>,
+}
+
+/// Runs searches; cheap to clone.
+#[derive(Clone)]
+pub struct Searcher {
+    pool: PgPool,
+    registry: &'static Registry,
+    /// The base that absolute references to this server start with (as the projector sees it).
+    reference_base: String,
+}
+
+struct Page {
+    ids: Vec<i64>,
+    offset: usize,
+    total: Option<usize>,
+    /// The kept list, when there is more than one page.
+    list: Option<(Uuid, usize)>,
+}
+
+impl Searcher {
+    pub fn new(pool: PgPool, reference_base: String) -> Self {
+        Self {
+            pool,
+            registry: Registry::r4(),
+            reference_base,
+        }
+    }
+
+    pub fn registry(&self) -> &'static Registry {
+        self.registry
+    }
+
+    /// Parses a search of `types` with `request`'s parameters.
+    pub fn parse(&self, types: Vec<String>, request: &Request) -> Result<SearchQuery, SearchError> {
+        let query = query::parse(self.registry, types, &request.params, &self.reference_base)
+            .map_err(|error| SearchError::Invalid(error.to_string()))?;
+        if request.strict && !query.ignored.is_empty() {
+            let names: Vec<String> = query
+                .ignored
+                .iter()
+                .map(|ignored| format!("{}: {}", ignored.name, ignored.reason))
+                .collect();
+            return Err(SearchError::Strict(format!(
+                "unknown or unsupported search parameters (Prefer: handling=strict): {}",
+                names.join("; ")
+            )));
+        }
+        Ok(query)
+    }
+
+    /// Runs `query` and returns the first page as a Bundle.
+    pub async fn search(
+        &self,
+        query: &SearchQuery,
+        request: &Request,
+    ) -> Result<Value, SearchError> {
+        if query.summary == Some(Summary::Count) || query.count == 0 {
+            let total = self.count(query).await?;
+            return Ok(self.bundle(
+                query,
+                request,
+                Vec::new(),
+                &Page {
+                    ids: Vec::new(),
+                    offset: 0,
+                    total: Some(total),
+                    list: None,
+                },
+                &[],
+            ));
+        }
+        let limit = RESULT_CAP as i64 + 1;
+        let rows = sql::select_matches(query, limit)
+            .build()
+            .fetch_all(&self.pool)
+            .await?;
+        let mut matches: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+        let overflow = matches.len() > RESULT_CAP;
+        matches.truncate(RESULT_CAP);
+        let total = match (overflow, query.total) {
+            (false, _) => Some(matches.len()),
+            (true, Total::Accurate) => Some(self.count(query).await?),
+            (true, _) => None,
+        };
+        let list = if matches.len() > query.count {
+            Some((self.keep(request, &matches, total).await?, matches.len()))
+        } else {
+            None
+        };
+        let ids = matches.iter().take(query.count).copied().collect();
+        let page = Page {
+            ids,
+            offset: 0,
+            total,
+            list,
+        };
+        let (resources, included) = self.resources(query, &page.ids).await?;
+        Ok(self.bundle(query, request, resources, &page, &included))
+    }
+
+    /// A later page of a kept result list.
+    pub async fn page(&self, page: &PageRequest, base: &str) -> Result<Value, SearchError> {
+        let row =
+            sqlx::query("SELECT path, params, res_pks, total FROM search_result WHERE id = $1")
+                .bind(page.id)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| SearchError::UnknownPage(page.id.to_string()))?;
+        let path: String = row.get("path");
+        let params: sqlx::types::Json<Vec<(String, String)>> = row.get("params");
+        let all: Vec<i64> = row.get("res_pks");
+        let total: Option<i64> = row.get("total");
+        let request = Request {
+            base: base.to_owned(),
+            path,
+            params: params.0,
+            strict: false,
+        };
+        let mut query = self.parse(types_of(&request.path), &request)?;
+        if let Some(count) = page.count {
+            query.count = count.clamp(1, query::MAX_COUNT);
+        }
+        let offset = page.offset.min(all.len());
+        let ids = all.iter().skip(offset).take(query.count).copied().collect();
+        let page_data = Page {
+            ids,
+            offset,
+            total: total.and_then(|total| usize::try_from(total).ok()),
+            list: Some((page.id, all.len())),
+        };
+        let (resources, included) = self.resources(&query, &page_data.ids).await?;
+        Ok(self.bundle(&query, &request, resources, &page_data, &included))
+    }
+
+    async fn count(&self, query: &SearchQuery) -> Result<usize, SearchError> {
+        let count: i64 = sql::count_matches(query)
+            .build()
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    /// Keeps the ordered matches for paging; old lists are dropped now and then.
+    async fn keep(
+        &self,
+        request: &Request,
+        matches: &[i64],
+        total: Option<usize>,
+    ) -> Result<Uuid, SearchError> {
+        let id = Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO search_result (id, path, params, res_pks, total) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(&request.path)
+        .bind(sqlx::types::Json(&request.params))
+        .bind(matches)
+        .bind(total.map(|total| total as i64))
+        .execute(&self.pool)
+        .await?;
+        if rand_one_in(50) {
+            sqlx::query("DELETE FROM search_result WHERE created_at < now() - interval '1 hour'")
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(id)
+    }
+
+    /// The page's resources in order, and what `_include`/`_revinclude` add.
+    async fn resources(
+        &self,
+        query: &SearchQuery,
+        ids: &[i64],
+    ) -> Result<(Vec<Value>, Vec<Value>), SearchError> {
+        let resources = self.fetch(ids).await?;
+        if query.includes.is_empty() && query.revincludes.is_empty() {
+            return Ok((resources, Vec::new()));
+        }
+        let mut seen: HashSet<i64> = ids.iter().copied().collect();
+        let mut included_ids = Vec::new();
+        let mut frontier: Vec<i64> = ids.to_vec();
+        for round in 0..=ITERATE_ROUNDS {
+            let mut found = Vec::new();
+            for include in &query.includes {
+                if round == 0 || include.iterate {
+                    found.extend(self.forward(include, &frontier).await?);
+                }
+            }
+            for include in &query.revincludes {
+                if round == 0 || include.iterate {
+                    found.extend(self.reverse(include, &frontier).await?);
+                }
+            }
+            let fresh: Vec<i64> = found.into_iter().filter(|id| seen.insert(*id)).collect();
+            if fresh.is_empty() || included_ids.len() >= INCLUDE_CAP {
+                break;
+            }
+            included_ids.extend(fresh.iter().copied());
+            frontier = fresh;
+        }
+        included_ids.truncate(INCLUDE_CAP);
+        let included = self.fetch(&included_ids).await?;
+        Ok((resources, included))
+    }
+
+    /// Targets of `include` from the resources `from`.
+    async fn forward(&self, include: &Include, from: &[i64]) -> Result<Vec<i64>, SearchError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT t.res_pk FROM hfj_res_link l \
+             JOIN hfj_resource t ON t.res_type = l.target_type AND t.res_id = l.target_id AND NOT t.deleted \
+             WHERE l.res_pk = ANY($1) AND l.kind = 'local' \
+             AND ($2::text IS NULL OR l.src_type = $2) AND ($3::text IS NULL OR l.sp_name = $3) \
+             AND ($4::text IS NULL OR l.target_type = $4)",
+        )
+        .bind(from)
+        .bind(&include.source_type)
+        .bind(&include.param)
+        .bind(&include.target_type)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Resources whose `include` reference points at one of `to`.
+    async fn reverse(&self, include: &Include, to: &[i64]) -> Result<Vec<i64>, SearchError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT s.res_pk FROM hfj_resource t \
+             JOIN hfj_res_link l ON l.target_type = t.res_type AND l.target_id = t.res_id \
+             JOIN hfj_resource s ON s.res_pk = l.res_pk AND NOT s.deleted \
+             WHERE t.res_pk = ANY($1) AND l.kind = 'local' \
+             AND ($2::text IS NULL OR l.src_type = $2) AND ($3::text IS NULL OR l.sp_name = $3)",
+        )
+        .bind(to)
+        .bind(&include.source_type)
+        .bind(&include.param)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// The current versions of `ids`, in that order; deleted ones are left out.
+    async fn fetch(&self, ids: &[i64]) -> Result<Vec<Value>, SearchError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT e.resource::text FROM unnest($1::bigint[]) WITH ORDINALITY AS p(pk, ord) \
+             JOIN hfj_resource r ON r.res_pk = p.pk \
+             CROSS JOIN LATERAL ( \
+                 SELECT resource, kind FROM fhir_event \
+                 WHERE resource_type = r.res_type AND resource_id = r.res_id \
+                 ORDER BY version DESC LIMIT 1) e \
+             WHERE e.kind <> 'ResourceDeleted' ORDER BY p.ord",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let text: String = row.get(0);
+                serde_json::from_str(&text)
+                    .map_err(|error| SearchError::Database(sqlx::Error::Decode(Box::new(error))))
+            })
+            .collect()
+    }
+
+    fn bundle(
+        &self,
+        query: &SearchQuery,
+        request: &Request,
+        resources: Vec<Value>,
+        page: &Page,
+        included: &[Value],
+    ) -> Value {
+        let trim = Trim::from_request(query.summary, &query.elements);
+        let entry = |mut resource: Value, mode: &str| {
+            if let Some(trim) = &trim {
+                trim.apply(&mut resource);
+            }
+            let full_url = format!(
+                "{}/{}/{}",
+                request.base,
+                resource["resourceType"].as_str().unwrap_or_default(),
+                resource["id"].as_str().unwrap_or_default()
+            );
+            json!({"fullUrl": full_url, "resource": resource, "search": {"mode": mode}})
+        };
+        let mut entries: Vec<Value> = resources.into_iter().map(|r| entry(r, "match")).collect();
+        entries.extend(included.iter().cloned().map(|r| entry(r, "include")));
+        if !query.ignored.is_empty() {
+            entries.push(json!({
+                "resource": outcome_of_ignored(query),
+                "search": {"mode": "outcome"}
+            }));
+        }
+        let mut bundle = Map::new();
+        bundle.insert("resourceType".into(), json!("Bundle"));
+        bundle.insert("id".into(), json!(Uuid::new_v4().to_string()));
+        bundle.insert(
+            "meta".into(),
+            json!({"lastUpdated": fhir_model::format_instant(chrono::Utc::now())}),
+        );
+        bundle.insert("type".into(), json!("searchset"));
+        if query.total != Total::None
+            && let Some(total) = page.total
+        {
+            bundle.insert("total".into(), json!(total));
+        }
+        bundle.insert("link".into(), Value::Array(links(request, query, page)));
+        if query.summary != Some(Summary::Count) {
+            bundle.insert("entry".into(), Value::Array(entries));
+        }
+        Value::Object(bundle)
+    }
+}
+
+fn links(request: &Request, query: &SearchQuery, page: &Page) -> Vec<Value> {
+    let base_path = if request.path.is_empty() {
+        request.base.clone()
+    } else {
+        format!("{}/{}", request.base, request.path)
+    };
+    let mut links = Vec::new();
+    match page.list {
+        None => {
+            let encoded = encode(&request.params);
+            let url = if encoded.is_empty() {
+                base_path
+            } else {
+                format!("{base_path}?{encoded}")
+            };
+            links.push(json!({"relation": "self", "url": url}));
+        }
+        Some((id, length)) => {
+            let page_url = |offset: usize| {
+                format!(
+                    "{}?_getpages={id}&_getpagesoffset={offset}&_count={}&_bundletype=searchset",
+                    request.base, query.count
+                )
+            };
+            links.push(json!({"relation": "self", "url": page_url(page.offset)}));
+            if page.offset > 0 {
+                links.push(json!({"relation": "first", "url": page_url(0)}));
+                links.push(json!({
+                    "relation": "previous",
+                    "url": page_url(page.offset.saturating_sub(query.count))
+                }));
+            }
+            if page.offset + query.count < length {
+                links.push(json!({"relation": "next", "url": page_url(page.offset + query.count)}));
+            }
+        }
+    }
+    links
+}
+
+fn encode(params: &[(String, String)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+/// The types a kept search covered, from its path (`Patient`, or empty for a system search
+/// whose `_type` is among the parameters).
+fn types_of(path: &str) -> Vec<String> {
+    path.split('/')
+        .next()
+        .filter(|t| !t.is_empty())
+        .map(|t| vec![t.to_owned()])
+        .unwrap_or_default()
+}
+
+fn outcome_of_ignored(query: &SearchQuery) -> Value {
+    let issues: Vec<Value> = query
+        .ignored
+        .iter()
+        .map(|ignored| {
+            json!({
+                "severity": "warning",
+                "code": "not-supported",
+                "diagnostics": format!("parameter `{}` was ignored: {}", ignored.name, ignored.reason)
+            })
+        })
+        .collect();
+    json!({"resourceType": "OperationOutcome", "issue": issues})
+}
+
+/// True about once in `n` calls (cheap housekeeping trigger).
+fn rand_one_in(n: u32) -> bool {
+    rand::random_range(0..n) == 0
+}
+
+/// Parameters that select by reference, for the CapabilityStatement's include lists.
+pub fn reference_params(registry: &Registry, resource_type: &str) -> Vec<String> {
+    let mut codes: Vec<String> = registry
+        .params_for(resource_type)
+        .filter(|param| param.kind == ParamType::Reference)
+        .map(|param| param.code.clone())
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}

@@ -1,0 +1,617 @@
+//! A parsed search turned into one SQL statement over the `hfj_*` tables.
+//!
+//! The statement selects `res_pk`s of current, non-deleted resources of the searched types, in
+//! the requested order. Each criterion becomes an `EXISTS` over the index table of its
+//! parameter's type, correlated on `res_pk`; a chain becomes an `EXISTS` over `hfj_res_link`
+//! joined to the target's `hfj_resource` row, and `_has` the same in reverse, nesting as deep
+//! as the query does. Equality on tokens, exact strings and uris probes the hash columns the
+//! projector wrote (`fhir_search::hash`), which is why hashes are computed here for each type a
+//! criterion may apply to. Every value is a bind parameter; only aliases and fixed SQL are
+//! formatted into the text.
+
+use chrono::{Duration, Utc};
+use fhir_search::ParamType;
+use fhir_search::hash;
+use fhir_search::query::{
+    Criterion, DateValue, NearValue, NumberValue, Prefix, QuantityValue, ReferenceValue,
+    SearchQuery, SortKey, Step, StringMatch, StringValue, Test, TokenValue, UriMatch, UriValue,
+    Value,
+};
+use rust_decimal::Decimal;
+use sqlx::{Postgres, QueryBuilder};
+
+/// Builds the statement selecting the matching `res_pk`s in order, at most `limit` of them.
+pub fn select_matches(query: &SearchQuery, limit: i64) -> QueryBuilder<'static, Postgres> {
+    let mut sql = Sql {
+        builder: QueryBuilder::new("SELECT r.res_pk FROM hfj_resource r WHERE NOT r.deleted"),
+        aliases: 0,
+    };
+    if !query.types.is_empty() {
+        sql.builder.push(" AND r.res_type = ANY(");
+        sql.builder.push_bind(query.types.clone());
+        sql.builder.push(")");
+    }
+    for criterion in &query.criteria {
+        sql.builder.push(" AND ");
+        sql.criterion(criterion, "r", &criterion.steps);
+    }
+    sql.builder.push(" ORDER BY ");
+    for key in &query.sort {
+        sql.sort_key(key);
+        sql.builder.push(", ");
+    }
+    sql.builder.push("r.res_pk LIMIT ");
+    sql.builder.push_bind(limit);
+    sql.builder
+}
+
+/// Counts the matches (for `_total=accurate` beyond the kept result list).
+pub fn count_matches(query: &SearchQuery) -> QueryBuilder<'static, Postgres> {
+    let mut sql = Sql {
+        builder: QueryBuilder::new("SELECT count(*) FROM hfj_resource r WHERE NOT r.deleted"),
+        aliases: 0,
+    };
+    if !query.types.is_empty() {
+        sql.builder.push(" AND r.res_type = ANY(");
+        sql.builder.push_bind(query.types.clone());
+        sql.builder.push(")");
+    }
+    for criterion in &query.criteria {
+        sql.builder.push(" AND ");
+        sql.criterion(criterion, "r", &criterion.steps);
+    }
+    sql.builder
+}
+
+struct Sql {
+    builder: QueryBuilder<'static, Postgres>,
+    aliases: usize,
+}
+
+/// The index table of a parameter type.
+fn table(kind: ParamType) -> &'static str {
+    match kind {
+        ParamType::String => "hfj_spidx_string",
+        ParamType::Token => "hfj_spidx_token",
+        ParamType::Reference => "hfj_res_link",
+        ParamType::Date => "hfj_spidx_date",
+        ParamType::Number => "hfj_spidx_number",
+        ParamType::Quantity => "hfj_spidx_quantity",
+        ParamType::Uri => "hfj_spidx_uri",
+        ParamType::Special => "hfj_spidx_coords",
+        // A composite's rows are in its components' tables; `:missing` looks at the first.
+        ParamType::Composite => "hfj_spidx_token",
+    }
+}
+
+/// Characters that `LIKE` treats specially, escaped (Postgres' default escape is `\`).
+fn like_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    for c in value.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl Sql {
+    /// Binds a decimal exactly, as text cast to `numeric`.
+    fn decimal(&mut self, value: Decimal) {
+        self.builder.push_bind(value.to_string());
+        self.builder.push("::numeric");
+    }
+
+    fn alias(&mut self, stem: &str) -> String {
+        self.aliases += 1;
+        format!("{stem}{}", self.aliases)
+    }
+
+    /// `criterion` on the resource `alias`, after walking `steps`.
+    fn criterion(&mut self, criterion: &Criterion, alias: &str, steps: &[Step]) {
+        match steps.split_first() {
+            Some((
+                Step::Forward {
+                    param,
+                    target_types,
+                },
+                rest,
+            )) => {
+                let link = self.alias("l");
+                let target = self.alias("t");
+                self.builder.push(format!(
+                    "EXISTS (SELECT 1 FROM hfj_res_link {link} JOIN hfj_resource {target} \
+                     ON {target}.res_type = {link}.target_type AND {target}.res_id = {link}.target_id \
+                     AND NOT {target}.deleted WHERE {link}.res_pk = {alias}.res_pk AND {link}.sp_name = "
+                ));
+                self.builder.push_bind(param.clone());
+                self.builder.push(format!(" AND {link}.target_type = ANY("));
+                self.builder.push_bind(target_types.clone());
+                self.builder.push(") AND ");
+                self.criterion(criterion, &target, rest);
+                self.builder.push(")");
+            }
+            Some((Step::Reverse { source_type, param }, rest)) => {
+                let link = self.alias("l");
+                let source = self.alias("s");
+                self.builder.push(format!(
+                    "EXISTS (SELECT 1 FROM hfj_res_link {link} JOIN hfj_resource {source} \
+                     ON {source}.res_pk = {link}.res_pk AND NOT {source}.deleted \
+                     WHERE {link}.target_type = {alias}.res_type AND {link}.target_id = {alias}.res_id \
+                     AND {link}.src_type = "
+                ));
+                self.builder.push_bind(source_type.clone());
+                self.builder.push(format!(" AND {link}.sp_name = "));
+                self.builder.push_bind(param.clone());
+                self.builder.push(" AND ");
+                self.criterion(criterion, &source, rest);
+                self.builder.push(")");
+            }
+            None => self.test(criterion, alias),
+        }
+    }
+
+    /// The parameter's test on the resource `alias`.
+    fn test(&mut self, criterion: &Criterion, alias: &str) {
+        match &criterion.test {
+            Test::Missing(missing) => {
+                if *missing {
+                    self.builder.push("NOT ");
+                }
+                let row = self.alias("i");
+                self.builder.push(format!(
+                    "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.res_pk = {alias}.res_pk AND {row}.sp_name = ",
+                    table(criterion.kind)
+                ));
+                self.builder.push_bind(criterion.code.clone());
+                self.builder.push(")");
+            }
+            Test::Any(values) => self.any_value(criterion, alias, values),
+            Test::None(values) => {
+                self.builder.push("NOT ");
+                self.any_value(criterion, alias, values);
+            }
+        }
+    }
+
+    /// True when some value of the parameter matches one of `values`.
+    fn any_value(&mut self, criterion: &Criterion, alias: &str, values: &[Value]) {
+        if criterion.code == "_id" {
+            // The id is on the resource row itself.
+            let ids: Vec<String> = values
+                .iter()
+                .filter_map(|value| match value {
+                    Value::Token(TokenValue::Code(code)) => Some(code.clone()),
+                    Value::Token(TokenValue::SystemCode { code, .. }) => Some(code.clone()),
+                    _ => None,
+                })
+                .collect();
+            self.builder.push(format!("{alias}.res_id = ANY("));
+            self.builder.push_bind(ids);
+            self.builder.push(")");
+            return;
+        }
+        self.builder.push("(");
+        for (n, value) in values.iter().enumerate() {
+            if n > 0 {
+                self.builder.push(" OR ");
+            }
+            match value {
+                Value::Composite(parts) => self.composite(criterion, alias, parts),
+                Value::Text(words) => {
+                    let row = self.alias("x");
+                    let column = if criterion.code == "_text" {
+                        "narrative"
+                    } else {
+                        "content"
+                    };
+                    self.builder.push(format!(
+                        "EXISTS (SELECT 1 FROM hfj_res_text {row} WHERE {row}.res_pk = {alias}.res_pk \
+                         AND {row}.{column} @@ plainto_tsquery('simple', "
+                    ));
+                    self.builder.push_bind(words.clone());
+                    self.builder.push("))");
+                }
+                value => {
+                    let row = self.alias("i");
+                    self.builder.push(format!(
+                        "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.res_pk = {alias}.res_pk AND {row}.sp_name = ",
+                        table(criterion.kind)
+                    ));
+                    self.builder.push_bind(criterion.code.clone());
+                    // Coordinates have no composite columns; every other table does.
+                    if criterion.kind != ParamType::Special {
+                        self.builder.push(format!(" AND {row}.comp IS NULL"));
+                    }
+                    self.builder.push(" AND ");
+                    self.value(&criterion.types, &criterion.code, &row, value);
+                    self.builder.push(")");
+                }
+            }
+        }
+        self.builder.push(")");
+    }
+
+    /// A composite value: one row per component, all from the same element (`grp`).
+    fn composite(&mut self, criterion: &Criterion, alias: &str, parts: &[Value]) {
+        let rows: Vec<String> = parts.iter().map(|_| self.alias("c")).collect();
+        self.builder.push("EXISTS (SELECT 1 FROM ");
+        for (n, (part, row)) in parts.iter().zip(&rows).enumerate() {
+            if n > 0 {
+                self.builder.push(", ");
+            }
+            self.builder
+                .push(format!("{} {row}", table(value_kind(part))));
+        }
+        let first = &rows[0];
+        self.builder.push(format!(
+            " WHERE {first}.res_pk = {alias}.res_pk AND {first}.sp_name = "
+        ));
+        self.builder.push_bind(criterion.code.clone());
+        for (n, (part, row)) in parts.iter().zip(&rows).enumerate() {
+            self.builder.push(format!(" AND {row}.comp = {n}"));
+            if n > 0 {
+                self.builder.push(format!(
+                    " AND {row}.res_pk = {first}.res_pk AND {row}.sp_name = {first}.sp_name AND {row}.grp = {first}.grp"
+                ));
+            }
+            self.builder.push(" AND ");
+            self.value(&criterion.types, &criterion.code, row, part);
+        }
+        self.builder.push(")");
+    }
+
+    /// The condition on one index row `row` for one value.
+    fn value(&mut self, types: &[String], code: &str, row: &str, value: &Value) {
+        match value {
+            Value::String(string) => self.string(types, code, row, string),
+            Value::Token(token) => self.token(types, code, row, token),
+            Value::Reference(reference) => self.reference(row, reference),
+            Value::Date(date) => self.date(row, date),
+            Value::Number(number) => self.number(&format!("{row}.value"), number),
+            Value::Quantity(quantity) => self.quantity(row, quantity),
+            Value::Uri(uri) => self.uri(types, code, row, uri),
+            Value::Near(near) => self.near(row, near),
+            // Handled by the caller; a nested one cannot occur in R4.
+            Value::Composite(_) | Value::Text(_) => {
+                self.builder.push("false");
+            }
+        }
+    }
+
+    fn string(&mut self, types: &[String], code: &str, row: &str, value: &StringValue) {
+        match value.mode {
+            StringMatch::Prefix => {
+                self.builder.push(format!("{row}.value_normalized LIKE "));
+                self.builder
+                    .push_bind(format!("{}%", like_escape(&value.normalized)));
+            }
+            StringMatch::Contains => {
+                self.builder.push(format!("{row}.value_normalized LIKE "));
+                self.builder
+                    .push_bind(format!("%{}%", like_escape(&value.normalized)));
+            }
+            StringMatch::Exact => {
+                let hashes: Vec<i64> = types
+                    .iter()
+                    .map(|t| hash::string_exact(t, code, &value.exact))
+                    .collect();
+                self.builder.push(format!("{row}.hash_exact = ANY("));
+                self.builder.push_bind(hashes);
+                self.builder.push(format!(") AND {row}.value_exact = "));
+                self.builder.push_bind(value.exact.clone());
+            }
+        }
+    }
+
+    fn token(&mut self, types: &[String], code: &str, row: &str, value: &TokenValue) {
+        match value {
+            TokenValue::Code(value) => {
+                let hashes: Vec<i64> = types
+                    .iter()
+                    .map(|t| hash::token_code(t, code, value))
+                    .collect();
+                self.builder.push(format!("{row}.hash_value = ANY("));
+                self.builder.push_bind(hashes);
+                self.builder.push(")");
+            }
+            TokenValue::SystemCode {
+                system,
+                code: value,
+            } => {
+                let hashes: Vec<i64> = types
+                    .iter()
+                    .map(|t| hash::token_system_code(t, code, system, value))
+                    .collect();
+                self.builder.push(format!("{row}.hash_sys_value = ANY("));
+                self.builder.push_bind(hashes);
+                self.builder.push(")");
+            }
+            TokenValue::System(system) => {
+                self.builder.push(format!("{row}.system = "));
+                self.builder.push_bind(system.clone());
+            }
+            TokenValue::Text(text) => {
+                self.builder.push(format!("{row}.text LIKE "));
+                self.builder.push_bind(format!("{}%", like_escape(text)));
+            }
+            TokenValue::OfType {
+                type_system,
+                type_code,
+                value,
+            } => {
+                self.builder.push(format!("{row}.type_system = "));
+                self.builder.push_bind(type_system.clone());
+                self.builder.push(format!(" AND {row}.type_code = "));
+                self.builder.push_bind(type_code.clone());
+                self.builder.push(format!(" AND {row}.code = "));
+                self.builder.push_bind(value.clone());
+            }
+        }
+    }
+
+    fn reference(&mut self, row: &str, value: &ReferenceValue) {
+        match value {
+            ReferenceValue::Local { resource_type, id } => {
+                self.builder.push(format!("{row}.target_id = "));
+                self.builder.push_bind(id.clone());
+                self.builder.push(format!(" AND {row}.kind = 'local'"));
+                if let Some(resource_type) = resource_type {
+                    self.builder.push(format!(" AND {row}.target_type = "));
+                    self.builder.push_bind(resource_type.clone());
+                }
+            }
+            ReferenceValue::Url(url) => {
+                self.builder.push(format!("{row}.target_url = "));
+                self.builder.push_bind(url.clone());
+            }
+            ReferenceValue::Identifier { system, value } => {
+                self.builder.push(format!("{row}.identifier_value = "));
+                self.builder.push_bind(value.clone());
+                if let Some(system) = system {
+                    self.builder
+                        .push(format!(" AND {row}.identifier_system = "));
+                    self.builder.push_bind(system.clone());
+                }
+            }
+        }
+    }
+
+    /// search.html's date prefixes over the target range `[low, high)` and the value's range.
+    fn date(&mut self, row: &str, value: &DateValue) {
+        let (low, high) = (value.low, value.high);
+        let contained = |sql: &mut Self| {
+            sql.builder.push(format!("({row}.low >= "));
+            sql.builder.push_bind(low);
+            sql.builder.push(format!(" AND {row}.high <= "));
+            sql.builder.push_bind(high);
+            sql.builder.push(")");
+        };
+        match value.prefix {
+            Prefix::Eq => contained(self),
+            Prefix::Ne => {
+                self.builder.push("NOT ");
+                contained(self);
+            }
+            Prefix::Gt => {
+                self.builder.push(format!("{row}.high > "));
+                self.builder.push_bind(high);
+            }
+            Prefix::Lt => {
+                self.builder.push(format!("{row}.low < "));
+                self.builder.push_bind(low);
+            }
+            Prefix::Ge => {
+                self.builder.push(format!("({row}.high > "));
+                self.builder.push_bind(high);
+                self.builder.push(" OR ");
+                contained(self);
+                self.builder.push(")");
+            }
+            Prefix::Le => {
+                self.builder.push(format!("({row}.low < "));
+                self.builder.push_bind(low);
+                self.builder.push(" OR ");
+                contained(self);
+                self.builder.push(")");
+            }
+            Prefix::Sa => {
+                self.builder.push(format!("{row}.low >= "));
+                self.builder.push_bind(high);
+            }
+            Prefix::Eb => {
+                self.builder.push(format!("{row}.high <= "));
+                self.builder.push_bind(low);
+            }
+            Prefix::Ap => {
+                // Approximately: the ranges overlap once the value's is widened by a tenth of
+                // its distance from now (at least a day), as HAPI does.
+                let distance = (Utc::now() - low).abs() / 10;
+                let margin = distance.max(Duration::days(1));
+                self.builder.push(format!("({row}.low < "));
+                self.builder.push_bind(high + margin);
+                self.builder.push(format!(" AND {row}.high > "));
+                self.builder.push_bind(low - margin);
+                self.builder.push(")");
+            }
+        }
+    }
+
+    /// Number prefixes on the point value in `column`: `eq` and `ne` use the range the
+    /// value's precision implies; the others compare with the value, as HAPI does.
+    fn number(&mut self, column: &str, value: &NumberValue) {
+        let range = |sql: &mut Self| {
+            sql.builder.push(format!("({column} >= "));
+            sql.decimal(value.low);
+            sql.builder.push(format!(" AND {column} < "));
+            sql.decimal(value.high);
+            sql.builder.push(")");
+        };
+        let compare = |sql: &mut Self, operator: &str, bound: Decimal| {
+            sql.builder.push(format!("{column} {operator} "));
+            sql.decimal(bound);
+        };
+        match value.prefix {
+            Prefix::Eq => range(self),
+            Prefix::Ne => {
+                self.builder.push("NOT ");
+                range(self);
+            }
+            Prefix::Gt | Prefix::Sa => compare(self, ">", value.value),
+            Prefix::Lt | Prefix::Eb => compare(self, "<", value.value),
+            Prefix::Ge => compare(self, ">=", value.value),
+            Prefix::Le => compare(self, "<=", value.value),
+            Prefix::Ap => {
+                let tenth = (value.value / Decimal::TEN).abs();
+                self.builder.push(format!("({column} >= "));
+                self.decimal(value.value - tenth);
+                self.builder.push(format!(" AND {column} <= "));
+                self.decimal(value.value + tenth);
+                self.builder.push(")");
+            }
+        }
+    }
+
+    /// Quantities: in canonical UCUM units when the searched unit converts (so `mg` finds
+    /// `g`), otherwise by system and code as written.
+    fn quantity(&mut self, row: &str, value: &QuantityValue) {
+        if let Some((low, high, code)) = &value.canonical {
+            let two = Decimal::from(2);
+            let canonical = NumberValue {
+                prefix: value.number.prefix,
+                value: (*low + *high) / two,
+                low: *low,
+                high: *high,
+            };
+            self.builder.push(format!("{row}.canonical_code = "));
+            self.builder.push_bind(code.clone());
+            self.builder.push(" AND ");
+            self.number(&format!("{row}.canonical_value"), &canonical);
+            return;
+        }
+        if let Some(system) = &value.system {
+            self.builder.push(format!("{row}.system = "));
+            self.builder.push_bind(system.clone());
+            self.builder.push(" AND ");
+        }
+        if let Some(code) = &value.code {
+            if value.system.is_some() {
+                self.builder.push(format!("{row}.code = "));
+                self.builder.push_bind(code.clone());
+            } else {
+                self.builder.push(format!("({row}.code = "));
+                self.builder.push_bind(code.clone());
+                self.builder.push(format!(" OR {row}.unit = "));
+                self.builder.push_bind(code.clone());
+                self.builder.push(")");
+            }
+            self.builder.push(" AND ");
+        }
+        self.number(&format!("{row}.value"), &value.number);
+    }
+
+    fn uri(&mut self, types: &[String], code: &str, row: &str, value: &UriValue) {
+        match value.mode {
+            UriMatch::Exact => {
+                let hashes: Vec<i64> = types
+                    .iter()
+                    .map(|t| hash::uri(t, code, &value.uri))
+                    .collect();
+                self.builder.push(format!("{row}.hash_uri = ANY("));
+                self.builder.push_bind(hashes);
+                self.builder.push(format!(") AND {row}.uri = "));
+                self.builder.push_bind(value.uri.clone());
+            }
+            UriMatch::Below => {
+                self.builder.push(format!("{row}.uri LIKE "));
+                self.builder
+                    .push_bind(format!("{}%", like_escape(&value.uri)));
+            }
+            UriMatch::Above => {
+                self.builder.push(format!("{row}.uri = ANY("));
+                self.builder.push_bind(value.ancestors());
+                self.builder.push(")");
+            }
+        }
+    }
+
+    /// Within `kilometres` of a point: a bounding box the index can use, then the haversine
+    /// distance.
+    fn near(&mut self, row: &str, value: &NearValue) {
+        const EARTH_KM: f64 = 6371.0;
+        let degrees = (value.kilometres / EARTH_KM).to_degrees();
+        let cos = value.latitude.to_radians().cos().max(1e-6);
+        self.builder.push(format!("{row}.latitude BETWEEN "));
+        self.builder.push_bind(value.latitude - degrees);
+        self.builder.push(" AND ");
+        self.builder.push_bind(value.latitude + degrees);
+        self.builder.push(format!(" AND {row}.longitude BETWEEN "));
+        self.builder.push_bind(value.longitude - degrees / cos);
+        self.builder.push(" AND ");
+        self.builder.push_bind(value.longitude + degrees / cos);
+        self.builder.push(format!(
+            " AND 2 * {EARTH_KM} * asin(sqrt(power(sin(radians({row}.latitude - "
+        ));
+        self.builder.push_bind(value.latitude);
+        self.builder.push(format!(
+            ") / 2), 2) + cos(radians({row}.latitude)) * cos(radians("
+        ));
+        self.builder.push_bind(value.latitude);
+        self.builder
+            .push(format!(")) * power(sin(radians({row}.longitude - "));
+        self.builder.push_bind(value.longitude);
+        self.builder.push(") / 2), 2))) <= ");
+        self.builder.push_bind(value.kilometres);
+    }
+
+    /// One `_sort` key: the smallest value ascending, the largest descending (a date's start
+    /// or end), resources without a value last.
+    fn sort_key(&mut self, key: &SortKey) {
+        let direction = if key.descending { "DESC" } else { "ASC" };
+        let aggregate = if key.descending { "max" } else { "min" };
+        match key.code.as_str() {
+            "_id" => {
+                self.builder.push(format!("r.res_id {direction}"));
+                return;
+            }
+            "_lastUpdated" => {
+                self.builder.push(format!("r.last_updated {direction}"));
+                return;
+            }
+            _ => {}
+        }
+        let column = match key.kind {
+            ParamType::String => "value_normalized",
+            ParamType::Token => "code",
+            ParamType::Reference => "target_id",
+            ParamType::Date if key.descending => "high",
+            ParamType::Date => "low",
+            ParamType::Number | ParamType::Quantity => "value",
+            ParamType::Uri => "uri",
+            ParamType::Composite | ParamType::Special => "res_pk",
+        };
+        let row = self.alias("o");
+        self.builder.push(format!(
+            "(SELECT {aggregate}({row}.{column}) FROM {} {row} WHERE {row}.res_pk = r.res_pk AND {row}.comp IS NULL AND {row}.sp_name = ",
+            table(key.kind)
+        ));
+        self.builder.push_bind(key.code.clone());
+        self.builder.push(format!(") {direction} NULLS LAST"));
+    }
+}
+
+/// The index table a composite component's value lives in.
+fn value_kind(value: &Value) -> ParamType {
+    match value {
+        Value::String(_) => ParamType::String,
+        Value::Token(_) => ParamType::Token,
+        Value::Reference(_) => ParamType::Reference,
+        Value::Date(_) => ParamType::Date,
+        Value::Number(_) => ParamType::Number,
+        Value::Quantity(_) => ParamType::Quantity,
+        Value::Uri(_) => ParamType::Uri,
+        Value::Near(_) => ParamType::Special,
+        Value::Composite(_) | Value::Text(_) => ParamType::Token,
+    }
+}

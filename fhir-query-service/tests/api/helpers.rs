@@ -1,0 +1,217 @@
+//! Starts the write side, the projection and the query service over a fresh database.
+
+use std::time::Duration;
+
+use reqwest::{Client, Response};
+use serde_json::Value;
+use test_support::TestDatabase;
+
+/// The base URL the projection indexes absolute references against.
+pub const BASE_URL: &str = "http://fhir.test/fhir";
+
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>/fhir` of the command service.
+    pub writes: String,
+    /// `http://127.0.0.1:<port>/fhir` of the query service.
+    pub reads: String,
+    pub client: Client,
+    /// The highest position a write of this test returned.
+    last_position: std::sync::atomic::AtomicI64,
+}
+
+impl TestApp {
+    /// The three services; `projection: false` leaves the projection service out.
+    pub async fn spawn_with(projection: bool, consistency_wait_ms: u64) -> TestApp {
+        let database = TestDatabase::create().await;
+        let (stream, subject_prefix) = test_support::unique_stream();
+        let nats = test_support::nats_url();
+        let command = command_service::Application::build(
+            service_kit::config::load_from(
+                [
+                    "command-service",
+                    "--port",
+                    "0",
+                    "--database-url",
+                    &database.url,
+                    "--database-max-connections",
+                    "5",
+                    "--nats-url",
+                    &nats,
+                    "--events-stream",
+                    &stream,
+                    "--events-subject-prefix",
+                    &subject_prefix,
+                ]
+                .map(Into::into),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let writes = format!("http://127.0.0.1:{}/fhir", command.port());
+        tokio::spawn(command.run_until(std::future::pending()));
+        if projection {
+            let service = projection_service::Application::build(
+                service_kit::config::load_from(
+                    [
+                        "projection-service",
+                        "--port",
+                        "0",
+                        "--database-url",
+                        &database.url,
+                        "--database-max-connections",
+                        "5",
+                        "--nats-url",
+                        &nats,
+                        "--events-stream",
+                        &stream,
+                        "--events-subject-prefix",
+                        &subject_prefix,
+                        "--redis-url",
+                        &test_support::redis_url(),
+                        "--fhir-base-url",
+                        BASE_URL,
+                    ]
+                    .map(Into::into),
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+            tokio::spawn(service.run_until(std::future::pending()));
+        }
+        let wait = consistency_wait_ms.to_string();
+        let query = fhir_query_service::Application::build(
+            service_kit::config::load_from(
+                [
+                    "fhir-query-service",
+                    "--port",
+                    "0",
+                    "--database-url",
+                    &database.url,
+                    "--database-max-connections",
+                    "5",
+                    "--reference-base-url",
+                    BASE_URL,
+                    "--consistency-wait-ms",
+                    &wait,
+                ]
+                .map(Into::into),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let reads = format!("http://127.0.0.1:{}/fhir", query.port());
+        tokio::spawn(query.run_until(std::future::pending()));
+        TestApp {
+            writes,
+            reads,
+            client: Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            last_position: std::sync::atomic::AtomicI64::new(0),
+        }
+    }
+
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(true, 10_000).await
+    }
+
+    /// Creates or updates `resource` by id, asserting success; remembers the position.
+    pub async fn put(&self, resource: &Value) {
+        let response = self
+            .client
+            .put(format!(
+                "{}/{}/{}",
+                self.writes,
+                resource["resourceType"].as_str().unwrap(),
+                resource["id"].as_str().unwrap()
+            ))
+            .header("content-type", "application/fhir+json")
+            .body(resource.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "PUT {}: {}",
+            resource["id"],
+            response.status()
+        );
+        let position: i64 = response.headers()["x-event-position"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        self.last_position
+            .fetch_max(position, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub async fn put_all(&self, resources: &[Value]) {
+        for resource in resources {
+            self.put(resource).await;
+        }
+    }
+
+    /// `GET <reads>/<path_and_query>`, presenting the last write's position so the search
+    /// sees every write of the test.
+    pub async fn get(&self, path_and_query: &str) -> Response {
+        let position = self.last_position.load(std::sync::atomic::Ordering::SeqCst);
+        self.client
+            .get(format!("{}/{path_and_query}", self.reads))
+            .header("x-event-position", position.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A search that must succeed: its Bundle.
+    pub async fn search(&self, path_and_query: &str) -> Value {
+        let response = self.get(path_and_query).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "GET {path_and_query}: {body}");
+        assert_eq!(body["resourceType"], "Bundle");
+        assert_eq!(body["type"], "searchset");
+        body
+    }
+
+    /// The ids of the `match` entries of a search, sorted (for searches whose order is not
+    /// specified).
+    pub async fn set(&self, path_and_query: &str) -> Vec<String> {
+        let mut ids = self.ids(path_and_query).await;
+        ids.sort();
+        ids
+    }
+
+    /// The ids of the `match` entries of a search, in order.
+    pub async fn ids(&self, path_and_query: &str) -> Vec<String> {
+        match_ids(&self.search(path_and_query).await)
+    }
+}
+
+pub fn match_ids(bundle: &Value) -> Vec<String> {
+    entries_with_mode(bundle, "match")
+}
+
+pub fn entries_with_mode(bundle: &Value, mode: &str) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|entry| entry["search"]["mode"] == mode)
+                .map(|entry| format!("{}", entry["resource"]["id"].as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The URL of the link `relation`, if any.
+pub fn link(bundle: &Value, relation: &str) -> Option<String> {
+    bundle["link"].as_array()?.iter().find_map(|link| {
+        (link["relation"] == relation).then(|| link["url"].as_str().unwrap().to_owned())
+    })
+}

@@ -1,0 +1,7 @@
+//! Black-box tests of the query service: a command service, a projection service and a query
+//! service over a fresh database and JetStream stream per test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod search;
