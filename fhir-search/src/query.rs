@@ -330,11 +330,7 @@ impl<'r> Parser<'r> {
                 param.kind.as_str()
             )));
         }
-        let next_code = tail
-            .split(['.', ':'])
-            .next()
-            .unwrap_or_default()
-            .to_owned();
+        let next_code = tail.split(['.', ':']).next().unwrap_or_default().to_owned();
         let mut targets: Vec<String> = match modifier {
             Some(target) => {
                 if ResourceType::parse(target).is_err() {
@@ -532,9 +528,9 @@ impl<'r> Parser<'r> {
             (ParamType::Date, None) => {
                 Test::Any(parse_all(&|raw| DateValue::parse(raw).map(Value::Date))?)
             }
-            (ParamType::Number, None) => {
-                Test::Any(parse_all(&|raw| NumberValue::parse(raw).map(Value::Number))?)
-            }
+            (ParamType::Number, None) => Test::Any(parse_all(&|raw| {
+                NumberValue::parse(raw).map(Value::Number)
+            })?),
             (ParamType::Quantity, None) => Test::Any(parse_all(&|raw| {
                 QuantityValue::parse(raw).map(Value::Quantity)
             })?),
@@ -549,7 +545,9 @@ impl<'r> Parser<'r> {
             })?),
             (ParamType::Composite, None) => {
                 let components = self.components(param)?;
-                Test::Any(parse_all(&|raw| composite_value(&components, raw, self.base_url))?)
+                Test::Any(parse_all(&|raw| {
+                    composite_value(&components, raw, self.base_url)
+                })?)
             }
             (ParamType::Special, None) if code == "near" => {
                 Test::Any(parse_all(&|raw| NearValue::parse(raw).map(Value::Near))?)
@@ -579,7 +577,11 @@ impl<'r> Parser<'r> {
     }
 
     fn sort(&mut self, value: &str) {
-        for key in value.split(',').map(str::trim).filter(|key| !key.is_empty()) {
+        for key in value
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+        {
             let (descending, code) = match key.strip_prefix('-') {
                 Some(code) => (true, code),
                 None => (false, key),
@@ -602,10 +604,7 @@ impl<'r> Parser<'r> {
                 ),
                 None => self.ignore(
                     "_sort",
-                    format!(
-                        "`{code}` is not a search parameter of {}",
-                        describe(&types)
-                    ),
+                    format!("`{code}` is not a search parameter of {}", describe(&types)),
                 ),
             }
         }
@@ -689,7 +688,11 @@ impl<'r> Parser<'r> {
     }
 }
 
-fn composite_value(components: &[ParamType], raw: &str, base_url: &str) -> Result<Value, values::ValueError> {
+fn composite_value(
+    components: &[ParamType],
+    raw: &str,
+    base_url: &str,
+) -> Result<Value, values::ValueError> {
     let parts = split_unescaped(raw, '$');
     if parts.len() != components.len() {
         return Err(values::ValueError(format!(

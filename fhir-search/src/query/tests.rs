@@ -20,7 +20,10 @@ fn search(resource_type: &str, pairs: &[(&str, &str)]) -> Result<SearchQuery, Qu
 fn plain_parameters_and_or_values() {
     let query = search(
         "Observation",
-        &[("code", "http://loinc.org|8867-4,http://loinc.org|9279-1"), ("date", "ge2020")],
+        &[
+            ("code", "http://loinc.org|8867-4,http://loinc.org|9279-1"),
+            ("date", "ge2020"),
+        ],
     )
     .unwrap();
     assert_eq!(query.criteria.len(), 2);
@@ -42,23 +45,33 @@ fn modifiers_by_type() {
             ("name:exact", "Ana"),
             ("family:contains", "son"),
             ("gender:not", "male"),
-            ("identifier:of-type", "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123"),
+            (
+                "identifier:of-type",
+                "http://terminology.hl7.org/CodeSystem/v2-0203|MR|123",
+            ),
             ("birthdate:missing", "false"),
             ("general-practitioner:Practitioner", "p1"),
         ],
     )
     .unwrap();
     assert!(query.ignored.is_empty(), "{:?}", query.ignored);
-    assert!(matches!(&query.criteria[0].test, Test::Any(v) if matches!(&v[0], Value::String(s) if s.mode == StringMatch::Exact)));
+    assert!(
+        matches!(&query.criteria[0].test, Test::Any(v) if matches!(&v[0], Value::String(s) if s.mode == StringMatch::Exact))
+    );
     assert!(matches!(&query.criteria[2].test, Test::None(_)));
     assert_eq!(query.criteria[4].test, Test::Missing(false));
-    assert!(matches!(&query.criteria[5].test, Test::Any(v) if v[0] == Value::Reference(ReferenceValue::Local { resource_type: Some("Practitioner".into()), id: "p1".into() })));
+    assert!(
+        matches!(&query.criteria[5].test, Test::Any(v) if v[0] == Value::Reference(ReferenceValue::Local { resource_type: Some("Practitioner".into()), id: "p1".into() }))
+    );
 }
 
 #[test]
 fn unknown_parameters_and_modifiers_are_ignored_with_a_reason() {
-    let query = search("Patient", &[("nonsense", "1"), ("name:below", "x"), ("gender", "female")])
-        .unwrap();
+    let query = search(
+        "Patient",
+        &[("nonsense", "1"), ("name:below", "x"), ("gender", "female")],
+    )
+    .unwrap();
     assert_eq!(query.criteria.len(), 1);
     let names: Vec<&str> = query.ignored.iter().map(|i| i.name.as_str()).collect();
     assert_eq!(names, vec!["nonsense", "name:below"]);
@@ -97,7 +110,11 @@ fn chains_follow_reference_targets() {
     assert!(!target_types.contains(&"Device".to_owned()));
 
     // Two levels.
-    let query = search("Encounter", &[("patient.general-practitioner.name", "smith")]).unwrap();
+    let query = search(
+        "Encounter",
+        &[("patient.general-practitioner.name", "smith")],
+    )
+    .unwrap();
     assert_eq!(query.criteria[0].steps.len(), 2);
 
     // Chaining a token is an error; a chain to nowhere is ignored.
@@ -119,7 +136,10 @@ fn has_nests_and_checks_its_reference() {
     assert_eq!(query.criteria[0].types, vec!["Observation".to_owned()]);
     let query = search(
         "Patient",
-        &[("_has:Observation:patient:_has:Provenance:target:agent", "Practitioner/1")],
+        &[(
+            "_has:Observation:patient:_has:Provenance:target:agent",
+            "Practitioner/1",
+        )],
     )
     .unwrap();
     assert_eq!(query.criteria[0].steps.len(), 2);
@@ -132,7 +152,10 @@ fn has_nests_and_checks_its_reference() {
 fn composites_split_on_dollar() {
     let query = search(
         "Observation",
-        &[("code-value-quantity", "http://loinc.org|8480-6$gt140|http://unitsofmeasure.org|mm[Hg]")],
+        &[(
+            "code-value-quantity",
+            "http://loinc.org|8480-6$gt140|http://unitsofmeasure.org|mm[Hg]",
+        )],
     )
     .unwrap();
     let Test::Any(values) = &query.criteria[0].test else {
@@ -156,7 +179,10 @@ fn result_parameters() {
             ("_summary", "count"),
             ("_elements", "code, subject"),
             ("_include", "Observation:subject"),
-            ("_include:iterate", "Patient:general-practitioner:Practitioner"),
+            (
+                "_include:iterate",
+                "Patient:general-practitioner:Practitioner",
+            ),
             ("_revinclude", "Provenance:target"),
             ("_include", "*"),
             ("_format", "json"),
@@ -171,7 +197,10 @@ fn result_parameters() {
     assert_eq!(query.elements, vec!["code", "subject"]);
     assert_eq!(query.includes.len(), 3);
     assert!(query.includes[1].iterate);
-    assert_eq!(query.includes[1].target_type.as_deref(), Some("Practitioner"));
+    assert_eq!(
+        query.includes[1].target_type.as_deref(),
+        Some("Practitioner")
+    );
     assert_eq!(query.includes[2].source_type, None);
     assert_eq!(query.revincludes.len(), 1);
     assert!(search("Observation", &[("_include", "Observation:code")]).is_err());

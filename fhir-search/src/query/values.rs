@@ -187,9 +187,7 @@ impl TokenValue {
 
     pub fn parse_of_type(raw: &str) -> Result<Self, ValueError> {
         match split_unescaped(raw, '|').as_slice() {
-            [type_system, type_code, value]
-                if !type_code.is_empty() && !value.is_empty() =>
-            {
+            [type_system, type_code, value] if !type_code.is_empty() && !value.is_empty() => {
                 Ok(Self::OfType {
                     type_system: unescape(type_system),
                     type_code: unescape(type_code),
@@ -458,9 +456,7 @@ impl NearValue {
                 number(longitude, "longitude")?,
             ),
             _ => {
-                return Err(error(
-                    "near needs `latitude|longitude[|distance[|units]]`",
-                ));
+                return Err(error("near needs `latitude|longitude[|distance[|units]]`"));
             }
         };
         if !(-90.0..=90.0).contains(&latitude) || !(-180.0..=180.0).contains(&longitude) {
@@ -508,7 +504,10 @@ mod tests {
 
     #[test]
     fn tokens() {
-        assert_eq!(TokenValue::parse("abc").unwrap(), TokenValue::Code("abc".into()));
+        assert_eq!(
+            TokenValue::parse("abc").unwrap(),
+            TokenValue::Code("abc".into())
+        );
         assert_eq!(
             TokenValue::parse("http://loinc.org|8867-4").unwrap(),
             TokenValue::SystemCode {
@@ -569,10 +568,16 @@ mod tests {
     #[test]
     fn numbers_have_an_implicit_range() {
         let n = NumberValue::parse("100").unwrap();
-        assert_eq!((n.low.to_string(), n.high.to_string()), ("99.5".into(), "100.5".into()));
+        assert_eq!(
+            (n.low.to_string(), n.high.to_string()),
+            ("99.5".into(), "100.5".into())
+        );
         let n = NumberValue::parse("gt1.50").unwrap();
         assert_eq!(n.prefix, Prefix::Gt);
-        assert_eq!((n.low.to_string(), n.high.to_string()), ("1.495".into(), "1.505".into()));
+        assert_eq!(
+            (n.low.to_string(), n.high.to_string()),
+            ("1.495".into(), "1.505".into())
+        );
         assert!(NumberValue::parse("abc").is_err());
         assert!(NumberValue::parse("1e3").is_ok());
     }
