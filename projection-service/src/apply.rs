@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use fhir_search::normalize::words::words;
 use fhir_search::{ExtractOptions, Registry, ResourceIndex};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -29,6 +30,24 @@ pub struct PreparedChange {
     pub change: Change,
     pub index: ResourceIndex,
     pub workflow: WorkflowRows,
+    pub words: TextWords,
+}
+
+/// The folded words of the narrative and of all the resource's strings, space-separated, for
+/// `hfj_res_text` (computed here, off the executor, rather than by the database).
+#[derive(Debug, Default, Clone)]
+pub struct TextWords {
+    pub narrative: String,
+    pub content: String,
+}
+
+impl TextWords {
+    fn of(index: &ResourceIndex) -> Self {
+        Self {
+            narrative: words(&index.narrative).join(" "),
+            content: words(&index.content).join(" "),
+        }
+    }
 }
 
 /// A batch ready to be written: the newest change of each resource in it, and every position
@@ -86,10 +105,12 @@ pub fn prepare(
                     workflow::extract(&change.resource_type, &change.resource),
                 )
             };
+            let words = TextWords::of(&index);
             PreparedChange {
                 change,
                 index,
                 workflow,
+                words,
             }
         })
         .collect();
@@ -156,6 +177,7 @@ pub async fn write_rows(
                                 ..ResourceIndex::default()
                             },
                             workflow: WorkflowRows::default(),
+                            words: TextWords::default(),
                         };
                         applied.merge(write_changes(conn, &[&bare]).await?);
                     }
@@ -229,6 +251,7 @@ async fn write_changes(
                 last_updated: change.recorded_at,
                 index: &prepared.index,
                 workflow: &prepared.workflow,
+                words: &prepared.words,
             });
         }
     }

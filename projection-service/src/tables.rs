@@ -9,6 +9,7 @@ use fhir_search::hash;
 use fhir_search::index::{CompositePart, ResourceIndex};
 use sqlx::PgConnection;
 
+use crate::apply::TextWords;
 use crate::workflow::WorkflowRows;
 
 /// Every table holding per-resource rows, i.e. all the projection tables but `hfj_resource`.
@@ -48,6 +49,7 @@ pub struct Target<'a> {
     pub last_updated: DateTime<Utc>,
     pub index: &'a ResourceIndex,
     pub workflow: &'a WorkflowRows,
+    pub words: &'a TextWords,
 }
 
 /// Deletes every row of the resources `res_pks`.
@@ -443,17 +445,19 @@ async fn insert_text(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
     for target in targets {
         res_pk.push(target.res_pk);
         res_type.push(target.resource_type.to_owned());
-        narrative.push(target.index.narrative.clone());
-        content.push(target.index.content.clone());
+        narrative.push(target.words.narrative.clone());
+        content.push(target.words.content.clone());
     }
     if res_pk.is_empty() {
         return Ok(());
     }
-    // The 'simple' configuration: words are lower-cased but not stemmed, so a search for a
-    // drug or a name finds exactly that word in any language.
+    // The words were folded and split in `apply::prepare`, so the database
+    // only assembles them: parsing every string of every resource with to_tsvector was the
+    // most expensive statement of a batch.
     sqlx::query(
         "INSERT INTO hfj_res_text (res_pk, res_type, narrative, content) \
-         SELECT res_pk, res_type, to_tsvector('simple', narrative), to_tsvector('simple', content) \
+         SELECT res_pk, res_type, array_to_tsvector(string_to_array(narrative, ' ')), \
+                array_to_tsvector(string_to_array(content, ' ')) \
          FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(res_pk, res_type, narrative, content)",
     )
     .bind(res_pk)

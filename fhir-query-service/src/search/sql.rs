@@ -12,6 +12,7 @@
 use chrono::{Duration, Utc};
 use fhir_search::ParamType;
 use fhir_search::hash;
+use fhir_search::normalize::words;
 use fhir_search::query::{
     Criterion, DateValue, NearValue, NumberValue, Prefix, QuantityValue, ReferenceValue,
     SearchQuery, SortKey, Step, StringMatch, StringValue, Test, TokenValue, UriMatch, UriValue,
@@ -206,12 +207,18 @@ impl Sql {
                     } else {
                         "content"
                     };
+                    // Every word, folded as the projector folded the text it stored.
+                    let query = words::words(words)
+                        .iter()
+                        .map(|word| format!("'{word}'"))
+                        .collect::<Vec<_>>()
+                        .join(" & ");
                     self.builder.push(format!(
                         "EXISTS (SELECT 1 FROM hfj_res_text {row} WHERE {row}.res_pk = {alias}.res_pk \
-                         AND {row}.{column} @@ plainto_tsquery('simple', "
+                         AND {row}.{column} @@ "
                     ));
-                    self.builder.push_bind(words.clone());
-                    self.builder.push("))");
+                    self.builder.push_bind(query);
+                    self.builder.push("::tsquery)");
                 }
                 value => {
                     let row = self.alias("i");

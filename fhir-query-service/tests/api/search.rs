@@ -39,6 +39,8 @@ async fn clinic() -> TestApp {
         {
             let mut p = patient("zoe", "Zoë", "Anna", "female", "1970-03-15");
             p["generalPractitioner"] = json!([{"reference": "Practitioner/dr"}]);
+            p["text"] = json!({"status": "generated",
+                "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Known <b>diabetic</b> since 2001</div>"});
             p
         },
         patient("bob", "Smith", "Bob", "male", "1985"),
@@ -418,4 +420,23 @@ async fn a_search_with_a_position_waits_for_the_projection_or_answers_503() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn text_and_content_find_words() {
+    let app = clinic().await;
+    assert_eq!(app.set("Patient?_text=DIABETIC").await, vec!["zoe"]);
+    assert_eq!(app.set("Patient?_text=diabetic since").await, vec!["zoe"]);
+    assert!(
+        app.set("Patient?_text=diabetic,nowhere&_text=absent")
+            .await
+            .is_empty()
+    );
+    // _content is every string but the narrative: the family name with its accent folded.
+    assert_eq!(app.set("Patient?_content=zoe").await, vec!["zoe"]);
+    assert!(app.set("Patient?_content=diabetic").await.is_empty());
+    assert_eq!(
+        app.set("Observation?_content=heart").await,
+        vec!["hr1", "hr2"]
+    );
 }
