@@ -21,4 +21,4 @@ pub use aggregate::{
 };
 pub use event::{Actor, EventKind, EventMetadata, NewEvent, StoredEvent};
 pub use relay::{OutboxRelay, RelaySettings, RelayStatus};
-pub use store::{CommitContext, CommittedEvent, EventStore, StoreError};
+pub use store::{CommitContext, CommittedEvent, EventStore, HistoryQuery, StoreError};

@@ -75,6 +75,20 @@ pub struct EventStore {
 }
 
 /// The columns of `StoredEvent`, from `fhir_event e` left-joined to `fhir_event_position p`.
+/// What a `_history` interaction asks for; `None` leaves a filter out.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery<'a> {
+    pub resource_type: Option<&'a str>,
+    pub resource_id: Option<&'a str>,
+    /// `_since`: versions recorded at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    /// `_at`: versions that were current at some instant of `[low, high)`.
+    pub at: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// The page cursor: only events before this position.
+    pub before_position: Option<i64>,
+    pub limit: i64,
+}
+
 const EVENT_COLUMNS: &str = "e.event_id, p.position, e.resource_type, e.resource_id, e.version, e.kind, \
      e.resource::text AS resource, e.patch::text AS patch, e.metadata::text AS metadata, \
      e.transaction_id, e.recorded_at, e.prev_hash, e.hash";
@@ -222,6 +236,48 @@ impl EventStore {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// Events for a `_history` interaction, newest first (by position, so a page boundary
+    /// never moves as events are added).
+    pub async fn history(&self, query: &HistoryQuery<'_>) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
+             WHERE ($1::text IS NULL OR e.resource_type = $1) AND ($2::text IS NULL OR e.resource_id = $2) \
+             AND ($3::timestamptz IS NULL OR e.recorded_at >= $3) \
+             AND ($4::bigint IS NULL OR p.position < $4) \
+             AND ($5::timestamptz IS NULL OR (e.recorded_at < $6 AND NOT EXISTS ( \
+                 SELECT 1 FROM fhir_event n WHERE n.resource_type = e.resource_type \
+                 AND n.resource_id = e.resource_id AND n.version = e.version + 1 AND n.recorded_at <= $5))) \
+             ORDER BY p.position DESC LIMIT $7"
+        );
+        let (at_low, at_high) = query.at.unzip();
+        Ok(sqlx::query_as(&sql)
+            .bind(query.resource_type)
+            .bind(query.resource_id)
+            .bind(query.since)
+            .bind(query.before_position)
+            .bind(at_low)
+            .bind(at_high)
+            .bind(query.limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// How many versions a resource has (the total of its `_history`).
+    pub async fn version_count(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+    ) -> Result<i64, StoreError> {
+        let (count,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM fhir_event WHERE resource_type = $1 AND resource_id = $2",
+        )
+        .bind(resource_type)
+        .bind(resource_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(count)
     }
 
     /// The highest position given so far (0 when the store is empty).

@@ -1,5 +1,6 @@
 //! The read routes under `/fhir`.
 
+mod history;
 mod read;
 mod search;
 
@@ -54,6 +55,18 @@ pub(crate) fn router(state: AppState) -> Router {
             get(search::system_get)
                 .post(search::system_post)
                 .fallback(method_not_allowed),
+        )
+        .route(
+            "/fhir/_history",
+            get(history::system).fallback(method_not_allowed),
+        )
+        .route(
+            "/fhir/{resource_type}/_history",
+            get(history::by_type).fallback(method_not_allowed),
+        )
+        .route(
+            "/fhir/{resource_type}/{id}/_history",
+            get(history::instance).fallback(method_not_allowed),
         )
         .route(
             "/fhir/_search",

@@ -149,6 +149,20 @@ impl TestApp {
             .fetch_max(position, std::sync::atomic::Ordering::SeqCst);
     }
 
+    pub async fn delete(&self, path: &str) {
+        let response = self
+            .client
+            .delete(format!("{}/{path}", self.writes))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "DELETE {path}: {}",
+            response.status()
+        );
+    }
+
     pub async fn put_all(&self, resources: &[Value]) {
         for resource in resources {
             self.put(resource).await;
@@ -203,7 +217,12 @@ pub fn entries_with_mode(bundle: &Value, mode: &str) -> Vec<String> {
             entries
                 .iter()
                 .filter(|entry| entry["search"]["mode"] == mode)
-                .map(|entry| format!("{}", entry["resource"]["id"].as_str().unwrap_or_default()))
+                .map(|entry| {
+                    entry["resource"]["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned()
+                })
                 .collect()
         })
         .unwrap_or_default()

@@ -306,26 +306,10 @@ async fn pages_neither_skip_nor_repeat_while_writes_go_on() {
         "2000-01-01",
     ))
     .await;
+    // The link is absolute, on the base the request came to.
     let next = link(&first, "next").expect("a next link");
-    let path = next
-        .split_once("/fhir/")
-        .map_or(next.as_str(), |(_, rest)| rest)
-        .to_owned();
-    let path = if path.starts_with("?") || next.ends_with("/fhir") {
-        path
-    } else {
-        path
-    };
-    let second = app
-        .client
-        .get(next.replace(
-            next.split("/fhir").next().unwrap(),
-            app.reads.trim_end_matches("/fhir"),
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(second.status(), 200, "{path}");
+    let second = app.client.get(&next).send().await.unwrap();
+    assert_eq!(second.status(), 200, "{next}");
     let second: Value = second.json().await.unwrap();
     seen.extend(match_ids(&second));
     assert_eq!(seen, vec!["dose", "w1", "hr1", "hr2"]);

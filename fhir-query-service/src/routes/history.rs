@@ -1,0 +1,277 @@
+//! `_history` at instance (`/fhir/<Type>/<id>/_history`), type (`/fhir/<Type>/_history`) and
+//! system (`/fhir/_history`) level, newest first, with `_since`, `_at` and `_count`.
+//!
+//! Pages are cut by event position (`_before=<position>` in the `next` link), so while writes
+//! go on a page neither repeats nor skips a version: new versions only ever appear before the
+//! first page.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use chrono::{DateTime, Utc};
+use event_store::{EventKind, HistoryQuery, StoredEvent};
+use fhir_model::{IssueCode, ResourceId, ResourceType};
+use fhir_search::query::DateValue;
+use serde_json::{Map, Value, json};
+use service_kit::fhir_response::{FhirError, fhir_json};
+
+use super::AppState;
+
+/// Versions per page when `_count` is absent, and the most a page holds.
+const DEFAULT_COUNT: i64 = 20;
+const MAX_COUNT: i64 = 1000;
+
+pub(crate) async fn instance(
+    State(state): State<AppState>,
+    Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, FhirError> {
+    let resource_type = parse_type(&type_name)?;
+    let id = ResourceId::parse(&id).map_err(|error| {
+        FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Value, error.to_string())
+    })?;
+    let total = state
+        .store
+        .version_count(resource_type.as_str(), id.as_str())
+        .await
+        .map_err(FhirError::internal)?;
+    if total == 0 {
+        return Err(FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotFound,
+            format!("{resource_type}/{id} is not known"),
+        ));
+    }
+    let path = format!("{resource_type}/{id}/_history");
+    history(
+        &state,
+        &headers,
+        query.as_deref(),
+        Scope {
+            resource_type: Some(resource_type.as_str()),
+            resource_id: Some(id.as_str()),
+            path: &path,
+            total: Some(total),
+        },
+    )
+    .await
+}
+
+pub(crate) async fn by_type(
+    State(state): State<AppState>,
+    Path(type_name): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, FhirError> {
+    let resource_type = parse_type(&type_name)?;
+    let path = format!("{resource_type}/_history");
+    history(
+        &state,
+        &headers,
+        query.as_deref(),
+        Scope {
+            resource_type: Some(resource_type.as_str()),
+            resource_id: None,
+            path: &path,
+            total: None,
+        },
+    )
+    .await
+}
+
+pub(crate) async fn system(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, FhirError> {
+    history(
+        &state,
+        &headers,
+        query.as_deref(),
+        Scope {
+            resource_type: None,
+            resource_id: None,
+            path: "_history",
+            total: None,
+        },
+    )
+    .await
+}
+
+/// Which history, and how to name it in links.
+struct Scope<'a> {
+    resource_type: Option<&'a str>,
+    resource_id: Option<&'a str>,
+    path: &'a str,
+    /// Known for an instance (its version count); not counted for type and system history.
+    total: Option<i64>,
+}
+
+fn parse_type(type_name: &str) -> Result<ResourceType, FhirError> {
+    ResourceType::parse(type_name).map_err(|error| {
+        FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotSupported,
+            error.to_string(),
+        )
+    })
+}
+
+fn invalid(message: String) -> FhirError {
+    FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Invalid, message)
+}
+
+/// The parameters of a history request.
+struct Parameters {
+    count: i64,
+    since: Option<DateTime<Utc>>,
+    since_text: Option<String>,
+    at: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    at_text: Option<String>,
+    before: Option<i64>,
+}
+
+fn parameters(query: Option<&str>) -> Result<Parameters, FhirError> {
+    let mut parameters = Parameters {
+        count: DEFAULT_COUNT,
+        since: None,
+        since_text: None,
+        at: None,
+        at_text: None,
+        before: None,
+    };
+    for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "_count" => {
+                parameters.count = value
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|count| *count >= 0)
+                    .ok_or_else(|| {
+                        invalid(format!("_count must be a whole number, not `{value}`"))
+                    })?
+                    .min(MAX_COUNT);
+            }
+            "_since" => {
+                let date = DateValue::parse(&value)
+                    .map_err(|error| invalid(format!("_since: {error}")))?;
+                parameters.since = Some(date.low);
+                parameters.since_text = Some(value.into_owned());
+            }
+            "_at" => {
+                let date =
+                    DateValue::parse(&value).map_err(|error| invalid(format!("_at: {error}")))?;
+                parameters.at = Some((date.low, date.high));
+                parameters.at_text = Some(value.into_owned());
+            }
+            "_before" => {
+                parameters.before = Some(value.parse().map_err(|_| {
+                    invalid(format!(
+                        "_before must be a position from a page link, not `{value}`"
+                    ))
+                })?);
+            }
+            // Presentation parameters; `_pretty` is honoured below.
+            "_format" | "_pretty" | "_summary" | "_elements" => {}
+            other => {
+                return Err(invalid(format!(
+                    "`{other}` is not a parameter of _history (_count, _since, _at)"
+                )));
+            }
+        }
+    }
+    Ok(parameters)
+}
+
+async fn history(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    scope: Scope<'_>,
+) -> Result<Response, FhirError> {
+    let parameters = parameters(query)?;
+    // One more than a page, to know whether there is a next one.
+    let events = state
+        .store
+        .history(&HistoryQuery {
+            resource_type: scope.resource_type,
+            resource_id: scope.resource_id,
+            since: parameters.since,
+            at: parameters.at,
+            before_position: parameters.before,
+            limit: parameters.count + 1,
+        })
+        .await
+        .map_err(FhirError::internal)?;
+    let base = state.base_url(headers);
+    let page_size = usize::try_from(parameters.count).unwrap_or(0);
+    let more = events.len() > page_size;
+    let page = &events[..events.len().min(page_size)];
+    let link = |before: Option<i64>| {
+        let mut serializer = form_urlencoded::Serializer::new(String::new());
+        serializer.append_pair("_count", &parameters.count.to_string());
+        if let Some(since) = &parameters.since_text {
+            serializer.append_pair("_since", since);
+        }
+        if let Some(at) = &parameters.at_text {
+            serializer.append_pair("_at", at);
+        }
+        if let Some(before) = before {
+            serializer.append_pair("_before", &before.to_string());
+        }
+        format!("{base}/{}?{}", scope.path, serializer.finish())
+    };
+    let mut links = vec![json!({"relation": "self", "url": link(parameters.before)})];
+    if more && let Some(last) = page.last().and_then(|event| event.position) {
+        links.push(json!({"relation": "next", "url": link(Some(last))}));
+    }
+    let entries: Vec<Value> = page.iter().map(|event| entry(&base, event)).collect();
+    let mut bundle = Map::new();
+    bundle.insert("resourceType".into(), json!("Bundle"));
+    bundle.insert("type".into(), json!("history"));
+    if let Some(total) = scope.total {
+        bundle.insert("total".into(), json!(total));
+    }
+    bundle.insert("link".into(), Value::Array(links));
+    bundle.insert("entry".into(), Value::Array(entries));
+    let pretty = query.is_some_and(|query| {
+        form_urlencoded::parse(query.as_bytes()).any(|(n, v)| n == "_pretty" && v == "true")
+    });
+    let bundle = Value::Object(bundle);
+    let body = if pretty {
+        serde_json::to_string_pretty(&bundle)
+    } else {
+        serde_json::to_string(&bundle)
+    }
+    .unwrap_or_default();
+    Ok(fhir_json(StatusCode::OK, body))
+}
+
+/// One version as a history entry: the resource (none for a delete), the request that made it
+/// and the response it got.
+fn entry(base: &str, event: &StoredEvent) -> Value {
+    let path = format!("{}/{}", event.resource_type, event.resource_id);
+    let (method, url, status) = match event.event_kind() {
+        Some(EventKind::ResourceCreated) => ("POST", event.resource_type.clone(), "201 Created"),
+        Some(EventKind::ResourceDeleted) => ("DELETE", path.clone(), "204 No Content"),
+        _ => ("PUT", path.clone(), "200 OK"),
+    };
+    let mut entry = Map::new();
+    entry.insert("fullUrl".into(), json!(format!("{base}/{path}")));
+    if !event.is_delete()
+        && let Ok(resource) = serde_json::from_str::<Value>(&event.resource)
+    {
+        entry.insert("resource".into(), resource);
+    }
+    entry.insert("request".into(), json!({"method": method, "url": url}));
+    entry.insert(
+        "response".into(),
+        json!({
+            "status": status,
+            "etag": format!("W/\"{}\"", event.version),
+            "lastModified": fhir_model::format_instant(event.recorded_at),
+        }),
+    );
+    Value::Object(entry)
+}
