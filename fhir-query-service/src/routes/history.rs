@@ -172,7 +172,7 @@ fn parameters(query: Option<&str>) -> Result<Parameters, FhirError> {
                     ))
                 })?);
             }
-            // Presentation parameters; `_pretty` is honoured below.
+            // Presentation parameters, applied by the format middleware.
             "_format" | "_pretty" | "_summary" | "_elements" => {}
             other => {
                 return Err(invalid(format!(
@@ -235,16 +235,7 @@ async fn history(
     }
     bundle.insert("link".into(), Value::Array(links));
     bundle.insert("entry".into(), Value::Array(entries));
-    let pretty = query.is_some_and(|query| {
-        form_urlencoded::parse(query.as_bytes()).any(|(n, v)| n == "_pretty" && v == "true")
-    });
-    let bundle = Value::Object(bundle);
-    let body = if pretty {
-        serde_json::to_string_pretty(&bundle)
-    } else {
-        serde_json::to_string(&bundle)
-    }
-    .unwrap_or_default();
+    let body = Value::Object(bundle).to_string();
     Ok(fhir_json(StatusCode::OK, body))
 }
 

@@ -1,5 +1,6 @@
 //! The read routes under `/fhir`.
 
+mod format;
 mod history;
 mod read;
 mod search;
@@ -89,6 +90,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(read::vread).fallback(method_not_allowed),
         )
         .fallback(elsewhere)
+        .layer(axum::middleware::from_fn(format::negotiate))
         .with_state(state)
 }
 

@@ -1,28 +1,32 @@
 //! `GET /fhir/<Type>/<id>` (read) and `GET /fhir/<Type>/<id>/_history/<vid>` (vread), from the
-//! event store: the stored text of the version is the body, byte for byte.
+//! event store: the stored text of the version is the body, byte for byte. `HEAD` answers the
+//! same headers without the body (axum derives it from `GET`), and `If-None-Match` /
+//! `If-Modified-Since` give `304 Not Modified` when the client's copy is current.
 
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use event_store::{EventStore, StoredEvent};
 use fhir_model::{IssueCode, ResourceId, ResourceType};
-use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date};
+use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date, parse_version_tag};
 
 pub(crate) async fn read(
     State(store): State<EventStore>,
     Path((type_name, id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let (resource_type, id) = parse(&type_name, &id)?;
     let latest = store
         .latest(resource_type.as_str(), id.as_str())
         .await
         .map_err(FhirError::internal)?;
-    respond(latest, &resource_type, &id, None)
+    respond(latest, &resource_type, &id, None, &headers)
 }
 
 pub(crate) async fn vread(
     State(store): State<EventStore>,
     Path((type_name, id, version_text)): Path<(String, String, String)>,
+    headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let (resource_type, id) = parse(&type_name, &id)?;
     let version: i32 = version_text
@@ -40,7 +44,7 @@ pub(crate) async fn vread(
         .version(resource_type.as_str(), id.as_str(), version)
         .await
         .map_err(FhirError::internal)?;
-    respond(event, &resource_type, &id, Some(version))
+    respond(event, &resource_type, &id, Some(version), &headers)
 }
 
 fn parse(type_name: &str, id: &str) -> Result<(ResourceType, ResourceId), FhirError> {
@@ -62,6 +66,7 @@ fn respond(
     resource_type: &ResourceType,
     id: &ResourceId,
     version: Option<i32>,
+    request: &HeaderMap,
 ) -> Result<Response, FhirError> {
     let what = match version {
         Some(version) => format!("{resource_type}/{id}/_history/{version}"),
@@ -89,6 +94,16 @@ fn respond(
             .insert(header::LAST_MODIFIED, http_date(event.recorded_at));
         return Ok(response);
     }
+    if not_modified(request, event.version, event.recorded_at) {
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        response
+            .headers_mut()
+            .insert(header::ETAG, etag(event.version));
+        response
+            .headers_mut()
+            .insert(header::LAST_MODIFIED, http_date(event.recorded_at));
+        return Ok(response);
+    }
     let mut response = fhir_json(StatusCode::OK, event.resource);
     response
         .headers_mut()
@@ -97,4 +112,29 @@ fn respond(
         .headers_mut()
         .insert(header::LAST_MODIFIED, http_date(event.recorded_at));
     Ok(response)
+}
+
+/// Whether the client's copy is current: `If-None-Match` names this version (or `*`), or,
+/// without `If-None-Match`, `If-Modified-Since` is not before the version's time (HTTP dates
+/// have whole seconds).
+fn not_modified(
+    request: &HeaderMap,
+    version: i32,
+    recorded_at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    if let Some(tags) = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+    {
+        return tags.split(',').any(|tag| {
+            tag.trim() == "*"
+                || parse_version_tag(tag)
+                    .is_some_and(|tagged| i64::from(tagged) == i64::from(version))
+        });
+    }
+    request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| chrono::DateTime::parse_from_rfc2822(value).ok())
+        .is_some_and(|since| recorded_at.timestamp() <= since.timestamp())
 }

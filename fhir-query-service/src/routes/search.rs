@@ -88,7 +88,7 @@ async fn type_search(
         .parse(vec![resource_type.as_str().to_owned()], &request)?;
     wait_for_writes(&state, headers).await?;
     let bundle = state.searcher.search(&query, &request).await?;
-    Ok(respond(&bundle, &request.params))
+    Ok(respond(&bundle))
 }
 
 async fn system_search(
@@ -99,14 +99,14 @@ async fn system_search(
     let base = state.base_url(headers);
     if let Some(page) = page_request(&params)? {
         let bundle = state.searcher.page(&page, &base).await?;
-        return Ok(respond(&bundle, &params));
+        return Ok(respond(&bundle));
     }
     let types = system_types(&params)?;
     let request = request(&state, headers, String::new(), params);
     let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, headers).await?;
     let bundle = state.searcher.search(&query, &request).await?;
-    Ok(respond(&bundle, &request.params))
+    Ok(respond(&bundle))
 }
 
 /// The types of a system search: those `_type` names, or every type.
@@ -240,16 +240,7 @@ fn form_body(headers: &HeaderMap, body: &str) -> Result<Vec<(String, String)>, F
     Ok(decode(body))
 }
 
-/// The Bundle, pretty-printed when `_pretty=true`.
-fn respond(bundle: &Value, params: &[(String, String)]) -> Response {
-    let pretty = params
-        .iter()
-        .any(|(name, value)| name == "_pretty" && value == "true");
-    let body = if pretty {
-        serde_json::to_string_pretty(bundle)
-    } else {
-        serde_json::to_string(bundle)
-    }
-    .unwrap_or_default();
-    fhir_json(StatusCode::OK, body)
+/// The Bundle (`_pretty` is applied by the format middleware).
+fn respond(bundle: &Value) -> Response {
+    fhir_json(StatusCode::OK, bundle.to_string())
 }

@@ -5,4 +5,5 @@
 
 mod helpers;
 mod history;
+mod read;
 mod search;
