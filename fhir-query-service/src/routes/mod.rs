@@ -2,6 +2,7 @@
 
 mod format;
 mod history;
+mod metadata;
 mod read;
 mod search;
 
@@ -56,6 +57,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(search::system_get)
                 .post(search::system_post)
                 .fallback(method_not_allowed),
+        )
+        .route(
+            "/fhir/metadata",
+            get(metadata::capability_statement).fallback(method_not_allowed),
         )
         .route(
             "/fhir/_history",

@@ -5,5 +5,6 @@
 
 mod helpers;
 mod history;
+mod metadata;
 mod read;
 mod search;

@@ -1,0 +1,145 @@
+//! `GET /fhir/metadata`: the CapabilityStatement, generated from what the code serves.
+//!
+//! Resource types come from the R4 model, search parameters from the registry the projector
+//! indexes with (only those it can index, plus `_text` and `_content`), `_include` and
+//! `_revinclude` values from the reference parameters, and interactions from the routes of the
+//! query and command services. Nothing is listed by hand per type, so the statement cannot
+//! promise what the code does not do; a test runs a live search with every listed parameter.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use fhir_model::ResourceType;
+use fhir_search::registry::Indexing;
+use fhir_search::{ParamType, Registry, SearchParam};
+use serde_json::{Value, json};
+use service_kit::fhir_response::fhir_json;
+
+use super::AppState;
+use crate::search::reference_params;
+
+/// Interactions on every resource type: reads here, writes in the command service.
+const TYPE_INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "update",
+    "patch",
+    "delete",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+];
+
+pub(crate) async fn capability_statement(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Response {
+    let base = state.base_url(&headers);
+    let statement = statement(state.searcher.registry(), &base);
+    fhir_json(StatusCode::OK, statement.to_string())
+}
+
+/// Whether the server can search with `param`.
+pub fn is_searchable(param: &SearchParam) -> bool {
+    match &param.indexing {
+        Indexing::Indexed => param.kind != ParamType::Special || param.code == "near",
+        Indexing::NoExpression => matches!(param.code.as_str(), "_text" | "_content"),
+        Indexing::Unparsable(_) | Indexing::UnresolvedComponent(_) => false,
+    }
+}
+
+/// The statement for a server at `base`.
+pub fn statement(registry: &Registry, base: &str) -> Value {
+    let resources: Vec<Value> = ResourceType::all()
+        .map(|resource_type| resource(registry, resource_type.as_str()))
+        .collect();
+    json!({
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": fhir_model::format_instant(chrono::Utc::now()),
+        "publisher": "Wardline",
+        "kind": "instance",
+        "software": {"name": "Wardline", "version": env!("CARGO_PKG_VERSION")},
+        "implementation": {
+            "description": "Wardline, a teaching EHR on synthetic data only: never real patients",
+            "url": base
+        },
+        "fhirVersion": "4.0.1",
+        "format": ["json", "application/fhir+json"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [{
+            "mode": "server",
+            "resource": resources,
+            "interaction": [{"code": "history-system"}, {"code": "search-system"}],
+            "searchParam": system_params(registry),
+        }]
+    })
+}
+
+fn resource(registry: &Registry, resource_type: &str) -> Value {
+    let mut params: Vec<&SearchParam> = registry
+        .params_for(resource_type)
+        .filter(|param| is_searchable(param))
+        .collect();
+    params.sort_by(|a, b| a.code.cmp(&b.code));
+    params.dedup_by(|a, b| a.code == b.code);
+    let search_params: Vec<Value> = params
+        .iter()
+        .map(|param| {
+            json!({"name": param.code, "definition": param.url, "type": param.kind.as_str()})
+        })
+        .collect();
+    let mut includes: Vec<String> = reference_params(registry, resource_type)
+        .into_iter()
+        .map(|code| format!("{resource_type}:{code}"))
+        .collect();
+    includes.push("*".to_owned());
+    let revincludes = revincludes(registry, resource_type);
+    json!({
+        "type": resource_type,
+        "profile": format!("http://hl7.org/fhir/StructureDefinition/{resource_type}"),
+        "interaction": TYPE_INTERACTIONS.iter().map(|code| json!({"code": code})).collect::<Vec<_>>(),
+        "versioning": "versioned-update",
+        "readHistory": true,
+        "updateCreate": true,
+        "conditionalRead": "full-support",
+        "searchInclude": includes,
+        "searchRevInclude": revincludes,
+        "searchParam": search_params,
+    })
+}
+
+/// `Source:param` for every reference parameter of any type that may point at `target`.
+fn revincludes(registry: &Registry, target: &str) -> Vec<String> {
+    let mut out: Vec<String> = ResourceType::all()
+        .flat_map(|source| {
+            let source = source.as_str();
+            registry
+                .params_for(source)
+                .filter(|param| {
+                    param.kind == ParamType::Reference
+                        && !param.target.is_empty()
+                        && param.allows_target(target)
+                })
+                .map(move |param| format!("{source}:{}", param.code))
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Parameters every type has (those defined on `Resource`), for system-level search.
+fn system_params(registry: &Registry) -> Vec<Value> {
+    let mut params: Vec<&SearchParam> = registry
+        .all()
+        .iter()
+        .filter(|param| param.base.iter().any(|base| base == "Resource") && is_searchable(param))
+        .collect();
+    params.sort_by(|a, b| a.code.cmp(&b.code));
+    params
+        .iter()
+        .map(|param| json!({"name": param.code, "definition": param.url, "type": param.kind.as_str()}))
+        .collect()
+}
