@@ -91,6 +91,10 @@ pub(crate) fn router(state: AppState) -> Router {
             get(read::read).fallback(method_not_allowed),
         )
         .route(
+            "/fhir/{resource_type}/{id}/{compartment}",
+            get(search::compartment_get).fallback(method_not_allowed),
+        )
+        .route(
             "/fhir/{resource_type}/{id}/_history/{version}",
             get(read::vread).fallback(method_not_allowed),
         )

@@ -10,6 +10,7 @@ use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
 use uuid::Uuid;
 
 use super::AppState;
+use crate::search::compartment::PatientCompartment;
 use crate::search::{PageRequest, Request, SearchError};
 
 /// Maps a search failure to its response, in one place.
@@ -67,6 +68,98 @@ pub(crate) async fn system_post(
     let mut params = decode(query.as_deref().unwrap_or_default());
     params.extend(form_body(&headers, &body)?);
     system_search(state, &headers, params).await
+}
+
+/// `GET /fhir/Patient/<id>/<Type>?...` (compartment search) and
+/// `GET /fhir/Patient/<id>/$everything`.
+pub(crate) async fn compartment_get(
+    State(state): State<AppState>,
+    Path((compartment_type, id, target)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, FhirError> {
+    if compartment_type != "Patient" {
+        return Err(FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotSupported,
+            format!("/{compartment_type}/{id}/{target}: only the Patient compartment is served"),
+        ));
+    }
+    let id = fhir_model::ResourceId::parse(&id).map_err(|error| {
+        FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Value, error.to_string())
+    })?;
+    let params = decode(query.as_deref().unwrap_or_default());
+    if target == "$everything" {
+        return everything(state, id.as_str(), &headers, params).await;
+    }
+    let resource_type = ResourceType::parse(&target).map_err(|error| {
+        FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotSupported,
+            error.to_string(),
+        )
+    })?;
+    let types = vec![resource_type.as_str().to_owned()];
+    let compartment = PatientCompartment::for_types(id.as_str(), &types, true);
+    if compartment.links.is_empty() && resource_type.as_str() != "Patient" {
+        return Err(FhirError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::Invalid,
+            format!("{resource_type} is not in the Patient compartment"),
+        ));
+    }
+    let path = format!("Patient/{id}/{resource_type}");
+    let mut request = request(&state, &headers, path, params);
+    request.compartment = Some(compartment);
+    let query = state.searcher.parse(types, &request)?;
+    wait_for_writes(&state, &headers).await?;
+    let bundle = state.searcher.search(&query, &request).await?;
+    Ok(respond(&bundle))
+}
+
+/// `Patient/<id>/$everything`: the patient, everything in its compartment (of the `_type`s
+/// asked for, changed since `_since`), and what those resources refer to, paged by `_count`.
+async fn everything(
+    state: AppState,
+    id: &str,
+    headers: &HeaderMap,
+    params: Vec<(String, String)>,
+) -> Result<Response, FhirError> {
+    let mut types: Vec<String> = Vec::new();
+    let mut query_params = vec![("_include".to_owned(), "*".to_owned())];
+    for (name, value) in &params {
+        match name.as_str() {
+            "_type" => types.extend(system_types(&[(name.clone(), value.clone())])?),
+            "_since" => query_params.push(("_lastUpdated".to_owned(), format!("ge{value}"))),
+            "_count" => query_params.push((name.clone(), value.clone())),
+            "_format" | "_pretty" => {}
+            other => {
+                return Err(FhirError::new(
+                    StatusCode::BAD_REQUEST,
+                    IssueCode::Invalid,
+                    format!("`{other}` is not a parameter of $everything (_since, _type, _count)"),
+                ));
+            }
+        }
+    }
+    if types.is_empty() {
+        types = crate::search::compartment::patient_compartment()
+            .keys()
+            .cloned()
+            .collect();
+    }
+    let include_patient = types.iter().any(|t| t == "Patient");
+    let compartment = PatientCompartment::for_types(id, &types, include_patient);
+    let mut request = request(
+        &state,
+        headers,
+        format!("Patient/{id}/$everything"),
+        query_params,
+    );
+    request.compartment = Some(compartment);
+    let query = state.searcher.parse(types, &request)?;
+    let bundle = state.searcher.search(&query, &request).await?;
+    Ok(respond(&bundle))
 }
 
 async fn type_search(
@@ -177,6 +270,7 @@ fn request(
         path,
         params,
         strict: prefers_strict(headers),
+        compartment: None,
     }
 }
 

@@ -8,6 +8,7 @@
 //! resources on a page are fetched when the page is asked for, at their current version, and
 //! one deleted since the search is left out. Searches that fit in one page keep nothing.
 
+pub mod compartment;
 pub mod sql;
 pub mod summary;
 
@@ -53,6 +54,8 @@ pub struct Request {
     pub params: Vec<(String, String)>,
     /// `Prefer: handling=strict`.
     pub strict: bool,
+    /// Compartment search and `$everything`: only resources in this patient's compartment.
+    pub compartment: Option<compartment::PatientCompartment>,
 }
 
 /// A page of a kept result list: `_getpages=<id>&_getpagesoffset=<n>&_count=<m>`.
@@ -118,7 +121,7 @@ impl Searcher {
         request: &Request,
     ) -> Result<Value, SearchError> {
         if query.summary == Some(Summary::Count) || query.count == 0 {
-            let total = self.count(query).await?;
+            let total = self.count(query, request).await?;
             return Ok(self.bundle(
                 query,
                 request,
@@ -133,7 +136,7 @@ impl Searcher {
             ));
         }
         let limit = RESULT_CAP as i64 + 1;
-        let rows = sql::select_matches(query, limit)
+        let rows = sql::select_matches(query, request.compartment.as_ref(), limit)
             .build()
             .fetch_all(&self.pool)
             .await?;
@@ -142,7 +145,7 @@ impl Searcher {
         matches.truncate(RESULT_CAP);
         let total = match (overflow, query.total) {
             (false, _) => Some(matches.len()),
-            (true, Total::Accurate) => Some(self.count(query).await?),
+            (true, Total::Accurate) => Some(self.count(query, request).await?),
             (true, _) => None,
         };
         let list = if matches.len() > query.count {
@@ -178,8 +181,9 @@ impl Searcher {
             path,
             params: params.0,
             strict: false,
+            compartment: None,
         };
-        let mut query = self.parse(types_of(&request.path), &request)?;
+        let mut query = self.parse(types_of(&request.path, &request.params), &request)?;
         if let Some(count) = page.count {
             query.count = count.clamp(1, query::MAX_COUNT);
         }
@@ -195,8 +199,8 @@ impl Searcher {
         Ok(self.bundle(&query, &request, resources, &page_data, &included))
     }
 
-    async fn count(&self, query: &SearchQuery) -> Result<usize, SearchError> {
-        let count: i64 = sql::count_matches(query)
+    async fn count(&self, query: &SearchQuery, request: &Request) -> Result<usize, SearchError> {
+        let count: i64 = sql::count_matches(query, request.compartment.as_ref())
             .build()
             .fetch_one(&self.pool)
             .await?
@@ -426,14 +430,31 @@ fn encode(params: &[(String, String)]) -> String {
     serializer.finish()
 }
 
-/// The types a kept search covered, from its path (`Patient`, or empty for a system search
-/// whose `_type` is among the parameters).
-fn types_of(path: &str) -> Vec<String> {
-    path.split('/')
-        .next()
-        .filter(|t| !t.is_empty())
-        .map(|t| vec![t.to_owned()])
-        .unwrap_or_default()
+/// The types a kept search is re-read with (for its includes and trimming): `Patient` for a
+/// patient's `$everything`, the last segment of a compartment search, the searched type, or
+/// for a system search those of `_type` (every type without it).
+fn types_of(path: &str, params: &[(String, String)]) -> Vec<String> {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [_, _, "$everything"] => vec!["Patient".to_owned()],
+        [resource_type] | [_, _, resource_type] => vec![(*resource_type).to_owned()],
+        _ => {
+            let named: Vec<String> = params
+                .iter()
+                .filter(|(name, _)| name == "_type")
+                .flat_map(|(_, value)| value.split(','))
+                .filter_map(|name| fhir_model::ResourceType::parse(name.trim()).ok())
+                .map(|t| t.as_str().to_owned())
+                .collect();
+            if named.is_empty() {
+                fhir_model::ResourceType::all()
+                    .map(|t| t.as_str().to_owned())
+                    .collect()
+            } else {
+                named
+            }
+        }
+    }
 }
 
 fn outcome_of_ignored(query: &SearchQuery) -> Value {

@@ -21,21 +21,20 @@ use fhir_search::query::{
 use rust_decimal::Decimal;
 use sqlx::{Postgres, QueryBuilder};
 
-/// Builds the statement selecting the matching `res_pk`s in order, at most `limit` of them.
-pub fn select_matches(query: &SearchQuery, limit: i64) -> QueryBuilder<'static, Postgres> {
+use super::compartment::PatientCompartment;
+
+/// Builds the statement selecting the matching `res_pk`s in order, at most `limit` of them,
+/// within `compartment` if given.
+pub fn select_matches(
+    query: &SearchQuery,
+    compartment: Option<&PatientCompartment>,
+    limit: i64,
+) -> QueryBuilder<'static, Postgres> {
     let mut sql = Sql {
         builder: QueryBuilder::new("SELECT r.res_pk FROM hfj_resource r WHERE NOT r.deleted"),
         aliases: 0,
     };
-    if !query.types.is_empty() {
-        sql.builder.push(" AND r.res_type = ANY(");
-        sql.builder.push_bind(query.types.clone());
-        sql.builder.push(")");
-    }
-    for criterion in &query.criteria {
-        sql.builder.push(" AND ");
-        sql.criterion(criterion, "r", &criterion.steps);
-    }
+    sql.filters(query, compartment);
     sql.builder.push(" ORDER BY ");
     for key in &query.sort {
         sql.sort_key(key);
@@ -47,20 +46,15 @@ pub fn select_matches(query: &SearchQuery, limit: i64) -> QueryBuilder<'static, 
 }
 
 /// Counts the matches (for `_total=accurate` beyond the kept result list).
-pub fn count_matches(query: &SearchQuery) -> QueryBuilder<'static, Postgres> {
+pub fn count_matches(
+    query: &SearchQuery,
+    compartment: Option<&PatientCompartment>,
+) -> QueryBuilder<'static, Postgres> {
     let mut sql = Sql {
         builder: QueryBuilder::new("SELECT count(*) FROM hfj_resource r WHERE NOT r.deleted"),
         aliases: 0,
     };
-    if !query.types.is_empty() {
-        sql.builder.push(" AND r.res_type = ANY(");
-        sql.builder.push_bind(query.types.clone());
-        sql.builder.push(")");
-    }
-    for criterion in &query.criteria {
-        sql.builder.push(" AND ");
-        sql.criterion(criterion, "r", &criterion.steps);
-    }
+    sql.filters(query, compartment);
     sql.builder
 }
 
@@ -98,6 +92,48 @@ fn like_escape(value: &str) -> String {
 }
 
 impl Sql {
+    /// The `AND ...` conditions of a search on the resource `r`.
+    fn filters(&mut self, query: &SearchQuery, compartment: Option<&PatientCompartment>) {
+        if !query.types.is_empty() {
+            self.builder.push(" AND r.res_type = ANY(");
+            self.builder.push_bind(query.types.clone());
+            self.builder.push(")");
+        }
+        if let Some(compartment) = compartment {
+            self.compartment(compartment);
+        }
+        for criterion in &query.criteria {
+            self.builder.push(" AND ");
+            self.criterion(criterion, "r", &criterion.steps);
+        }
+    }
+
+    /// In the patient's compartment: linked to the patient by one of the compartment's
+    /// parameters of its type (or the patient itself, when asked).
+    fn compartment(&mut self, compartment: &PatientCompartment) {
+        let (types, params): (Vec<String>, Vec<String>) = compartment.links.iter().cloned().unzip();
+        self.builder.push(
+            " AND (EXISTS (SELECT 1 FROM hfj_res_link pc \
+             JOIN unnest(",
+        );
+        self.builder.push_bind(types);
+        self.builder.push("::text[], ");
+        self.builder.push_bind(params);
+        self.builder.push(
+            "::text[]) AS k(src_type, sp_name) ON pc.src_type = k.src_type AND pc.sp_name = k.sp_name \
+             WHERE pc.res_pk = r.res_pk AND pc.kind = 'local' AND pc.target_type = 'Patient' AND pc.target_id = ",
+        );
+        self.builder.push_bind(compartment.patient_id.clone());
+        self.builder.push(")");
+        if compartment.include_patient {
+            self.builder
+                .push(" OR (r.res_type = 'Patient' AND r.res_id = ");
+            self.builder.push_bind(compartment.patient_id.clone());
+            self.builder.push(")");
+        }
+        self.builder.push(")");
+    }
+
     /// Binds a decimal exactly, as text cast to `numeric`.
     fn decimal(&mut self, value: Decimal) {
         self.builder.push_bind(value.to_string());

@@ -424,3 +424,55 @@ async fn text_and_content_find_words() {
         vec!["hr1", "hr2"]
     );
 }
+
+#[tokio::test]
+async fn compartment_search_and_everything() {
+    let app = clinic().await;
+    app.put(
+        &json!({"resourceType": "Condition", "id": "c1", "subject": {"reference": "Patient/zoe"},
+        "code": {"text": "Diabetes"}}),
+    )
+    .await;
+    assert_eq!(app.set("Patient/zoe/Observation").await, vec!["hr1", "hr2"]);
+    assert_eq!(
+        app.set("Patient/zoe/Observation?date=2024-05-02").await,
+        vec!["hr2"]
+    );
+    assert_eq!(app.set("Patient/bob/Observation").await, vec!["w1"]);
+    assert_eq!(app.set("Patient/zoe/Condition").await, vec!["c1"]);
+    assert_eq!(app.get("Patient/zoe/Nonsense").await.status(), 404);
+    assert_eq!(app.get("Practitioner/dr/Patient").await.status(), 404);
+
+    let everything = app.search("Patient/zoe/$everything").await;
+    assert_eq!(
+        {
+            let mut ids = match_ids(&everything);
+            ids.sort();
+            ids
+        },
+        vec!["c1", "hr1", "hr2", "zoe"]
+    );
+    // What they refer to comes along: the general practitioner.
+    assert_eq!(entries_with_mode(&everything, "include"), vec!["dr"]);
+    let only = app
+        .search("Patient/zoe/$everything?_type=Observation&_count=1")
+        .await;
+    assert_eq!(match_ids(&only).len(), 1);
+    assert_eq!(only["total"], 2);
+    let next = link(&only, "next").expect("a next page");
+    let second: Value = app
+        .client
+        .get(&next)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(match_ids(&second).len(), 1);
+    assert_ne!(match_ids(&second), match_ids(&only));
+    assert_eq!(
+        app.get("Patient/zoe/$everything?nonsense=1").await.status(),
+        400
+    );
+}
