@@ -24,6 +24,7 @@ use event_store::{EventStore, OutboxRelay, RelaySettings};
 use fhir_model::{ResourceType, ResourceValidator};
 use secrecy::ExposeSecret;
 use service_kit::health::DependencyCheck;
+use service_kit::resource_cache::ResourceCache;
 use tokio::net::TcpListener;
 
 pub use settings::Settings;
@@ -33,6 +34,8 @@ pub use settings::Settings;
 pub(crate) struct AppState {
     pub store: EventStore,
     pub settings: Arc<Settings>,
+    /// The read cache (`fhir:resource:*`), updated before a write is acknowledged.
+    pub cache: ResourceCache,
 }
 
 /// A built, bound command service.
@@ -75,6 +78,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let state = AppState {
             store,
+            cache: ResourceCache::new(Some(&settings.redis.redis_url)),
             settings: Arc::new(settings),
         };
         let router = service_kit::http::with_common_layers(

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use service_kit::config::{DatabaseSettings, NatsSettings, TelemetrySettings};
+use service_kit::config::{DatabaseSettings, NatsSettings, RedisSettings, TelemetrySettings};
 
 /// FHIR R4 writes: create, update, patch and delete become events in the event store, and the
 /// outbox relay publishes them to NATS JetStream.
@@ -38,6 +38,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub nats: NatsSettings,
+    /// The read cache, which each write updates before it is acknowledged.
+    #[command(flatten)]
+    pub redis: RedisSettings,
     #[command(flatten)]
     pub telemetry: TelemetrySettings,
 }

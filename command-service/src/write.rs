@@ -11,6 +11,7 @@ use event_store::{
     CommitContext, EventStore, FhirResource, NewEvent, ResourceCommand, ResourceEvent,
     ResourceServices,
 };
+use service_kit::resource_cache::{CachedVersion, ResourceCache};
 
 use crate::error::WriteError;
 
@@ -119,4 +120,25 @@ fn unchanged(aggregate: &FhirResource, head: Option<event_store::StoredEvent>) -
         position,
         last_updated,
     }
+}
+
+/// Stores the version a write committed in the read cache, before the write is acknowledged,
+/// so that no read after the acknowledgement can be served an older cached version (see
+/// `service_kit::resource_cache`). Nothing to store for a write that recorded nothing.
+pub async fn cache_version(
+    cache: &ResourceCache,
+    resource_type: &str,
+    id: &str,
+    outcome: &WriteOutcome,
+) {
+    if !outcome.recorded {
+        return;
+    }
+    let entry = CachedVersion {
+        version: i32::try_from(outcome.version).unwrap_or(i32::MAX),
+        recorded_at: outcome.last_updated,
+        deleted: outcome.deleted,
+        resource: outcome.resource_json.clone(),
+    };
+    cache.store_if_newer(resource_type, id, &entry).await;
 }

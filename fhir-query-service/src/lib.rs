@@ -42,6 +42,7 @@ impl Application {
         let store = EventStore::new(pool.clone());
         let state = routes::AppState {
             store,
+            cache: service_kit::resource_cache::ResourceCache::new(Some(&settings.redis.redis_url)),
             searcher: search::Searcher::new(pool.clone(), settings.reference_base_url.clone()),
             checkpoint: consistency::Checkpoint::follow(pool.clone()),
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),

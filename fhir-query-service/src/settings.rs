@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use service_kit::config::{DatabaseSettings, TelemetrySettings};
+use service_kit::config::{DatabaseSettings, RedisSettings, TelemetrySettings};
 
 /// FHIR R4 reads: read and vread from the event store, search over the projections.
 #[derive(Debug, Clone, Parser)]
@@ -37,6 +37,9 @@ pub struct Settings {
     pub consistency_wait_ms: u64,
     #[command(flatten)]
     pub database: DatabaseSettings,
+    /// The read cache (`fhir:resource:<Type>/<id>`).
+    #[command(flatten)]
+    pub redis: RedisSettings,
     #[command(flatten)]
     pub telemetry: TelemetrySettings,
 }

@@ -60,8 +60,8 @@ pub struct PreparedBatch {
 /// What a batch changed.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// `(type, id)` of the resources whose rows were replaced.
-    pub replaced: Vec<(String, String)>,
+    /// `(type, id, version)` of the resources whose rows were replaced.
+    pub replaced: Vec<(String, String, i32)>,
     /// Changes that were older than what the tables had (redelivered, or out of order).
     pub stale: usize,
     /// Expressions that failed on some resource: logged, the other rows are kept.
@@ -235,9 +235,11 @@ async fn write_changes(
         if !fresh {
             replace.push(res_pk);
         }
-        applied
-            .replaced
-            .push((change.resource_type.clone(), change.resource_id.clone()));
+        applied.replaced.push((
+            change.resource_type.clone(),
+            change.resource_id.clone(),
+            change.version,
+        ));
         applied.problems.extend(
             prepared.index.problems.iter().map(|problem| {
                 format!("{}/{}: {problem}", change.resource_type, change.resource_id)

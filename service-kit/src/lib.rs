@@ -12,4 +12,5 @@ pub mod config;
 pub mod fhir_response;
 pub mod health;
 pub mod http;
+pub mod resource_cache;
 pub mod telemetry;

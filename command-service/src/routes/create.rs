@@ -15,7 +15,7 @@ use crate::AppState;
 use crate::error::WriteError;
 use crate::request::{commit_context, now, read_json, require_resource_media_type};
 use crate::response::{base_url, write_response};
-use crate::write::execute;
+use crate::write::{cache_version, execute};
 
 pub(crate) async fn create(
     State(state): State<AppState>,
@@ -55,6 +55,7 @@ pub(crate) async fn create(
         true,
     )
     .await?;
+    cache_version(&state.cache, resource_type.as_str(), id.as_str(), &outcome).await;
     let base = base_url(state.settings.fhir_base_url.as_deref(), &headers);
     Ok(write_response(
         outcome,

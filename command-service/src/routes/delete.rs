@@ -12,7 +12,7 @@ use crate::AppState;
 use crate::error::WriteError;
 use crate::request::{commit_context, if_match, now};
 use crate::response::{base_url, write_response};
-use crate::write::execute;
+use crate::write::{cache_version, execute};
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
@@ -38,6 +38,7 @@ pub(crate) async fn delete(
         false,
     )
     .await?;
+    cache_version(&state.cache, resource_type.as_str(), id.as_str(), &outcome).await;
     let base = base_url(state.settings.fhir_base_url.as_deref(), &headers);
     let message = if outcome.recorded {
         format!("deleted {resource_type}/{id} (version {})", outcome.version)

@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::error::WriteError;
 use crate::request::{commit_context, if_match, now, read_json, require_patch_media_type};
 use crate::response::{base_url, write_response};
-use crate::write::execute;
+use crate::write::{cache_version, execute};
 
 pub(crate) async fn patch(
     State(state): State<AppState>,
@@ -49,6 +49,7 @@ pub(crate) async fn patch(
         false,
     )
     .await?;
+    cache_version(&state.cache, resource_type.as_str(), id.as_str(), &outcome).await;
     let base = base_url(state.settings.fhir_base_url.as_deref(), &headers);
     let message = if outcome.recorded {
         "patched"

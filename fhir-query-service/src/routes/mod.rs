@@ -17,6 +17,8 @@ use event_store::EventStore;
 use fhir_model::IssueCode;
 use service_kit::fhir_response::FhirError;
 
+use service_kit::resource_cache::ResourceCache;
+
 use crate::consistency::Checkpoint;
 use crate::search::Searcher;
 
@@ -24,6 +26,7 @@ use crate::search::Searcher;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub store: EventStore,
+    pub cache: ResourceCache,
     pub searcher: Searcher,
     pub checkpoint: Checkpoint,
     /// How long a search carrying a write's position waits for the projections.

@@ -7,20 +7,45 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use event_store::{EventStore, StoredEvent};
+use service_kit::resource_cache::CachedVersion;
+
+use super::AppState;
 use fhir_model::{IssueCode, ResourceId, ResourceType};
 use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date, parse_version_tag};
 
+/// Read: from the Redis cache when it holds the resource, else from the event store (and the
+/// cache is given what was read, unless it meanwhile holds a newer version).
 pub(crate) async fn read(
-    State(store): State<EventStore>,
+    State(state): State<AppState>,
     Path((type_name, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     let (resource_type, id) = parse(&type_name, &id)?;
-    let latest = store
+    if let Some(cached) = state.cache.get(resource_type.as_str(), id.as_str()).await {
+        return respond(Some(cached), &resource_type, &id, None, &headers);
+    }
+    let latest = state
+        .store
         .latest(resource_type.as_str(), id.as_str())
         .await
-        .map_err(FhirError::internal)?;
+        .map_err(FhirError::internal)?
+        .map(version_of);
+    if let Some(latest) = &latest {
+        state
+            .cache
+            .store_if_newer(resource_type.as_str(), id.as_str(), latest)
+            .await;
+    }
     respond(latest, &resource_type, &id, None, &headers)
+}
+
+fn version_of(event: StoredEvent) -> CachedVersion {
+    CachedVersion {
+        version: event.version,
+        recorded_at: event.recorded_at,
+        deleted: event.is_delete(),
+        resource: event.resource,
+    }
 }
 
 pub(crate) async fn vread(
@@ -43,7 +68,8 @@ pub(crate) async fn vread(
     let event = store
         .version(resource_type.as_str(), id.as_str(), version)
         .await
-        .map_err(FhirError::internal)?;
+        .map_err(FhirError::internal)?
+        .map(version_of);
     respond(event, &resource_type, &id, Some(version), &headers)
 }
 
@@ -62,7 +88,7 @@ fn parse(type_name: &str, id: &str) -> Result<(ResourceType, ResourceId), FhirEr
 }
 
 fn respond(
-    event: Option<StoredEvent>,
+    event: Option<CachedVersion>,
     resource_type: &ResourceType,
     id: &ResourceId,
     version: Option<i32>,
@@ -79,7 +105,7 @@ fn respond(
             format!("{what} is not known"),
         ));
     };
-    if event.is_delete() {
+    if event.deleted {
         let mut response = FhirError::new(
             StatusCode::GONE,
             IssueCode::Deleted,

@@ -22,6 +22,15 @@ pub struct TestApp {
 impl TestApp {
     /// The three services; `projection: false` leaves the projection service out.
     pub async fn spawn_with(projection: bool, consistency_wait_ms: u64) -> TestApp {
+        Self::spawn_full(projection, consistency_wait_ms, &test_support::redis_url()).await
+    }
+
+    /// As `spawn_with`, with the query service's Redis at `query_redis_url`.
+    pub async fn spawn_full(
+        projection: bool,
+        consistency_wait_ms: u64,
+        query_redis_url: &str,
+    ) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
         let nats = test_support::nats_url();
@@ -90,11 +99,13 @@ impl TestApp {
                     "--database-url",
                     &database.url,
                     "--database-max-connections",
-                    "5",
+                    "16",
                     "--reference-base-url",
                     BASE_URL,
                     "--consistency-wait-ms",
                     &wait,
+                    "--redis-url",
+                    query_redis_url,
                 ]
                 .map(Into::into),
             )

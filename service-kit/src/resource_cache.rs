@@ -1,0 +1,272 @@
+//! The Redis cache of current resources, `fhir:resource:<Type>/<id>` (TTL one hour), shared by
+//! the three services that touch it.
+//!
+//! The rule it keeps: a read never returns a version older than one whose write was already
+//! acknowledged. Plain cache-aside cannot keep it (a reader that fetched version 1 from
+//! Postgres just before version 2 committed would store version 1 after the writer's
+//! invalidation). So every entry carries its version and every store is conditional, in one
+//! Lua script: an entry is only ever replaced by a newer version.
+//! - The command service stores each version it commits *before* acknowledging the write.
+//! - The query service stores what it read from Postgres on a miss; a stale one is refused.
+//! - The projection service, after applying a version, evicts entries older than it: a second
+//!   guard for the case where the command service could not reach Redis.
+//!
+//! Redis being down makes reads slower, never wrong and never failing: every call has a short
+//! timeout, a failed connection is retried at most every few seconds, and failures are counted.
+//! What remains: if Redis refuses the writer's store but accepts a concurrent reader's stale
+//! one, that entry lives until the projection's eviction (milliseconds, the projection lag).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeZone, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tokio::sync::Mutex;
+
+/// Seconds an entry lives.
+pub const TTL_SECONDS: u64 = 3600;
+const TIMEOUT: Duration = Duration::from_millis(250);
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+/// Entry format version, first field of every value.
+const FORMAT: &str = "r1";
+
+/// Stores `ARGV[2]` unless the entry holds version `ARGV[1]` or newer.
+const STORE_IF_NEWER: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local version = tonumber(string.match(current, '^r1|(%d+)|'))
+  if version and version >= tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+";
+
+/// Deletes the entry if it holds a version older than `ARGV[1]`.
+const EVICT_IF_OLDER: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local version = tonumber(string.match(current, '^r1|(%d+)|'))
+  if (not version) or version < tonumber(ARGV[1]) then
+    redis.call('DEL', KEYS[1])
+    return 1
+  end
+end
+return 0
+";
+
+/// The cache key of one resource.
+pub fn resource_key(resource_type: &str, resource_id: &str) -> String {
+    format!("fhir:resource:{resource_type}/{resource_id}")
+}
+
+/// One cached version: what a read needs to answer without Postgres.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedVersion {
+    pub version: i32,
+    pub recorded_at: DateTime<Utc>,
+    pub deleted: bool,
+    /// The resource's exact JSON text (for a deleted resource, as it stood before).
+    pub resource: String,
+}
+
+impl CachedVersion {
+    fn encode(&self) -> String {
+        format!(
+            "{FORMAT}|{}|{}|{}|{}",
+            self.version,
+            self.recorded_at.timestamp_micros(),
+            if self.deleted { "d" } else { "l" },
+            self.resource
+        )
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(5, '|');
+        if parts.next()? != FORMAT {
+            return None;
+        }
+        let version = parts.next()?.parse().ok()?;
+        let micros: i64 = parts.next()?.parse().ok()?;
+        let deleted = match parts.next()? {
+            "d" => true,
+            "l" => false,
+            _ => return None,
+        };
+        Some(Self {
+            version,
+            recorded_at: Utc.timestamp_micros(micros).single()?,
+            deleted,
+            resource: parts.next()?.to_owned(),
+        })
+    }
+}
+
+/// A handle on the cache; cheap to clone. Connects lazily and survives Redis restarts.
+#[derive(Clone)]
+pub struct ResourceCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Option<redis::Client>,
+    connection: Mutex<Connection>,
+    store_script: redis::Script,
+    failures: AtomicU64,
+}
+
+#[derive(Default)]
+struct Connection {
+    manager: Option<ConnectionManager>,
+    last_attempt: Option<Instant>,
+}
+
+impl ResourceCache {
+    /// A cache at `url`; an invalid URL disables caching (logged), as does `None`.
+    pub fn new(url: Option<&str>) -> Self {
+        let client = url.and_then(|url| {
+            redis::Client::open(url)
+                .inspect_err(|error| tracing::error!(%error, "invalid Redis URL: caching is off"))
+                .ok()
+        });
+        Self {
+            inner: Arc::new(Inner {
+                client,
+                connection: Mutex::new(Connection::default()),
+                store_script: redis::Script::new(STORE_IF_NEWER),
+                failures: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// How many cache operations failed (Redis unreachable or slow).
+    pub fn failures(&self) -> u64 {
+        self.inner.failures.load(Ordering::Relaxed)
+    }
+
+    fn failed(&self, what: &str) {
+        self.inner.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(what, "Redis cache operation failed");
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        let client = self.inner.client.as_ref()?;
+        let mut connection = self.inner.connection.lock().await;
+        if let Some(manager) = &connection.manager {
+            return Some(manager.clone());
+        }
+        if connection
+            .last_attempt
+            .is_some_and(|at| at.elapsed() < RECONNECT_EVERY)
+        {
+            return None;
+        }
+        connection.last_attempt = Some(Instant::now());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT)
+            .set_number_of_retries(1);
+        match tokio::time::timeout(
+            TIMEOUT * 2,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        {
+            Ok(Ok(manager)) => {
+                connection.manager = Some(manager.clone());
+                Some(manager)
+            }
+            _ => {
+                tracing::warn!("Redis is unreachable: serving without the cache");
+                self.inner.failures.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    /// The cached current version of a resource, if any.
+    pub async fn get(&self, resource_type: &str, resource_id: &str) -> Option<CachedVersion> {
+        let mut connection = self.connection().await?;
+        let key = resource_key(resource_type, resource_id);
+        let read: Result<Result<Option<String>, _>, _> = tokio::time::timeout(
+            TIMEOUT,
+            redis::cmd("GET").arg(&key).query_async(&mut connection),
+        )
+        .await;
+        match read {
+            Ok(Ok(value)) => value.and_then(|text| CachedVersion::decode(&text)),
+            _ => {
+                self.failed("get");
+                None
+            }
+        }
+    }
+
+    /// Stores `entry` unless the cache already holds that version or a newer one.
+    pub async fn store_if_newer(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+        entry: &CachedVersion,
+    ) {
+        let Some(mut connection) = self.connection().await else {
+            return;
+        };
+        let mut invocation = self
+            .inner
+            .store_script
+            .key(resource_key(resource_type, resource_id));
+        invocation
+            .arg(entry.version)
+            .arg(entry.encode())
+            .arg(TTL_SECONDS);
+        let stored: Result<Result<i64, _>, _> =
+            tokio::time::timeout(TIMEOUT, invocation.invoke_async(&mut connection)).await;
+        if !matches!(stored, Ok(Ok(_))) {
+            self.failed("store");
+        }
+    }
+
+    /// Evicts the entries of `resources` (`(type, id, version)`) that hold an older version.
+    pub async fn evict_older(&self, resources: &[(String, String, i32)]) {
+        if resources.is_empty() {
+            return;
+        }
+        let Some(mut connection) = self.connection().await else {
+            return;
+        };
+        let mut pipeline = redis::pipe();
+        for (resource_type, resource_id, version) in resources {
+            pipeline
+                .cmd("EVAL")
+                .arg(EVICT_IF_OLDER)
+                .arg(1)
+                .arg(resource_key(resource_type, resource_id))
+                .arg(*version)
+                .ignore();
+        }
+        let evicted: Result<Result<(), _>, _> =
+            tokio::time::timeout(TIMEOUT * 4, pipeline.query_async(&mut connection)).await;
+        if !matches!(evicted, Ok(Ok(()))) {
+            self.failed("evict");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_round_trip_with_pipes_in_the_resource() {
+        let entry = CachedVersion {
+            version: 12,
+            recorded_at: Utc.timestamp_micros(1_700_000_000_123_456).unwrap(),
+            deleted: false,
+            resource: r#"{"resourceType":"Basic","id":"a|b"}"#.to_owned(),
+        };
+        assert_eq!(CachedVersion::decode(&entry.encode()), Some(entry));
+        assert_eq!(CachedVersion::decode("r0|1|2|l|{}"), None);
+        assert_eq!(CachedVersion::decode("r1|x|2|l|{}"), None);
+    }
+}
