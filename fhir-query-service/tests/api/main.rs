@@ -7,5 +7,6 @@ mod cache;
 mod helpers;
 mod history;
 mod metadata;
+mod oracle;
 mod read;
 mod search;
