@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cache;
+mod clients;
 mod helpers;
 mod history;
 mod metadata;
