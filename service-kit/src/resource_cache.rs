@@ -12,12 +12,13 @@
 //!   guard for the case where the command service could not reach Redis.
 //!
 //! Redis being down makes reads slower, never wrong and never failing: every call has a short
-//! timeout, a failed connection is retried at most every few seconds, and failures are counted.
+//! timeout, a failed connection is retried at most every few seconds by one call while the
+//! others go straight to Postgres, and failures are counted.
 //! What remains: if Redis refuses the writer's store but accepts a concurrent reader's stale
 //! one, that entry lives until the projection's eviction (milliseconds, the projection lag).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
@@ -110,15 +111,13 @@ pub struct ResourceCache {
 
 struct Inner {
     client: Option<redis::Client>,
-    connection: Mutex<Connection>,
+    /// The live connection, read on every call without waiting.
+    manager: RwLock<Option<ConnectionManager>>,
+    /// Held by the one call that is (re)connecting, with the time of the last attempt; other
+    /// calls meanwhile go without the cache instead of queueing behind the attempt.
+    connecting: Mutex<Option<Instant>>,
     store_script: redis::Script,
     failures: AtomicU64,
-}
-
-#[derive(Default)]
-struct Connection {
-    manager: Option<ConnectionManager>,
-    last_attempt: Option<Instant>,
 }
 
 impl ResourceCache {
@@ -132,7 +131,8 @@ impl ResourceCache {
         Self {
             inner: Arc::new(Inner {
                 client,
-                connection: Mutex::new(Connection::default()),
+                manager: RwLock::new(None),
+                connecting: Mutex::new(None),
                 store_script: redis::Script::new(STORE_IF_NEWER),
                 failures: AtomicU64::new(0),
             }),
@@ -151,17 +151,22 @@ impl ResourceCache {
 
     async fn connection(&self) -> Option<ConnectionManager> {
         let client = self.inner.client.as_ref()?;
-        let mut connection = self.inner.connection.lock().await;
-        if let Some(manager) = &connection.manager {
+        if let Some(manager) = self
+            .inner
+            .manager
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+        {
             return Some(manager.clone());
         }
-        if connection
-            .last_attempt
-            .is_some_and(|at| at.elapsed() < RECONNECT_EVERY)
-        {
+        let Ok(mut last_attempt) = self.inner.connecting.try_lock() else {
+            return None;
+        };
+        if last_attempt.is_some_and(|at| at.elapsed() < RECONNECT_EVERY) {
             return None;
         }
-        connection.last_attempt = Some(Instant::now());
+        *last_attempt = Some(Instant::now());
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(TIMEOUT)
             .set_response_timeout(TIMEOUT)
@@ -173,7 +178,11 @@ impl ResourceCache {
         .await
         {
             Ok(Ok(manager)) => {
-                connection.manager = Some(manager.clone());
+                *self
+                    .inner
+                    .manager
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(manager.clone());
                 Some(manager)
             }
             _ => {
