@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::search::compartment::PatientCompartment;
-use crate::search::{PageRequest, Request, SearchError};
+use crate::search::{PageRequest, Request, SearchError, system_types};
 
 /// Maps a search failure to its response, in one place.
 impl From<SearchError> for FhirError {
@@ -24,6 +24,7 @@ impl From<SearchError> for FhirError {
                 FhirError::new(StatusCode::GONE, IssueCode::NotFound, error.to_string())
             }
             SearchError::Database(error) => FhirError::internal(error),
+            SearchError::Stored(error) => FhirError::internal(error),
         }
     }
 }
@@ -200,34 +201,6 @@ async fn system_search(
     wait_for_writes(&state, headers).await?;
     let bundle = state.searcher.search(&query, &request).await?;
     Ok(respond(&bundle))
-}
-
-/// The types of a system search: those `_type` names, or every type.
-pub(crate) fn system_types(params: &[(String, String)]) -> Result<Vec<String>, FhirError> {
-    let named: Vec<&str> = params
-        .iter()
-        .filter(|(name, _)| name == "_type")
-        .flat_map(|(_, value)| value.split(','))
-        .map(str::trim)
-        .filter(|name| !name.is_empty())
-        .collect();
-    if named.is_empty() {
-        return Ok(ResourceType::all().map(|t| t.as_str().to_owned()).collect());
-    }
-    named
-        .into_iter()
-        .map(|name| {
-            ResourceType::parse(name)
-                .map(|t| t.as_str().to_owned())
-                .map_err(|error| {
-                    FhirError::new(
-                        StatusCode::BAD_REQUEST,
-                        IssueCode::Invalid,
-                        error.to_string(),
-                    )
-                })
-        })
-        .collect()
 }
 
 fn page_request(params: &[(String, String)]) -> Result<Option<PageRequest>, FhirError> {

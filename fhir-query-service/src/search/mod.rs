@@ -41,6 +41,9 @@ pub enum SearchError {
     UnknownPage(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    /// A stored resource that is not JSON (the event store guarantees it is).
+    #[error("a stored resource is not valid JSON: {0}")]
+    Stored(#[from] serde_json::Error),
 }
 
 /// Where a search was asked, for the Bundle's links.
@@ -183,7 +186,7 @@ impl Searcher {
             strict: false,
             compartment: None,
         };
-        let mut query = self.parse(types_of(&request.path, &request.params), &request)?;
+        let mut query = self.parse(types_of(&request.path, &request.params)?, &request)?;
         if let Some(count) = page.count {
             query.count = count.clamp(1, query::MAX_COUNT);
         }
@@ -326,8 +329,7 @@ impl Searcher {
         rows.iter()
             .map(|row| {
                 let text: String = row.get(0);
-                serde_json::from_str(&text)
-                    .map_err(|error| SearchError::Database(sqlx::Error::Decode(Box::new(error))))
+                serde_json::from_str(&text).map_err(SearchError::Stored)
             })
             .collect()
     }
@@ -430,30 +432,39 @@ fn encode(params: &[(String, String)]) -> String {
     serializer.finish()
 }
 
+/// The types of a system search: those its `_type` parameters name, or every type.
+pub fn system_types(params: &[(String, String)]) -> Result<Vec<String>, SearchError> {
+    let named: Vec<&str> = params
+        .iter()
+        .filter(|(name, _)| name == "_type")
+        .flat_map(|(_, value)| value.split(','))
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    if named.is_empty() {
+        return Ok(fhir_model::ResourceType::all()
+            .map(|t| t.as_str().to_owned())
+            .collect());
+    }
+    named
+        .into_iter()
+        .map(|name| {
+            fhir_model::ResourceType::parse(name)
+                .map(|t| t.as_str().to_owned())
+                .map_err(|error| SearchError::Invalid(error.to_string()))
+        })
+        .collect()
+}
+
 /// The types a kept search is re-read with (for its includes and trimming): `Patient` for a
 /// patient's `$everything`, the last segment of a compartment search, the searched type, or
-/// for a system search those of `_type` (every type without it).
-fn types_of(path: &str, params: &[(String, String)]) -> Vec<String> {
+/// for a system search those of its `_type` (checked when the search first ran).
+fn types_of(path: &str, params: &[(String, String)]) -> Result<Vec<String>, SearchError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match segments.as_slice() {
-        [_, _, "$everything"] => vec!["Patient".to_owned()],
-        [resource_type] | [_, _, resource_type] => vec![(*resource_type).to_owned()],
-        _ => {
-            let named: Vec<String> = params
-                .iter()
-                .filter(|(name, _)| name == "_type")
-                .flat_map(|(_, value)| value.split(','))
-                .filter_map(|name| fhir_model::ResourceType::parse(name.trim()).ok())
-                .map(|t| t.as_str().to_owned())
-                .collect();
-            if named.is_empty() {
-                fhir_model::ResourceType::all()
-                    .map(|t| t.as_str().to_owned())
-                    .collect()
-            } else {
-                named
-            }
-        }
+        [_, _, "$everything"] => Ok(vec!["Patient".to_owned()]),
+        [resource_type] | [_, _, resource_type] => Ok(vec![(*resource_type).to_owned()]),
+        _ => system_types(params),
     }
 }
 
