@@ -29,10 +29,16 @@ pub enum WriteError {
     Rule(String),
     #[error("header {name}: {problem}")]
     BadHeader { name: &'static str, problem: String },
-    #[error(
-        "{0} is not implemented yet: it needs FHIR search, which arrives with the query service's search"
-    )]
-    ConditionalNotImplemented(&'static str),
+    /// The search criteria of a conditional write cannot be used.
+    #[error("conditional write: {0}")]
+    Criteria(String),
+    #[error("no resource matches {0}")]
+    NoMatch(String),
+    #[error("the criteria {0} match more than one resource; make them more selective")]
+    MultipleMatches(String),
+    /// The search indexes did not reach the store's head within the bound.
+    #[error("conditional write: {0}")]
+    IndexBehind(String),
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
     #[error(transparent)]
@@ -75,7 +81,15 @@ impl From<WriteError> for FhirError {
             WriteError::BadHeader { .. } => {
                 FhirError::new(S::BAD_REQUEST, IssueCode::Value, message)
             }
-            WriteError::ConditionalNotImplemented(_) | WriteError::NotImplemented(_) => {
+            WriteError::Criteria(_) => FhirError::new(S::BAD_REQUEST, IssueCode::Invalid, message),
+            WriteError::NoMatch(_) => FhirError::new(S::NOT_FOUND, IssueCode::NotFound, message),
+            WriteError::MultipleMatches(_) => {
+                FhirError::new(S::PRECONDITION_FAILED, IssueCode::MultipleMatches, message)
+            }
+            WriteError::IndexBehind(_) => {
+                FhirError::new(S::SERVICE_UNAVAILABLE, IssueCode::Transient, message)
+            }
+            WriteError::NotImplemented(_) => {
                 FhirError::new(S::NOT_IMPLEMENTED, IssueCode::NotSupported, message)
             }
             WriteError::Resource(ResourceError::AlreadyExists) => {

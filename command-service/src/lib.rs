@@ -4,8 +4,10 @@
 //! turned into commands on the resource aggregate and appended to the event store
 //! (`write.rs`); the response carries the version, `ETag`, `Last-Modified`, `Location` and the
 //! global position the write committed at (`response.rs`). The outbox relay runs alongside and
-//! publishes committed events to JetStream. All errors leave through `error.rs`.
+//! publishes committed events to JetStream. Conditional writes find their target with a search
+//! over the projected indexes (`conditional.rs`). All errors leave through `error.rs`.
 
+mod conditional;
 mod error;
 mod references;
 mod request;
@@ -17,14 +19,17 @@ mod write;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use event_store::store::migrate;
 use event_store::{EventStore, OutboxRelay, RelaySettings};
 use fhir_model::{ResourceType, ResourceValidator};
+use fhir_search::sql::checkpoint::Checkpoint;
 use secrecy::ExposeSecret;
 use service_kit::health::DependencyCheck;
 use service_kit::resource_cache::ResourceCache;
+use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
 
 pub use settings::Settings;
@@ -36,6 +41,8 @@ pub(crate) struct AppState {
     pub settings: Arc<Settings>,
     /// The read cache (`fhir:resource:*`), updated before a write is acknowledged.
     pub cache: ResourceCache,
+    /// Matches the criteria of conditional writes.
+    pub matcher: conditional::Matcher,
 }
 
 /// A built, bound command service.
@@ -76,8 +83,18 @@ impl Application {
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let matcher = conditional::Matcher::new(
+            PgPoolOptions::new()
+                .max_connections(settings.conditional_connections.max(1))
+                .connect_lazy(settings.database.database_url.expose_secret())
+                .context("invalid database URL")?,
+            Checkpoint::follow(store.pool().clone()),
+            settings.reference_base_url.clone(),
+            Duration::from_millis(settings.conditional_wait_ms),
+        );
         let state = AppState {
             store,
+            matcher,
             cache: ResourceCache::new(Some(&settings.redis.redis_url)),
             settings: Arc::new(settings),
         };

@@ -24,6 +24,29 @@ pub struct Settings {
     /// taken from each request's `Host` header.
     #[arg(long, env = "FHIR_BASE_URL")]
     pub fhir_base_url: Option<String>,
+    /// The base that absolute references to this server start with, as the projection service
+    /// indexes them (its `--fhir-base-url`); conditional writes match references against it.
+    #[arg(
+        long,
+        env = "FHIR_REFERENCE_BASE_URL",
+        default_value = "http://localhost:8080/fhir"
+    )]
+    pub reference_base_url: String,
+    /// Longest a conditional write waits for the search indexes to reach the writes before it,
+    /// in milliseconds; past it the answer is 503.
+    #[arg(
+        long,
+        env = "COMMAND_SERVICE_CONDITIONAL_WAIT_MS",
+        default_value_t = 5000
+    )]
+    pub conditional_wait_ms: u64,
+    /// Connections for conditional writes' locks and matches, apart from the writes' own.
+    #[arg(
+        long,
+        env = "COMMAND_SERVICE_CONDITIONAL_CONNECTIONS",
+        default_value_t = 4
+    )]
+    pub conditional_connections: u32,
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, env = "COMMAND_SERVICE_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,

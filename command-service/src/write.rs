@@ -35,6 +35,22 @@ pub struct WriteOutcome {
     pub last_updated: chrono::DateTime<chrono::Utc>,
 }
 
+impl WriteOutcome {
+    /// The resource as it stands at `head`, for an answer that wrote nothing.
+    pub fn current(head: event_store::StoredEvent) -> Self {
+        let deleted = head.is_delete();
+        WriteOutcome {
+            resource_json: head.resource,
+            version: u32::try_from(head.version).unwrap_or(0),
+            created: false,
+            deleted,
+            recorded: false,
+            position: head.position,
+            last_updated: head.recorded_at,
+        }
+    }
+}
+
 /// Runs `command` on stream `(resource_type, id)`. `fresh` skips loading: the id was just
 /// generated, so the stream is known to be empty.
 pub async fn execute(

@@ -28,6 +28,7 @@ pub enum IssueCode {
     Processing,
     NotSupported,
     Duplicate,
+    MultipleMatches,
     NotFound,
     Deleted,
     TooLong,
@@ -35,6 +36,7 @@ pub enum IssueCode {
     Exception,
     Timeout,
     Throttled,
+    Transient,
     Informational,
 }
 

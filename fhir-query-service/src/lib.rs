@@ -3,9 +3,8 @@
 //! Reads by id (`read`, `vread`) are answered from the event store itself, so they are strongly
 //! consistent: a client that got `201 Created` and then reads gets the resource, every time.
 //! Search is answered from the projection service's `hfj_*` tables (module `search`), waiting
-//! for the client's own writes when it presents their position (module `consistency`).
+//! for the client's own writes when it presents their position (`fhir_search::sql::checkpoint`).
 
-mod consistency;
 mod routes;
 pub mod search;
 mod settings;
@@ -44,7 +43,7 @@ impl Application {
             store,
             cache: service_kit::resource_cache::ResourceCache::new(Some(&settings.redis.redis_url)),
             searcher: search::Searcher::new(pool.clone(), settings.reference_base_url.clone()),
-            checkpoint: consistency::Checkpoint::follow(pool.clone()),
+            checkpoint: fhir_search::sql::checkpoint::Checkpoint::follow(pool.clone()),
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
             base_url: settings.fhir_base_url.clone(),
         };

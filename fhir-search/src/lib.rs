@@ -11,13 +11,22 @@
 //! - [`normalize`] and [`ucum`]: how values are compared (folded strings, date spans, canonical
 //!   units). The query service applies the same functions to search values.
 //! - [`index`] and [`hash`]: the rows and their hashes, the contract with the projection service.
+//! - [`query`]: a search's parameters parsed into criteria; [`compartment`]: the Patient
+//!   compartment that compartment searches filter by.
+//! - `sql` (feature `sql`): a parsed search as one statement over the `hfj_*` tables, and the
+//!   projection checkpoint a reader waits on to see its writes. The query service searches
+//!   with it; the command service matches conditional writes with it, so both agree on what a
+//!   search finds.
 
+pub mod compartment;
 pub mod extract;
 pub mod hash;
 pub mod index;
 pub mod normalize;
 pub mod query;
 pub mod registry;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod ucum;
 
 pub use extract::{ExtractOptions, index_resource};

@@ -6,11 +6,21 @@ mod patch;
 mod unsupported;
 mod update;
 
+use std::net::SocketAddr;
+
 use axum::Router;
+use axum::http::HeaderMap;
+use axum::response::Response;
 use axum::routing::{post, put};
+use chrono::{DateTime, Utc};
+use event_store::ResourceCommand;
+use fhir_model::ResourceType;
 
 use crate::AppState;
 use crate::error::WriteError;
+use crate::request::{commit_context, now};
+use crate::response::{base_url, write_response};
+use crate::write::{WriteOutcome, cache_version, execute};
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -70,4 +80,53 @@ pub(crate) fn check_body(
     fhir_model::check_resource(resource)
         .map(|_| ())
         .map_err(WriteError::Invalid)
+}
+
+/// One write on `resource_type/id`: runs the command `make` builds for this moment, stores the
+/// new version in the read cache, and answers with the response `message` describes (for
+/// `Prefer: return=OperationOutcome`). `fresh`: the id was just generated.
+pub(crate) async fn perform(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    target: (ResourceType, &str),
+    fresh: bool,
+    make: impl FnOnce(DateTime<Utc>) -> ResourceCommand,
+    message: impl FnOnce(&WriteOutcome) -> String,
+) -> Result<Response, WriteError> {
+    let (resource_type, id) = target;
+    let at = now();
+    let context = commit_context(headers, Some(peer), at);
+    let outcome = execute(
+        &state.store,
+        &context,
+        resource_type.as_str(),
+        id,
+        make(at),
+        fresh,
+    )
+    .await?;
+    cache_version(&state.cache, resource_type.as_str(), id, &outcome).await;
+    let base = base_url(state.settings.fhir_base_url.as_deref(), headers);
+    let message = message(&outcome);
+    Ok(write_response(
+        outcome,
+        resource_type.as_str(),
+        id,
+        &base,
+        headers,
+        &message,
+    ))
+}
+
+/// The criteria of `PUT`, `PATCH` or `DELETE /<Type>?criteria`; none is the client's mistake.
+pub(crate) fn required_criteria(
+    query: Option<String>,
+    interaction: &str,
+) -> Result<String, WriteError> {
+    query.filter(|query| !query.trim().is_empty()).ok_or_else(|| {
+        WriteError::Rule(format!(
+            "{interaction} needs an id in the URL (/<Type>/<id>) or search criteria (/<Type>?...)"
+        ))
+    })
 }

@@ -96,8 +96,9 @@ async fn bad_input_is_refused_with_an_outcome_and_writes_nothing() {
         case("deep nesting", M::POST, "Patient", format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)), 400, "JSON"),
         case("body over the limit", M::POST, "Patient", vec![b' '; 2 * 1024 * 1024], 413, "limit"),
         case("batch bundle", M::POST, "", json!({"resourceType": "Bundle", "type": "batch"}).to_string(), 501, "Bundle"),
-        case("conditional update", M::PUT, "Patient?identifier=x|y", valid.clone(), 501, "conditional update"),
-        case("conditional delete", M::DELETE, "Patient?identifier=x|y", "", 501, "conditional delete"),
+        case("conditional update on an unknown parameter", M::PUT, "Patient?colour=blue", valid.clone(), 400, "colour"),
+        case("conditional delete without criteria", M::DELETE, "Patient?_count=5", "", 400, "criteria"),
+        case("conditional delete on an invalid date", M::DELETE, "Patient?birthdate=soon", "", 400, "birthdate"),
         case("read on the write port", M::GET, &format!("Patient/{existing}"), "", 405, "query service"),
     ];
     let mut wrong_media = case(
@@ -120,18 +121,32 @@ async fn bad_input_is_refused_with_an_outcome_and_writes_nothing() {
     );
     no_media.content_type = None;
     cases.push(no_media);
-    let mut conditional_create = case(
-        "conditional create",
-        M::POST,
-        "Patient",
-        valid.clone(),
-        501,
-        "If-None-Exist",
+    let mut conditional_patch = case(
+        "conditional patch on a chain to nowhere",
+        M::PATCH,
+        "Patient?organization.nothing=1",
+        "[]",
+        400,
+        "nothing",
     );
-    conditional_create
-        .headers
-        .push(("if-none-exist", "identifier=x|y"));
-    cases.push(conditional_create);
+    conditional_patch.content_type = Some("application/json-patch+json");
+    cases.push(conditional_patch);
+    for (criteria, mentions) in [
+        ("identifier=x|y&nonsense=1", "nonsense"),
+        ("  ", "If-None-Exist"),
+        ("_sort=name", "criteria"),
+    ] {
+        let mut conditional_create = case(
+            "conditional create with unusable criteria",
+            M::POST,
+            "Patient",
+            valid.clone(),
+            400,
+            mentions,
+        );
+        conditional_create.headers.push(("if-none-exist", criteria));
+        cases.push(conditional_create);
+    }
     let mut bad_if_match = case(
         "malformed If-Match",
         M::PUT,

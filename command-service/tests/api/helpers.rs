@@ -30,9 +30,19 @@ impl TestApp {
     }
 
     pub async fn spawn_with_nats(nats_url: &str) -> TestApp {
+        TestApp::spawn_full(nats_url, &[]).await
+    }
+
+    /// With the shared NATS server and `extra` command-service arguments.
+    pub async fn spawn_with_args(extra: &[&str]) -> TestApp {
+        TestApp::spawn_full(&test_support::nats_url(), extra).await
+    }
+
+    async fn spawn_full(nats_url: &str, extra: &[&str]) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
-        let settings = command_settings(&database.url, nats_url, &stream, &subject_prefix);
+        let settings =
+            command_settings_with(&database.url, nats_url, &stream, &subject_prefix, extra);
         let command = command_service::Application::build(settings).await.unwrap();
         let command_port = command.port();
         tokio::spawn(command.run_until(std::future::pending()));
@@ -156,6 +166,56 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Starts a projection service on this app's database and stream, as conditional writes
+    /// need the search indexes.
+    pub async fn start_projection(&self) {
+        let service = projection_service::Application::build(
+            service_kit::config::load_from(
+                [
+                    "projection-service",
+                    "--port",
+                    "0",
+                    "--database-url",
+                    &self.database_url,
+                    "--database-max-connections",
+                    "5",
+                    "--nats-url",
+                    &self.nats_url,
+                    "--events-stream",
+                    &self.stream,
+                    "--events-subject-prefix",
+                    &self.subject_prefix,
+                    "--redis-url",
+                    &test_support::redis_url(),
+                ]
+                .map(Into::into),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(service.run_until(std::future::pending()));
+    }
+
+    /// A request to the command service: `method` on `path` (relative to `/fhir`), with a FHIR
+    /// JSON body if given.
+    pub fn write_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> reqwest::RequestBuilder {
+        let request = self
+            .client
+            .request(method, format!("{}/{path}", self.writes));
+        match body {
+            Some(body) => request
+                .header("content-type", "application/fhir+json")
+                .body(body.to_string()),
+            None => request,
+        }
+    }
+
     pub async fn event_count(&self) -> i64 {
         self.store.count().await.unwrap()
     }
@@ -171,29 +231,36 @@ pub fn command_settings(
     stream: &str,
     subject_prefix: &str,
 ) -> Settings {
-    service_kit::config::load_from(
-        [
-            "command-service",
-            "--port",
-            "0",
-            "--database-url",
-            database_url,
-            "--database-max-connections",
-            "20",
-            "--nats-url",
-            nats_url,
-            "--events-stream",
-            stream,
-            "--events-subject-prefix",
-            subject_prefix,
-            "--max-body-bytes",
-            "1048576",
-            "--warm-validators",
-            "false",
-        ]
-        .map(Into::into),
-    )
-    .unwrap()
+    command_settings_with(database_url, nats_url, stream, subject_prefix, &[])
+}
+
+fn command_settings_with(
+    database_url: &str,
+    nats_url: &str,
+    stream: &str,
+    subject_prefix: &str,
+    extra: &[&str],
+) -> Settings {
+    let base = [
+        "command-service",
+        "--port",
+        "0",
+        "--database-url",
+        database_url,
+        "--database-max-connections",
+        "20",
+        "--nats-url",
+        nats_url,
+        "--events-stream",
+        stream,
+        "--events-subject-prefix",
+        subject_prefix,
+        "--max-body-bytes",
+        "1048576",
+        "--warm-validators",
+        "false",
+    ];
+    service_kit::config::load_from(base.iter().chain(extra).map(Into::into)).unwrap()
 }
 
 pub fn patient(family: &str) -> Value {

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod concurrency;
+mod conditional;
 mod create;
 mod delete;
 mod helpers;

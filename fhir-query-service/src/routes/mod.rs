@@ -19,8 +19,8 @@ use service_kit::fhir_response::FhirError;
 
 use service_kit::resource_cache::ResourceCache;
 
-use crate::consistency::Checkpoint;
 use crate::search::Searcher;
+use fhir_search::sql::checkpoint::Checkpoint;
 
 /// What the handlers share.
 #[derive(Clone)]

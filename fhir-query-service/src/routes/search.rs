@@ -10,8 +10,8 @@ use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
 use uuid::Uuid;
 
 use super::AppState;
-use crate::search::compartment::PatientCompartment;
 use crate::search::{PageRequest, Request, SearchError, system_types};
+use fhir_search::compartment::PatientCompartment;
 
 /// Maps a search failure to its response, in one place.
 impl From<SearchError> for FhirError {
@@ -144,7 +144,7 @@ async fn everything(
         }
     }
     if types.is_empty() {
-        types = crate::search::compartment::patient_compartment()
+        types = fhir_search::compartment::patient_compartment()
             .keys()
             .cloned()
             .collect();

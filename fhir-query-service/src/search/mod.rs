@@ -8,13 +8,13 @@
 //! resources on a page are fetched when the page is asked for, at their current version, and
 //! one deleted since the search is left out. Searches that fit in one page keep nothing.
 
-pub mod compartment;
-pub mod sql;
 pub mod summary;
 
 use std::collections::HashSet;
 
+use fhir_search::compartment;
 use fhir_search::query::{self, Include, SearchQuery, Summary, Total};
+use fhir_search::sql;
 use fhir_search::{ParamType, Registry};
 use serde_json::{Map, Value, json};
 use sqlx::{PgPool, Row};

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-const DEFINITION: &str = include_str!("../../../schemas/fhir/compartmentdefinition-patient.json");
+const DEFINITION: &str = include_str!("../../schemas/fhir/compartmentdefinition-patient.json");
 
 #[derive(Deserialize)]
 struct Definition {

@@ -1,6 +1,8 @@
-//! Read-your-writes for search: a request that carries the position of its client's last write
-//! (`X-Event-Position`, as every write response gives it) waits until the projections have
-//! applied that position, within a bound.
+//! Read-your-writes over the search indexes: a reader that must see the writes up to some event
+//! position waits until the projections have applied it, within a bound. A search carrying the
+//! position of its client's last write (`X-Event-Position`, as every write response gives it)
+//! waits for that position; a conditional write waits for the store's head, so that its match
+//! sees every write acknowledged before it.
 //!
 //! One task per process follows the projection checkpoint: it listens for the
 //! `projection_checkpoint` notification the projector sends when the checkpoint moves and

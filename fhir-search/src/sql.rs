@@ -9,29 +9,33 @@
 //! criterion may apply to. Every value is a bind parameter; only aliases and fixed SQL are
 //! formatted into the text.
 
-use chrono::{Duration, Utc};
-use fhir_search::ParamType;
-use fhir_search::hash;
-use fhir_search::normalize::words;
-use fhir_search::query::{
+use crate::ParamType;
+use crate::hash;
+use crate::normalize::words;
+use crate::query::{
     Criterion, DateValue, NearValue, NumberValue, Prefix, QuantityValue, ReferenceValue,
     SearchQuery, SortKey, Step, StringMatch, StringValue, Test, TokenValue, UriMatch, UriValue,
     Value,
 };
+use chrono::{Duration, Utc};
 use rust_decimal::Decimal;
 use sqlx::{Postgres, QueryBuilder};
 
-use super::compartment::PatientCompartment;
+use crate::compartment::PatientCompartment;
 
-/// Builds the statement selecting the matching `res_pk`s in order, at most `limit` of them,
-/// within `compartment` if given.
+pub mod checkpoint;
+
+/// Builds the statement selecting the matches in order as `(res_pk, res_type, res_id)`, at most
+/// `limit` of them, within `compartment` if given.
 pub fn select_matches(
     query: &SearchQuery,
     compartment: Option<&PatientCompartment>,
     limit: i64,
 ) -> QueryBuilder<'static, Postgres> {
     let mut sql = Sql {
-        builder: QueryBuilder::new("SELECT r.res_pk FROM hfj_resource r WHERE NOT r.deleted"),
+        builder: QueryBuilder::new(
+            "SELECT r.res_pk, r.res_type, r.res_id FROM hfj_resource r WHERE NOT r.deleted",
+        ),
         aliases: 0,
     };
     sql.filters(query, compartment);
