@@ -267,6 +267,7 @@ impl Sql {
                         table(criterion.kind)
                     ));
                     self.builder.push_bind(criterion.code.clone());
+                    self.row_types(&criterion.types, criterion.kind, &row);
                     // Coordinates have no composite columns; every other table does.
                     if criterion.kind != ParamType::Special {
                         self.builder.push(format!(" AND {row}.comp IS NULL"));
@@ -277,6 +278,24 @@ impl Sql {
                 }
             }
         }
+        self.builder.push(")");
+    }
+
+    /// Restricts index row `row` to the types the criterion applies to. It is implied by the
+    /// join to the resource, but stated it lets every index that starts with the type (all of
+    /// the `(res_type, sp_name, ...)` ones, and `(src_type, sp_name, target_id)` for
+    /// references) be searched by its whole key instead of scanned.
+    fn row_types(&mut self, types: &[String], kind: ParamType, row: &str) {
+        if types.is_empty() {
+            return;
+        }
+        let column = if kind == ParamType::Reference {
+            "src_type"
+        } else {
+            "res_type"
+        };
+        self.builder.push(format!(" AND {row}.{column} = ANY("));
+        self.builder.push_bind(types.to_vec());
         self.builder.push(")");
     }
 
@@ -296,6 +315,7 @@ impl Sql {
             " WHERE {first}.res_pk = {alias}.res_pk AND {first}.sp_name = "
         ));
         self.builder.push_bind(criterion.code.clone());
+        self.row_types(&criterion.types, value_kind(&parts[0]), first);
         for (n, (part, row)) in parts.iter().zip(&rows).enumerate() {
             self.builder.push(format!(" AND {row}.comp = {n}"));
             if n > 0 {

@@ -125,3 +125,56 @@ pub fn resident_mib() -> Option<f64> {
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
+
+/// Writes `levels` of resources (as `test_support::synthea::load_levels` gives them) through the
+/// command service at `writes` (`http://host/fhir`), one `PUT` each, `concurrency` at a time
+/// within a level, a level after the one before.
+pub async fn put_levels(
+    client: &reqwest::Client,
+    writes: &str,
+    levels: &[Vec<serde_json::Value>],
+    concurrency: usize,
+) {
+    use futures::StreamExt;
+    for level in levels {
+        futures::stream::iter(level)
+            .for_each_concurrent(concurrency, |resource| {
+                let request = client
+                    .put(format!(
+                        "{writes}/{}/{}",
+                        resource["resourceType"].as_str().unwrap_or_default(),
+                        resource["id"].as_str().unwrap_or_default()
+                    ))
+                    .header("content-type", "application/fhir+json")
+                    .body(resource.to_string());
+                async move {
+                    let response = request.send().await.expect("the command service answers");
+                    assert!(
+                        response.status().is_success(),
+                        "a write failed: {}",
+                        response.status()
+                    );
+                }
+            })
+            .await;
+    }
+}
+
+/// Waits until the projections have applied every event in the store.
+pub async fn wait_indexed(pool: &sqlx::PgPool) {
+    let head = event_store::EventStore::new(pool.clone())
+        .head_position()
+        .await
+        .expect("the store's head");
+    loop {
+        let checkpoint: Option<i64> =
+            sqlx::query_scalar("SELECT position FROM projection_checkpoint WHERE name = 'search'")
+                .fetch_optional(pool)
+                .await
+                .expect("the projection checkpoint");
+        if checkpoint.unwrap_or(0) >= head {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -77,6 +77,64 @@ pub fn load_levels(dir: &Path) -> Vec<Vec<Value>> {
     levels
 }
 
+/// The `copy`-th copy of `levels` (as [`load_levels`] gives them) under distinct ids: every id
+/// and every reference to a loaded resource gains the prefix `c<copy>-`, so ten copies are ten
+/// times the data with the same shape (benchmarks of larger sets).
+pub fn copy_levels(levels: &[Vec<Value>], copy: usize) -> Vec<Vec<Value>> {
+    let prefix = format!("c{copy}-");
+    let ids: std::collections::HashSet<String> = levels
+        .iter()
+        .flatten()
+        .filter_map(|resource| {
+            Some(format!(
+                "{}/{}",
+                resource["resourceType"].as_str()?,
+                resource["id"].as_str()?
+            ))
+        })
+        .collect();
+    levels
+        .iter()
+        .map(|level| {
+            level
+                .iter()
+                .map(|resource| {
+                    let mut copied = resource.clone();
+                    if let Some(id) = resource["id"].as_str() {
+                        copied["id"] = Value::String(format!("{prefix}{id}"));
+                    }
+                    prefix_references(&mut copied, &ids, &prefix);
+                    copied
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn prefix_references(value: &mut Value, ids: &std::collections::HashSet<String>, prefix: &str) {
+    match value {
+        Value::Object(members) => {
+            for (name, member) in members.iter_mut() {
+                if name == "reference"
+                    && let Value::String(text) = member
+                    && ids.contains(text.as_str())
+                    && let Some((resource_type, id)) = text.split_once('/')
+                {
+                    *text = format!("{resource_type}/{prefix}{id}");
+                } else {
+                    prefix_references(member, ids, prefix);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                prefix_references(item, ids, prefix);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// How many resources the bundles in `dir` hold per type, counting shared ones once.
 pub fn count_by_type(dir: &Path) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();

@@ -21,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use futures::StreamExt;
 use hdrhistogram::Histogram;
 use load_tests::{drive, print_table, resident_mib};
 use serde_json::json;
@@ -152,24 +151,7 @@ async fn main() -> anyhow::Result<()> {
     let levels = test_support::synthea::load_levels(&synthea);
     let resources: usize = levels.iter().map(Vec::len).sum();
     let started = Instant::now();
-    for level in &levels {
-        futures::stream::iter(level)
-            .for_each_concurrent(args.load_concurrency, |resource| {
-                let request = client
-                    .put(format!(
-                        "{writes}/{}/{}",
-                        resource["resourceType"].as_str().unwrap(),
-                        resource["id"].as_str().unwrap()
-                    ))
-                    .header("content-type", "application/fhir+json")
-                    .body(resource.to_string());
-                async move {
-                    let response = request.send().await.unwrap();
-                    assert!(response.status().is_success(), "{}", response.status());
-                }
-            })
-            .await;
-    }
+    load_tests::put_levels(&client, &writes, &levels, args.load_concurrency).await;
     let load_seconds = started.elapsed().as_secs_f64();
     let events = head(&pool).await;
 

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Search benchmark of the query service: ten clinical searches over the Synthea set loaded once
+# and tenfold, beside a trivial handler and pgbench select-only, in one run. Starts the servers it
+# needs (as ./deploy/dev does), builds in release mode, and prints the figures.
+# Arguments go to the benchmark (`--concurrency 1,16,64 --seconds 8`).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+# shellcheck source=/dev/null
+eval "$(./deploy/dev env)"
+cargo build --release -q -p load-tests --bin search-bench
+exec target/release/search-bench "$@"
