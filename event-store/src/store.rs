@@ -92,6 +92,29 @@ pub struct HistoryQuery<'a> {
 const EVENT_COLUMNS: &str = "e.event_id, p.position, e.resource_type, e.resource_id, e.version, e.kind, \
      e.resource::text AS resource, e.patch::text AS patch, e.metadata::text AS metadata, \
      e.transaction_id, e.recorded_at, e.prev_hash, e.hash";
+/// The conditions of a `_history` query, over `p` (positions) and `e` (events), binding $1 to
+/// $6 as [`bind_history`] does.
+const HISTORY_FILTER: &str = "($1::text IS NULL OR e.resource_type = $1) AND ($2::text IS NULL OR e.resource_id = $2) \
+     AND ($3::timestamptz IS NULL OR e.recorded_at >= $3) \
+     AND ($4::bigint IS NULL OR p.position < $4) \
+     AND ($5::timestamptz IS NULL OR (e.recorded_at < $6 AND NOT EXISTS ( \
+         SELECT 1 FROM fhir_event n WHERE n.resource_type = e.resource_type \
+         AND n.resource_id = e.resource_id AND n.version = e.version + 1 AND n.recorded_at <= $5)))";
+
+fn bind_history<'q, O>(
+    statement: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
+    query: &HistoryQuery<'q>,
+) -> sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments> {
+    let (at_low, at_high) = query.at.unzip();
+    statement
+        .bind(query.resource_type)
+        .bind(query.resource_id)
+        .bind(query.since)
+        .bind(query.before_position)
+        .bind(at_low)
+        .bind(at_high)
+}
+
 const EVENTS: &str = "fhir_event e LEFT JOIN fhir_event_position p ON p.event_id = e.event_id";
 
 impl EventStore {
@@ -243,25 +266,25 @@ impl EventStore {
     pub async fn history(&self, query: &HistoryQuery<'_>) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
-             WHERE ($1::text IS NULL OR e.resource_type = $1) AND ($2::text IS NULL OR e.resource_id = $2) \
-             AND ($3::timestamptz IS NULL OR e.recorded_at >= $3) \
-             AND ($4::bigint IS NULL OR p.position < $4) \
-             AND ($5::timestamptz IS NULL OR (e.recorded_at < $6 AND NOT EXISTS ( \
-                 SELECT 1 FROM fhir_event n WHERE n.resource_type = e.resource_type \
-                 AND n.resource_id = e.resource_id AND n.version = e.version + 1 AND n.recorded_at <= $5))) \
-             ORDER BY p.position DESC LIMIT $7"
+             WHERE {HISTORY_FILTER} ORDER BY p.position DESC LIMIT $7"
         );
-        let (at_low, at_high) = query.at.unzip();
-        Ok(sqlx::query_as(&sql)
-            .bind(query.resource_type)
-            .bind(query.resource_id)
-            .bind(query.since)
-            .bind(query.before_position)
-            .bind(at_low)
-            .bind(at_high)
+        Ok(bind_history(sqlx::query_as(&sql), query)
             .bind(query.limit)
             .fetch_all(&self.pool)
             .await?)
+    }
+
+    /// How many events a `_history` interaction covers (`_summary=count`; the limit is not
+    /// applied).
+    pub async fn history_count(&self, query: &HistoryQuery<'_>) -> Result<i64, StoreError> {
+        let sql = format!(
+            "SELECT count(*) FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
+             WHERE {HISTORY_FILTER}"
+        );
+        let (count,): (i64,) = bind_history(sqlx::query_as(&sql), query)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(count)
     }
 
     /// How many versions a resource has (the total of its `_history`).

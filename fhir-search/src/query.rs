@@ -116,6 +116,29 @@ pub enum Summary {
     False,
 }
 
+impl Summary {
+    /// The value of `_summary`.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "true" => Some(Summary::True),
+            "text" => Some(Summary::Text),
+            "data" => Some(Summary::Data),
+            "count" => Some(Summary::Count),
+            "false" => Some(Summary::False),
+            _ => None,
+        }
+    }
+}
+
+/// The element names of an `_elements` value (`name,birthDate`).
+pub fn element_names(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|element| !element.is_empty())
+        .map(str::to_owned)
+}
+
 /// A parameter that was not applied, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ignored {
@@ -238,23 +261,13 @@ impl<'r> Parser<'r> {
                     "_total must be none, estimate or accurate, not `{value}`"
                 )),
             },
-            "_summary" => match value {
-                "true" => self.query.summary = Some(Summary::True),
-                "text" => self.query.summary = Some(Summary::Text),
-                "data" => self.query.summary = Some(Summary::Data),
-                "count" => self.query.summary = Some(Summary::Count),
-                "false" => self.query.summary = Some(Summary::False),
-                _ => self.invalid(format!(
+            "_summary" => match Summary::parse(value) {
+                Some(summary) => self.query.summary = Some(summary),
+                None => self.invalid(format!(
                     "_summary must be true, text, data, count or false, not `{value}`"
                 )),
             },
-            "_elements" => self.query.elements.extend(
-                value
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|element| !element.is_empty())
-                    .map(str::to_owned),
-            ),
+            "_elements" => self.query.elements.extend(element_names(value)),
             "_include" | "_revinclude" => self.include(base, modifier, value),
             _ => self.criterion(name, value),
         }

@@ -1,5 +1,7 @@
 //! `_history` at instance (`/fhir/<Type>/<id>/_history`), type (`/fhir/<Type>/_history`) and
-//! system (`/fhir/_history`) level, newest first, with `_since`, `_at` and `_count`.
+//! system (`/fhir/_history`) level, newest first, with `_since`, `_at`, `_count`, and
+//! `_summary`/`_elements` trimming each version as a search would. Other parameters are
+//! ignored, or refused under `Prefer: handling=strict`, as in search.
 //!
 //! Pages are cut by event position (`_before=<position>` in the `next` link), so while writes
 //! go on a page neither repeats nor skips a version: new versions only ever appear before the
@@ -11,11 +13,13 @@ use axum::response::Response;
 use chrono::{DateTime, Utc};
 use event_store::{EventKind, HistoryQuery, StoredEvent};
 use fhir_model::{IssueCode, ResourceId, ResourceType};
-use fhir_search::query::DateValue;
+use fhir_search::query::{DateValue, Summary, element_names};
 use serde_json::{Map, Value, json};
 use service_kit::fhir_response::{FhirError, fhir_json};
 
 use super::AppState;
+use super::search::prefers_strict;
+use crate::search::summary::Trim;
 
 /// Versions per page when `_count` is absent, and the most a page holds.
 const DEFAULT_COUNT: i64 = 20;
@@ -130,9 +134,13 @@ struct Parameters {
     at: Option<(DateTime<Utc>, DateTime<Utc>)>,
     at_text: Option<String>,
     before: Option<i64>,
+    summary: Option<Summary>,
+    elements: Vec<String>,
+    /// `_summary` and `_elements` as sent, for the page links.
+    presentation: Vec<(String, String)>,
 }
 
-fn parameters(query: Option<&str>) -> Result<Parameters, FhirError> {
+fn parameters(query: Option<&str>, strict: bool) -> Result<Parameters, FhirError> {
     let mut parameters = Parameters {
         count: DEFAULT_COUNT,
         since: None,
@@ -140,6 +148,9 @@ fn parameters(query: Option<&str>) -> Result<Parameters, FhirError> {
         at: None,
         at_text: None,
         before: None,
+        summary: None,
+        elements: Vec::new(),
+        presentation: Vec::new(),
     };
     for (name, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match name.as_ref() {
@@ -172,13 +183,31 @@ fn parameters(query: Option<&str>) -> Result<Parameters, FhirError> {
                     ))
                 })?);
             }
-            // Presentation parameters, applied by the format middleware.
-            "_format" | "_pretty" | "_summary" | "_elements" => {}
-            other => {
+            "_summary" => {
+                parameters.summary = Some(Summary::parse(&value).ok_or_else(|| {
+                    invalid(format!(
+                        "_summary must be true, text, data, count or false, not `{value}`"
+                    ))
+                })?);
+                parameters
+                    .presentation
+                    .push(("_summary".into(), value.into_owned()));
+            }
+            "_elements" => {
+                parameters.elements.extend(element_names(&value));
+                parameters
+                    .presentation
+                    .push(("_elements".into(), value.into_owned()));
+            }
+            // Applied by the format middleware.
+            "_format" | "_pretty" => {}
+            other if strict => {
                 return Err(invalid(format!(
-                    "`{other}` is not a parameter of _history (_count, _since, _at)"
+                    "`{other}` is not a parameter of _history (_count, _since, _at, _summary, _elements); \
+                     Prefer: handling=strict refuses it"
                 )));
             }
+            _ => {}
         }
     }
     Ok(parameters)
@@ -190,18 +219,28 @@ async fn history(
     query: Option<&str>,
     scope: Scope<'_>,
 ) -> Result<Response, FhirError> {
-    let parameters = parameters(query)?;
-    // One more than a page, to know whether there is a next one.
+    let parameters = parameters(query, prefers_strict(headers))?;
+    let history_query = HistoryQuery {
+        resource_type: scope.resource_type,
+        resource_id: scope.resource_id,
+        since: parameters.since,
+        at: parameters.at,
+        before_position: parameters.before,
+        // One more than a page, to know whether there is a next one.
+        limit: parameters.count + 1,
+    };
+    if parameters.summary == Some(Summary::Count) {
+        let total = state
+            .store
+            .history_count(&history_query)
+            .await
+            .map_err(FhirError::internal)?;
+        let bundle = json!({"resourceType": "Bundle", "type": "history", "total": total});
+        return Ok(fhir_json(StatusCode::OK, bundle.to_string()));
+    }
     let events = state
         .store
-        .history(&HistoryQuery {
-            resource_type: scope.resource_type,
-            resource_id: scope.resource_id,
-            since: parameters.since,
-            at: parameters.at,
-            before_position: parameters.before,
-            limit: parameters.count + 1,
-        })
+        .history(&history_query)
         .await
         .map_err(FhirError::internal)?;
     let base = state.base_url(headers);
@@ -217,6 +256,9 @@ async fn history(
         if let Some(at) = &parameters.at_text {
             serializer.append_pair("_at", at);
         }
+        for (name, value) in &parameters.presentation {
+            serializer.append_pair(name, value);
+        }
         if let Some(before) = before {
             serializer.append_pair("_before", &before.to_string());
         }
@@ -226,7 +268,11 @@ async fn history(
     if more && let Some(last) = page.last().and_then(|event| event.position) {
         links.push(json!({"relation": "next", "url": link(Some(last))}));
     }
-    let entries: Vec<Value> = page.iter().map(|event| entry(&base, event)).collect();
+    let trim = Trim::from_request(parameters.summary, &parameters.elements);
+    let entries: Vec<Value> = page
+        .iter()
+        .map(|event| entry(&base, event, trim.as_ref()))
+        .collect();
     let mut bundle = Map::new();
     bundle.insert("resourceType".into(), json!("Bundle"));
     bundle.insert("type".into(), json!("history"));
@@ -241,7 +287,7 @@ async fn history(
 
 /// One version as a history entry: the resource (none for a delete), the request that made it
 /// and the response it got.
-fn entry(base: &str, event: &StoredEvent) -> Value {
+fn entry(base: &str, event: &StoredEvent, trim: Option<&Trim>) -> Value {
     let path = format!("{}/{}", event.resource_type, event.resource_id);
     let (method, url, status) = match event.event_kind() {
         Some(EventKind::ResourceCreated) => ("POST", event.resource_type.clone(), "201 Created"),
@@ -251,8 +297,11 @@ fn entry(base: &str, event: &StoredEvent) -> Value {
     let mut entry = Map::new();
     entry.insert("fullUrl".into(), json!(format!("{base}/{path}")));
     if !event.is_delete()
-        && let Ok(resource) = serde_json::from_str::<Value>(&event.resource)
+        && let Ok(mut resource) = serde_json::from_str::<Value>(&event.resource)
     {
+        if let Some(trim) = trim {
+            trim.apply(&mut resource);
+        }
         entry.insert("resource".into(), resource);
     }
     entry.insert("request".into(), json!({"method": method, "url": url}));

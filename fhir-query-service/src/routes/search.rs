@@ -248,7 +248,7 @@ fn request(
 }
 
 /// `Prefer: handling=strict` (lenient is the default, as in HAPI).
-fn prefers_strict(headers: &HeaderMap) -> bool {
+pub(super) fn prefers_strict(headers: &HeaderMap) -> bool {
     headers
         .get_all("prefer")
         .iter()

@@ -137,12 +137,71 @@ async fn history_errors() {
     for bad in [
         "Patient/e/_history?_since=yesterday",
         "Patient/e/_history?_count=x",
-        "_history?name=x",
+        "Patient/e/_history?_summary=maybe",
     ] {
         let response = app.get(bad).await;
         assert_eq!(response.status(), 400, "{bad}");
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["resourceType"], "OperationOutcome");
     }
+    // Unknown parameters are ignored, as in search, unless the client asks for strictness.
+    assert_eq!(app.get("_history?name=x").await.status(), 200);
+    let response = app
+        .client
+        .get(format!("{}/_history?name=x", app.reads))
+        .header("prefer", "handling=strict")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.to_string().contains("`name`"), "{body}");
     assert_eq!(app.get("Nonsense/_history").await.status(), 404);
+}
+
+#[tokio::test]
+async fn summary_and_elements_trim_each_version_and_count_counts() {
+    let app = TestApp::spawn_with(false, 0).await;
+    let mut patient = json!({"resourceType": "Patient", "id": "trim", "gender": "female",
+        "birthDate": "1970-01-01", "name": [{"family": "Trim"}]});
+    app.put(&patient).await;
+    patient["gender"] = json!("other");
+    app.put(&patient).await;
+
+    let bundle = history(&app, "Patient/trim/_history?_elements=gender&_count=1").await;
+    let resource = &bundle["entry"][0]["resource"];
+    assert_eq!(resource["gender"], "other");
+    assert!(
+        resource.get("name").is_none() && resource.get("birthDate").is_none(),
+        "{resource}"
+    );
+    assert_eq!(resource["meta"]["tag"][0]["code"], "SUBSETTED");
+    let next = link(&bundle, "next").unwrap();
+    assert!(next.contains("_elements=gender"), "{next}");
+    let page_two = app
+        .client
+        .get(next)
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(page_two["entry"][0]["resource"]["gender"], "female");
+    assert!(page_two["entry"][0]["resource"].get("name").is_none());
+
+    let summary = history(&app, "Patient/trim/_history?_summary=true").await;
+    let resource = &summary["entry"][0]["resource"];
+    assert!(resource.get("name").is_some() && resource.get("gender").is_some());
+
+    for (path, total) in [
+        ("Patient/trim/_history?_summary=count", 2),
+        ("Patient/_history?_summary=count", 2),
+        ("_history?_summary=count", 2),
+        ("Observation/_history?_summary=count", 0),
+    ] {
+        let bundle = history(&app, path).await;
+        assert_eq!(bundle["total"], total, "{path}");
+        assert!(bundle.get("entry").is_none(), "{path}");
+    }
 }
