@@ -61,6 +61,7 @@ pub struct ElementDefinition {
     max: MaxCardinality,
     summary: bool,
     children: Option<String>,
+    system: Option<String>,
 }
 
 impl ElementDefinition {
@@ -102,6 +103,13 @@ impl ElementDefinition {
     /// Whether the element is part of the summary view (`isSummary`, used by `_summary=true`).
     pub fn is_summary(&self) -> bool {
         self.summary
+    }
+
+    /// For an element of type `code`, the code system of the value set it is bound to, when
+    /// that value set draws every code from one system (`Patient.gender`:
+    /// `http://hl7.org/fhir/administrative-gender`): the system its codes implicitly belong to.
+    pub fn code_system(&self) -> Option<&str> {
+        self.system.as_deref()
     }
 
     /// For an element defined inline (a backbone element, or a content reference such as
@@ -374,6 +382,7 @@ impl ElementDefinition {
             max,
             summary: raw.summary,
             children: raw.children,
+            system: raw.system,
         })
     }
 }
@@ -417,6 +426,7 @@ struct RawElement {
     #[serde(default)]
     summary: bool,
     children: Option<String>,
+    system: Option<String>,
 }
 
 #[cfg(test)]
@@ -459,6 +469,14 @@ mod tests {
         assert_eq!(status.element.min(), 1);
         assert!(status.element.is_summary());
         assert!(!status.element.is_many());
+        assert_eq!(
+            status.element.code_system(),
+            Some("http://hl7.org/fhir/observation-status")
+        );
+        assert_eq!(
+            model().element("Patient", "gender").unwrap().code_system(),
+            Some("http://hl7.org/fhir/administrative-gender")
+        );
         let category = model().element("Observation", "category").unwrap();
         assert_eq!(category.max(), MaxCardinality::Unbounded);
         assert!(category.is_many());

@@ -148,8 +148,17 @@ pub(crate) fn emit(
     target: &Target<'_>,
     item: &Item<'_>,
 ) {
-    let node = if let Item::Node { value, type_name } = item {
-        emit_value(ctx, out, target, value, type_name.as_deref(), 0);
+    let node = if let Item::Node {
+        value,
+        type_name,
+        code_system,
+    } = item
+    {
+        let typed = Typed {
+            name: type_name.as_deref(),
+            code_system: *code_system,
+        };
+        emit_value(ctx, out, target, value, typed, 0);
         return;
     } else if let Item::Boolean(value) = item {
         Node::Bool(*value)
@@ -173,7 +182,7 @@ fn emit_value(
     out: &mut ResourceIndex,
     target: &Target<'_>,
     value: &Value,
-    type_name: Option<&str>,
+    typed: Typed<'_>,
     depth: usize,
 ) {
     match value {
@@ -181,15 +190,32 @@ fn emit_value(
         // The evaluator flattens collections; an array here is defensive, one level deep.
         Value::Array(values) if depth == 0 => {
             for value in values {
-                emit_value(ctx, out, target, value, type_name, depth + 1);
+                emit_value(ctx, out, target, value, typed, depth + 1);
             }
         }
         Value::Array(_) => {}
         _ => {
-            let ty = node::resolve_type(value, type_name, target.kind);
-            dispatch(ctx, out, target, Node::Json { value, ty });
+            let ty = node::resolve_type(value, typed.name, target.kind);
+            let code_system = typed.code_system;
+            dispatch(
+                ctx,
+                out,
+                target,
+                Node::Json {
+                    value,
+                    ty,
+                    code_system,
+                },
+            );
         }
     }
+}
+
+/// What the evaluator said about a node's type.
+#[derive(Clone, Copy)]
+struct Typed<'t> {
+    name: Option<&'t str>,
+    code_system: Option<&'static str>,
 }
 
 fn dispatch(ctx: &Context<'_>, out: &mut ResourceIndex, target: &Target<'_>, node: Node<'_>) {

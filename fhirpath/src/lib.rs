@@ -85,6 +85,9 @@ pub enum Item<'a> {
         value: &'a Value,
         /// Its FHIR type name, as above.
         type_name: Option<Cow<'static, str>>,
+        /// For a `code` whose element is bound to a value set of one code system, that system
+        /// (`Patient.gender`: `http://hl7.org/fhir/administrative-gender`).
+        code_system: Option<&'static str>,
     },
     /// A Boolean computed by the expression (`exists()`, `=`, `and`, ...).
     Boolean(bool),

@@ -581,6 +581,7 @@ fn evaluate_on_runs_relative_to_a_node() {
     let item = Item::Node {
         value: &loose,
         type_name: None,
+        code_system: None,
     };
     assert_eq!(
         types(&code.evaluate_on(&observation, &item).unwrap()),

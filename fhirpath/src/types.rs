@@ -25,6 +25,8 @@ pub(crate) struct NodeType {
     pub code: Option<&'static str>,
     /// The definition of its children: the type's own, or a backbone element's.
     pub definition: Option<&'static TypeDefinition>,
+    /// For a `code`, the code system its element's binding implies.
+    pub code_system: Option<&'static str>,
 }
 
 impl NodeType {
@@ -32,6 +34,7 @@ impl NodeType {
     pub const UNKNOWN: NodeType = NodeType {
         code: None,
         definition: None,
+        code_system: None,
     };
 
     /// The type of a resource, from its `resourceType`.
@@ -44,6 +47,7 @@ impl NodeType {
             .map_or(NodeType::UNKNOWN, |definition| NodeType {
                 code: Some(definition.name()),
                 definition: Some(definition),
+                code_system: None,
             })
     }
 
@@ -60,6 +64,7 @@ impl NodeType {
         NodeType {
             code: Some(code),
             definition: model().definition_of(element, code),
+            code_system: element.code_system(),
         }
     }
 
@@ -73,6 +78,7 @@ impl NodeType {
         Some(NodeType {
             code: Some(definition.name()),
             definition: Some(definition),
+            code_system: None,
         })
     }
 }

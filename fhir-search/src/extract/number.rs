@@ -23,7 +23,7 @@ pub(super) fn extract(out: &mut ResourceIndex, target: &Target<'_>, node: Node<'
             }
         }
         Node::Bool(_) => {}
-        Node::Json { value, ty } => match ty {
+        Node::Json { value, ty, .. } => match ty {
             "Range" => {
                 for end in ["low", "high"] {
                     if let Some(number) = value.get(end).and_then(|q| q.get("value")) {

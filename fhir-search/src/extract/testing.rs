@@ -17,6 +17,7 @@ pub fn node<'a>(value: &'a Value, ty: &'static str) -> Item<'a> {
     Item::Node {
         value,
         type_name: Some(Cow::Borrowed(ty)),
+        code_system: None,
     }
 }
 
@@ -25,6 +26,7 @@ pub fn untyped(value: &Value) -> Item<'_> {
     Item::Node {
         value,
         type_name: None,
+        code_system: None,
     }
 }
 

@@ -9,8 +9,11 @@
 //! - ContactPoint: `value` as code and `system` (`phone`, `email`) as system, as HAPI does. The
 //!   specification leaves the system empty; a search without a system (`telecom=555-1234`)
 //!   matches either way, and HAPI's form also answers `telecom=phone|555-1234`.
-//! - boolean: `true`/`false`; code, id, string, uri: the value as code, without system (except
-//!   `CodeSystem.concept.code`, whose system is the CodeSystem's `url`, as in HAPI).
+//! - boolean: `true`/`false`; id, string, uri: the value as code, without system. A `code` has
+//!   the system of the value set its element is bound to when that value set draws on one code
+//!   system (`Patient.gender` is in `http://hl7.org/fhir/administrative-gender`), so
+//!   `gender=http://hl7.org/fhir/administrative-gender|male` finds it, as in HAPI;
+//!   `CodeSystem.concept.code` has the CodeSystem's `url`.
 //!
 //! A row needs a system or a code (or, for text-only rows, a text, except inside a composite,
 //! which has no `:text`); blank strings count as absent.
@@ -56,9 +59,13 @@ pub(super) fn extract(
         }
         _ => {
             if let Some(code) = node.as_str() {
-                let system = (target.source_path == "CodeSystem.concept.code")
-                    .then(|| ctx.root.get("url").and_then(Value::as_str))
-                    .flatten();
+                let system = if target.source_path == "CodeSystem.concept.code" {
+                    ctx.root.get("url").and_then(Value::as_str)
+                } else if let Node::Json { code_system, .. } = node {
+                    code_system
+                } else {
+                    None
+                };
                 push(
                     out,
                     target,

@@ -108,9 +108,13 @@ fn identifier_gender_telecom_and_id_are_tokens() {
         .find(|r| r.param == "identifier")
         .unwrap();
     assert_eq!(identifier.type_code, s("MR"));
+    // A code takes the system of the value set its element is bound to.
     assert_eq!(
         tokens(&index.tokens, "gender"),
-        vec![(None, Some("female"))]
+        vec![(
+            Some("http://hl7.org/fhir/administrative-gender"),
+            Some("female")
+        )]
     );
     assert_eq!(tokens(&index.tokens, "active"), vec![(None, Some("true"))]);
     assert_eq!(tokens(&index.tokens, "_id"), vec![(None, Some("p1"))]);
