@@ -56,29 +56,63 @@ pub enum Found {
     Several(usize),
 }
 
-/// A match, holding the criteria's lock until [`Match::release`] or drop: act on it, then
-/// release.
+/// A match: what `criteria` found.
+#[derive(Debug, Clone)]
 pub struct Match {
     pub found: Found,
     /// `Type?criteria`, for messages.
     pub criteria: String,
-    lock: Transaction<'static, Postgres>,
 }
 
 impl Match {
-    /// Ends the lock's transaction (dropping the match does the same, a moment later).
-    pub async fn release(self) {
-        if let Err(error) = self.lock.rollback().await {
-            tracing::warn!(%error, "ending a conditional write's lock failed; the pool closes it");
-        }
-    }
-
     /// The one matching id, or 412 for several; `None` for no match.
     pub fn single(&self) -> Result<Option<&str>, WriteError> {
         match &self.found {
             Found::Nothing => Ok(None),
             Found::One(id) => Ok(Some(id)),
             Found::Several(_) => Err(WriteError::MultipleMatches(self.criteria.clone())),
+        }
+    }
+}
+
+/// The locks of a set of criteria, held until [`Session::release`] or drop, and the
+/// connection their matches run on. A write that matched must commit before its session ends.
+pub struct Session {
+    matcher: Matcher,
+    lock: Transaction<'static, Postgres>,
+}
+
+impl Session {
+    /// Matches `criteria` (a URL query string, `identifier=sys|123&active=true`) against the
+    /// current resources of `resource_type`; the criteria must be among those the session was
+    /// opened for, or their lock is not held.
+    pub async fn find(
+        &mut self,
+        resource_type: ResourceType,
+        criteria: &str,
+    ) -> Result<Match, WriteError> {
+        let params = parse_criteria(criteria);
+        let query = self.matcher.parse(resource_type, &params)?;
+        let rows = fhir_search::sql::select_matches(&query, None, 2)
+            .build()
+            .fetch_all(&mut *self.lock)
+            .await
+            .map_err(database)?;
+        let found = match rows.as_slice() {
+            [] => Found::Nothing,
+            [row] => Found::One(row.try_get("res_id").map_err(database)?),
+            several => Found::Several(several.len()),
+        };
+        Ok(Match {
+            found,
+            criteria: format!("{resource_type}?{}", display_criteria(&params)),
+        })
+    }
+
+    /// Ends the locks' transaction (dropping the session does the same, a moment later).
+    pub async fn release(self) {
+        if let Err(error) = self.lock.rollback().await {
+            tracing::warn!(%error, "ending a conditional write's lock failed; the pool closes it");
         }
     }
 }
@@ -99,42 +133,57 @@ impl Matcher {
         }
     }
 
-    /// Matches `criteria` (a URL query string, `identifier=sys|123&active=true`) against the
-    /// current resources of `resource_type`, holding the criteria's lock in the returned match.
-    pub async fn find(
+    /// Opens a session for `wanted` criteria: each is parsed (400 for unusable ones, before any
+    /// lock is taken), their locks are taken in key order (so two bundles wanting the same
+    /// criteria cannot deadlock), then the indexes are awaited up to the store's head.
+    pub async fn session(
         &self,
         store: &EventStore,
-        resource_type: ResourceType,
-        criteria: &str,
-    ) -> Result<Match, WriteError> {
-        let params = parse_criteria(criteria);
-        let query = self.parse(resource_type, &params)?;
+        wanted: &[(ResourceType, &str)],
+    ) -> Result<Session, WriteError> {
+        let mut keys = Vec::with_capacity(wanted.len());
+        for (resource_type, criteria) in wanted {
+            let params = parse_criteria(criteria);
+            self.parse(*resource_type, &params)?;
+            keys.push(lock_key(*resource_type, &params));
+        }
+        keys.sort_unstable();
+        keys.dedup();
         let mut lock = self.pool.begin().await.map_err(database)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(lock_key(resource_type, &params))
-            .execute(&mut *lock)
-            .await
-            .map_err(database)?;
+        for key in keys {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut *lock)
+                .await
+                .map_err(database)?;
+        }
         let head = store.head_position().await?;
         self.checkpoint
             .wait_for(head, self.wait)
             .await
             .map_err(|not_yet| WriteError::IndexBehind(not_yet.to_string()))?;
-        let rows = fhir_search::sql::select_matches(&query, None, 2)
-            .build()
-            .fetch_all(&mut *lock)
-            .await
-            .map_err(database)?;
-        let found = match rows.as_slice() {
-            [] => Found::Nothing,
-            [row] => Found::One(row.try_get("res_id").map_err(database)?),
-            several => Found::Several(several.len()),
-        };
-        Ok(Match {
-            found,
-            criteria: format!("{resource_type}?{}", display_criteria(&params)),
+        Ok(Session {
+            matcher: self.clone(),
             lock,
         })
+    }
+
+    /// Checks that `criteria` can be matched (400 otherwise), without matching.
+    pub fn check(&self, resource_type: ResourceType, criteria: &str) -> Result<(), WriteError> {
+        self.parse(resource_type, &parse_criteria(criteria))
+            .map(|_| ())
+    }
+
+    /// A session for one criteria, and its match.
+    pub async fn find(
+        &self,
+        store: &EventStore,
+        resource_type: ResourceType,
+        criteria: &str,
+    ) -> Result<(Session, Match), WriteError> {
+        let mut session = self.session(store, &[(resource_type, criteria)]).await?;
+        let found = session.find(resource_type, criteria).await?;
+        Ok((session, found))
     }
 
     fn parse(

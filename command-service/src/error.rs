@@ -32,6 +32,8 @@ pub enum WriteError {
     /// The search criteria of a conditional write cannot be used.
     #[error("conditional write: {0}")]
     Criteria(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
     #[error("no resource matches {0}")]
     NoMatch(String),
     #[error("the criteria {0} match more than one resource; make them more selective")]
@@ -82,6 +84,9 @@ impl From<WriteError> for FhirError {
                 FhirError::new(S::BAD_REQUEST, IssueCode::Value, message)
             }
             WriteError::Criteria(_) => FhirError::new(S::BAD_REQUEST, IssueCode::Invalid, message),
+            WriteError::PreconditionFailed(_) => {
+                FhirError::new(S::PRECONDITION_FAILED, IssueCode::Conflict, message)
+            }
             WriteError::NoMatch(_) => FhirError::new(S::NOT_FOUND, IssueCode::NotFound, message),
             WriteError::MultipleMatches(_) => {
                 FhirError::new(S::PRECONDITION_FAILED, IssueCode::MultipleMatches, message)

@@ -7,6 +7,7 @@
 //! publishes committed events to JetStream. Conditional writes find their target with a search
 //! over the projected indexes (`conditional.rs`). All errors leave through `error.rs`.
 
+mod bundle;
 mod conditional;
 mod error;
 mod references;

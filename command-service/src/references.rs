@@ -3,10 +3,13 @@
 //! dangling reference is refused with 400 and the path of the reference, and nothing is
 //! written.
 //!
+//! Inside a transaction Bundle, a reference may also name a resource the same bundle writes
+//! ([`Pending`]), and not one it deletes.
+//!
 //! Not checked: references to contained resources (`#id`), absolute URLs and `urn:` ids (they
-//! point outside this server, or are resolved inside transaction Bundles). Conditional
-//! references (`Patient?identifier=...`) are refused here: they are only resolved inside a
-//! transaction Bundle.
+//! point outside this server, or are resolved inside transaction Bundles before this check).
+//! Conditional references (`Patient?identifier=...`) are refused here: a transaction Bundle
+//! resolves them before.
 
 use std::collections::BTreeSet;
 
@@ -22,20 +25,37 @@ struct Found {
     expression: String,
 }
 
+/// What a transaction writes besides the resource being checked.
+#[derive(Debug, Default)]
+pub struct Pending {
+    /// Resources the transaction creates or updates: they will exist.
+    pub written: BTreeSet<(String, String)>,
+    /// Resources it deletes: they will not.
+    pub deleted: BTreeSet<(String, String)>,
+}
+
 /// Checks every reference in `resource` (whose type is `resource_type`).
 pub async fn check(
     store: &EventStore,
     resource_type: &str,
     resource: &Value,
+    pending: &Pending,
 ) -> Result<(), WriteError> {
     let mut found = Vec::new();
     let mut issues = Vec::new();
     collect(resource, resource_type.to_owned(), &mut found, &mut issues);
     if !found.is_empty() {
-        let targets: BTreeSet<(String, String)> = found.iter().map(|f| f.target.clone()).collect();
+        let targets: BTreeSet<(String, String)> = found
+            .iter()
+            .map(|f| f.target.clone())
+            .filter(|target| !pending.written.contains(target))
+            .collect();
         let live = store.live_resources(&targets).await?;
         for reference in &found {
-            if !live.contains(&reference.target) {
+            let target = &reference.target;
+            let exists = pending.written.contains(target)
+                || (live.contains(target) && !pending.deleted.contains(target));
+            if !exists {
                 let (target_type, target_id) = &reference.target;
                 issues.push(
                     OutcomeIssue::error(
@@ -80,7 +100,8 @@ fn classify(
     found: &mut Vec<Found>,
     issues: &mut Vec<OutcomeIssue>,
 ) {
-    if text.starts_with('#') || text.contains("://") || text.starts_with("urn:") {
+    let path = text.split('?').next().unwrap_or_default();
+    if text.starts_with('#') || path.contains("://") || text.starts_with("urn:") {
         return;
     }
     if text.contains('?') {

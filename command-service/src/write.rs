@@ -4,6 +4,10 @@
 //! the command runs again on the new head. A command with `If-Match` then fails with 412 (the
 //! version it named is no longer current), so of two concurrent conditional updates exactly one
 //! wins; a command without it applies on top, so no update is lost.
+//!
+//! [`execute_all`] does the same for the commands of a transaction Bundle: every stream is
+//! loaded, every command decided, every reference checked (against the store and the bundle's
+//! own writes), and all events are appended in one database transaction, or none are.
 
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
@@ -14,6 +18,7 @@ use event_store::{
 use service_kit::resource_cache::{CachedVersion, ResourceCache};
 
 use crate::error::WriteError;
+use crate::references::Pending;
 
 /// How often a command is re-run after losing a race for the same version.
 const MAX_ATTEMPTS: u64 = 32;
@@ -84,7 +89,7 @@ pub async fn execute(
         if let ResourceEvent::ResourceCreated { resource }
         | ResourceEvent::ResourceUpdated { resource, .. } = event
         {
-            crate::references::check(store, resource_type, resource).await?;
+            crate::references::check(store, resource_type, resource, &Pending::default()).await?;
         }
         let new_event = NewEvent::from_domain(resource_type, id, event, head.map(|h| h.hash));
         match store
@@ -101,6 +106,119 @@ pub async fn execute(
         }
     }
     Err(WriteError::Contended)
+}
+
+/// One command of a transaction, on stream `(resource_type, id)`.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    pub resource_type: String,
+    pub id: String,
+    pub command: ResourceCommand,
+    /// The id was just generated: the stream is known to be empty.
+    pub fresh: bool,
+}
+
+/// Runs every command of a transaction and appends all their events in one database
+/// transaction. Each stream may appear once. On failure, returns the index of the command
+/// that failed (`None` when no one command is to blame) and nothing is written.
+pub async fn execute_all(
+    store: &EventStore,
+    context: &CommitContext,
+    planned: &[Planned],
+) -> Result<Vec<WriteOutcome>, (Option<usize>, WriteError)> {
+    let services = ResourceServices::default();
+    let pending = Pending {
+        written: planned
+            .iter()
+            .filter(|p| !matches!(p.command, ResourceCommand::Delete { .. }))
+            .map(|p| (p.resource_type.clone(), p.id.clone()))
+            .collect(),
+        deleted: planned
+            .iter()
+            .filter(|p| matches!(p.command, ResourceCommand::Delete { .. }))
+            .map(|p| (p.resource_type.clone(), p.id.clone()))
+            .collect(),
+    };
+    for attempt in 0..MAX_ATTEMPTS {
+        let mut decided = Vec::with_capacity(planned.len());
+        for (index, plan) in planned.iter().enumerate() {
+            let blame = |error: WriteError| (Some(index), error);
+            let head = if plan.fresh {
+                None
+            } else {
+                store
+                    .latest(&plan.resource_type, &plan.id)
+                    .await
+                    .map_err(|error| blame(error.into()))?
+            };
+            let mut aggregate = match &head {
+                Some(event) => FhirResource::from_latest(event.to_domain().map_err(|error| {
+                    blame(WriteError::Store(event_store::StoreError::Encoding(error)))
+                })?),
+                None => FhirResource::default(),
+            };
+            let sink = EventSink::default();
+            aggregate
+                .handle(plan.command.clone(), &services, &sink)
+                .await
+                .map_err(|error| blame(error.into()))?;
+            let event = sink.collect().await.pop();
+            if let Some(
+                ResourceEvent::ResourceCreated { resource }
+                | ResourceEvent::ResourceUpdated { resource, .. },
+            ) = &event
+            {
+                crate::references::check(store, &plan.resource_type, resource, &pending)
+                    .await
+                    .map_err(blame)?;
+            }
+            decided.push((aggregate, head, event));
+        }
+        let new_events: Vec<NewEvent> = planned
+            .iter()
+            .zip(&decided)
+            .filter_map(|(plan, (_, head, event))| {
+                let event = event.as_ref()?;
+                let prev_hash = head.as_ref().map(|h| h.hash.clone());
+                Some(NewEvent::from_domain(
+                    &plan.resource_type,
+                    &plan.id,
+                    event,
+                    prev_hash,
+                ))
+            })
+            .collect();
+        match store.append(context, &new_events).await {
+            Ok(committed) => {
+                let mut committed = committed.iter();
+                let mut stored = new_events.into_iter();
+                return Ok(decided
+                    .into_iter()
+                    .map(|(aggregate, head, event)| match event {
+                        Some(event) => {
+                            let position = committed.next();
+                            let stored = stored.next();
+                            match (stored, position) {
+                                (Some(stored), Some(position)) => recorded(
+                                    &event,
+                                    stored,
+                                    std::slice::from_ref(position),
+                                    context,
+                                ),
+                                _ => unchanged(&aggregate, head),
+                            }
+                        }
+                        None => unchanged(&aggregate, head),
+                    })
+                    .collect());
+            }
+            Err(event_store::StoreError::Conflict { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_micros(200 * attempt)).await;
+            }
+            Err(other) => return Err((None, other.into())),
+        }
+    }
+    Err((None, WriteError::Contended))
 }
 
 fn recorded(

@@ -38,7 +38,7 @@ pub(crate) async fn create(
     let Some(criteria) = condition else {
         return create_new(&state, &headers, peer, resource_type, resource).await;
     };
-    let matched = state
+    let (session, matched) = state
         .matcher
         .find(&state.store, resource_type, &criteria)
         .await?;
@@ -52,7 +52,7 @@ pub(crate) async fn create(
             existing(&state, &headers, resource_type, id, &message).await
         }
     };
-    matched.release().await;
+    session.release().await;
     response
 }
 

@@ -38,7 +38,7 @@ pub(crate) async fn conditional_delete(
     let resource_type = resource_type(&type_name)?;
     let criteria = required_criteria(query, "a delete")?;
     if_match(&headers)?;
-    let matched = state
+    let (session, matched) = state
         .matcher
         .find(&state.store, resource_type, &criteria)
         .await?;
@@ -54,7 +54,7 @@ pub(crate) async fn conditional_delete(
             .to_string(),
         )),
     };
-    matched.release().await;
+    session.release().await;
     response
 }
 

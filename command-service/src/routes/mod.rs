@@ -26,7 +26,12 @@ pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/fhir",
-            post(unsupported::bundle).fallback(unsupported::method),
+            post(crate::bundle::post).fallback(unsupported::method),
+        )
+        // Clients that keep the base with its trailing slash post Bundles here.
+        .route(
+            "/fhir/",
+            post(crate::bundle::post).fallback(unsupported::method),
         )
         .route(
             "/fhir/{resource_type}",

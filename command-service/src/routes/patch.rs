@@ -40,7 +40,7 @@ pub(crate) async fn conditional_patch(
     let resource_type = resource_type(&type_name)?;
     let criteria = required_criteria(query, "a patch")?;
     let patch = read_patch(&state, &headers, body).await?;
-    let matched = state
+    let (session, matched) = state
         .matcher
         .find(&state.store, resource_type, &criteria)
         .await?;
@@ -48,7 +48,7 @@ pub(crate) async fn conditional_patch(
         Some(id) => apply(&state, &headers, peer, resource_type, id, patch).await,
         None => Err(WriteError::NoMatch(matched.criteria.clone())),
     };
-    matched.release().await;
+    session.release().await;
     response
 }
 

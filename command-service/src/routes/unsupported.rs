@@ -6,15 +6,6 @@ use axum::response::{IntoResponse, Response};
 use fhir_model::IssueCode;
 use service_kit::fhir_response::FhirError;
 
-use crate::error::WriteError;
-
-/// `POST /fhir` with a batch or transaction Bundle.
-pub(crate) async fn bundle() -> Result<Response, WriteError> {
-    Err(WriteError::NotImplemented(
-        "batch and transaction Bundles (POST /fhir)",
-    ))
-}
-
 /// A method this service does not serve on this path: reads belong to the query service.
 pub(crate) async fn method(method: Method, uri: Uri) -> Response {
     let message = if method == Method::GET || method == Method::HEAD {

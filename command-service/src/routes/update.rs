@@ -73,7 +73,7 @@ pub(crate) async fn conditional_update(
     let mut resource = read_json(body, &headers, state.settings.max_body_bytes).await?;
     let body_id = body_id(&resource)?.map(str::to_owned);
     check_body(&resource, resource_type)?;
-    let matched = state
+    let (session, matched) = state
         .matcher
         .find(&state.store, resource_type, &criteria)
         .await?;
@@ -110,7 +110,7 @@ pub(crate) async fn conditional_update(
         expected_version,
     )
     .await;
-    matched.release().await;
+    session.release().await;
     response
 }
 

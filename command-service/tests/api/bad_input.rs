@@ -95,7 +95,7 @@ async fn bad_input_is_refused_with_an_outcome_and_writes_nothing() {
         case("invalid id in URL", M::PUT, "Patient/not_valid!", valid.clone(), 400, "not a valid FHIR id"),
         case("deep nesting", M::POST, "Patient", format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)), 400, "JSON"),
         case("body over the limit", M::POST, "Patient", vec![b' '; 2 * 1024 * 1024], 413, "limit"),
-        case("batch bundle", M::POST, "", json!({"resourceType": "Bundle", "type": "batch"}).to_string(), 501, "Bundle"),
+        case("searchset bundle", M::POST, "", json!({"resourceType": "Bundle", "type": "searchset"}).to_string(), 400, "transaction or batch"),
         case("conditional update on an unknown parameter", M::PUT, "Patient?colour=blue", valid.clone(), 400, "colour"),
         case("conditional delete without criteria", M::DELETE, "Patient?_count=5", "", 400, "criteria"),
         case("conditional delete on an invalid date", M::DELETE, "Patient?birthdate=soon", "", 400, "birthdate"),

@@ -1,0 +1,233 @@
+//! `wardline import` of the shared Synthea sample against a real command service: every
+//! bundle goes in, counts per type equal the files', every reference resolves, and an import
+//! interrupted half-way and run again ends with exactly the same resources, none twice. (The
+//! sample's bundles carry differing copies of shared practitioners, so those get a version per
+//! copy; a further run records nothing.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use test_support::TestDatabase;
+use wardline::import::{Settings, run};
+
+async fn command_service(database: &TestDatabase) -> String {
+    let (stream, subject_prefix) = test_support::unique_stream();
+    let settings: command_service::Settings = service_kit::config::load_from(
+        [
+            "command-service",
+            "--port",
+            "0",
+            "--database-url",
+            &database.url,
+            "--database-max-connections",
+            "16",
+            "--nats-url",
+            &test_support::nats_url(),
+            "--events-stream",
+            &stream,
+            "--events-subject-prefix",
+            &subject_prefix,
+            "--warm-validators",
+            "false",
+        ]
+        .map(Into::into),
+    )
+    .unwrap();
+    let application = command_service::Application::build(settings).await.unwrap();
+    let url = format!("http://127.0.0.1:{}/fhir", application.port());
+    tokio::spawn(application.run_until(std::future::pending()));
+    url
+}
+
+/// The current version of every resource in the store.
+async fn current_resources(database: &TestDatabase) -> Vec<Value> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT ON (resource_type, resource_id) resource::text FROM fhir_event \
+         ORDER BY resource_type, resource_id, version DESC",
+    )
+    .fetch_all(&database.pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(text,)| serde_json::from_str(&text).unwrap())
+        .collect()
+}
+
+fn references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(members) => {
+            for (name, member) in members {
+                match (name.as_str(), member) {
+                    ("reference", Value::String(text)) => out.push(text.clone()),
+                    _ => references(member, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| references(item, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn synthea_imports_completely_and_again_after_an_interruption() {
+    let Some(synthea) = test_support::synthea::data_dir() else {
+        panic!("the Synthea sample is needed: set FHIR_TEST_DATA_DIR");
+    };
+    let expected = test_support::synthea::count_by_type(&synthea);
+    let total: usize = expected.values().sum();
+    let database = TestDatabase::create().await;
+    let settings = Settings {
+        fhir_url: command_service(&database).await,
+        paths: vec![synthea.clone()],
+        concurrency: 4,
+        progress: false,
+    };
+
+    // Interrupted once a few thousand events are in.
+    let stop = Arc::new(AtomicBool::new(false));
+    let trigger = stop.clone();
+    let pool = database.pool.clone();
+    tokio::spawn(async move {
+        loop {
+            let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM fhir_event")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            if events > 2_000 {
+                trigger.store(true, Ordering::Relaxed);
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let first = run(&settings, stop).await.unwrap();
+    assert!(first.interrupted, "{}", first.report());
+    assert!(first.failures.is_empty(), "{}", first.report());
+    assert!(first.resources() < total, "{}", first.report());
+
+    // Run again: everything, nothing twice.
+    let second = run(&settings, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    assert!(second.failures.is_empty(), "{}", second.report());
+    assert!(!second.interrupted);
+    assert_eq!(second.files, 42);
+    let sent: BTreeMap<String, usize> = second
+        .by_type
+        .iter()
+        .map(|(t, c)| (t.clone(), c.created + c.existing))
+        .collect();
+    // Shared practitioners and organisations are sent once per bundle that holds them.
+    for (resource_type, count) in &expected {
+        assert!(
+            sent.get(resource_type).copied().unwrap_or(0) >= *count,
+            "{resource_type}"
+        );
+    }
+    let created_first: usize = first.by_type.values().map(|c| c.created).sum();
+    let created_second: usize = second.by_type.values().map(|c| c.created).sum();
+    assert_eq!(created_first + created_second, total);
+
+    let resources = current_resources(&database).await;
+    let mut stored: BTreeMap<String, usize> = BTreeMap::new();
+    for resource in &resources {
+        *stored
+            .entry(resource["resourceType"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    assert_eq!(stored, expected, "counts per type equal the files'");
+    assert_eq!(resources.len(), total, "no resource was created twice");
+    let (events,): (i64,) = sqlx::query_as("SELECT count(*) FROM fhir_event")
+        .fetch_one(&database.pool)
+        .await
+        .unwrap();
+
+    let ids: HashSet<String> = resources
+        .iter()
+        .map(|r| {
+            format!(
+                "{}/{}",
+                r["resourceType"].as_str().unwrap(),
+                r["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let mut dangling = Vec::new();
+    for resource in &resources {
+        let mut found = Vec::new();
+        references(resource, &mut found);
+        dangling.extend(
+            found
+                .into_iter()
+                .filter(|r| !r.starts_with('#') && !r.contains("://") && !ids.contains(r)),
+        );
+    }
+    assert!(dangling.is_empty(), "references to nothing: {dangling:?}");
+
+    // A third run creates nothing; the only versions it may add are of the practitioners
+    // whose copies differ between bundles (the last copy written wins).
+    let third = run(&settings, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    assert_eq!(third.by_type.values().map(|c| c.created).sum::<usize>(), 0);
+    let added: Vec<(String,)> = sqlx::query_as(
+        "SELECT DISTINCT e.resource_type FROM fhir_event_position p JOIN fhir_event e USING (event_id) \
+         WHERE p.position > $1",
+    )
+    .bind(events)
+    .fetch_all(&database.pool)
+    .await
+    .unwrap();
+    assert!(
+        added.iter().all(|(t,)| t == "Practitioner"),
+        "a repeated import changed {added:?}"
+    );
+    assert_eq!(current_resources(&database).await.len(), total);
+}
+
+#[tokio::test]
+async fn unreadable_files_and_refused_resources_are_reported() {
+    let database = TestDatabase::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.json"), "{ not json").unwrap();
+    std::fs::write(
+        dir.path().join("Patient.ndjson"),
+        "{\"resourceType\":\"Patient\",\"id\":\"ok\"}\n{\"resourceType\":\"Patient\",\"id\":\"bad\",\"birthDate\":\"yesterday\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("Observation.ndjson"),
+        "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\",\"code\":{\"text\":\"x\"}}\n",
+    )
+    .unwrap();
+    let settings = Settings {
+        fhir_url: command_service(&database).await,
+        paths: vec![dir.path().to_path_buf()],
+        concurrency: 2,
+        progress: false,
+    };
+    let summary = run(&settings, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    assert_eq!(summary.files, 3);
+    assert_eq!(summary.failures.len(), 2, "{}", summary.report());
+    let report = summary.report();
+    assert!(
+        report.contains("broken.json") && report.contains("not JSON"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Patient.ndjson:2 (400)") && report.contains("birthDate"),
+        "{report}"
+    );
+    assert_eq!(summary.by_type["Observation"].created, 1);
+    assert_eq!(
+        summary.by_type["Patient"].created, 1,
+        "the good line of the chunk went in"
+    );
+}
