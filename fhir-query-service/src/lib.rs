@@ -39,10 +39,16 @@ impl Application {
             .await
             .context("cannot apply the migrations")?;
         let store = EventStore::new(pool.clone());
+        let cache =
+            service_kit::resource_cache::ResourceCache::new(Some(&settings.redis.redis_url));
         let state = routes::AppState {
             store,
-            cache: service_kit::resource_cache::ResourceCache::new(Some(&settings.redis.redis_url)),
-            searcher: search::Searcher::new(pool.clone(), settings.reference_base_url.clone()),
+            cache: cache.clone(),
+            searcher: search::Searcher::new(
+                pool.clone(),
+                settings.reference_base_url.clone(),
+                cache,
+            ),
             checkpoint: fhir_search::sql::checkpoint::Checkpoint::follow(pool.clone()),
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
             base_url: settings.fhir_base_url.clone(),

@@ -267,7 +267,9 @@ impl Sql {
                         table(criterion.kind)
                     ));
                     self.builder.push_bind(criterion.code.clone());
-                    self.row_types(&criterion.types, criterion.kind, &row);
+                    if !is_hash_probe(value) {
+                        self.row_types(&criterion.types, criterion.kind, &row);
+                    }
                     // Coordinates have no composite columns; every other table does.
                     if criterion.kind != ParamType::Special {
                         self.builder.push(format!(" AND {row}.comp IS NULL"));
@@ -284,7 +286,9 @@ impl Sql {
     /// Restricts index row `row` to the types the criterion applies to. It is implied by the
     /// join to the resource, but stated it lets every index that starts with the type (all of
     /// the `(res_type, sp_name, ...)` ones, and `(src_type, sp_name, target_id)` for
-    /// references) be searched by its whole key instead of scanned.
+    /// references) be searched by its whole key instead of scanned. Hash probes leave it out:
+    /// their hashes already name the type, and with it the planner was seen to combine the
+    /// narrow hash index with a scan of the whole `(res_type, sp_name)` range.
     fn row_types(&mut self, types: &[String], kind: ParamType, row: &str) {
         if types.is_empty() {
             return;
@@ -315,7 +319,9 @@ impl Sql {
             " WHERE {first}.res_pk = {alias}.res_pk AND {first}.sp_name = "
         ));
         self.builder.push_bind(criterion.code.clone());
-        self.row_types(&criterion.types, value_kind(&parts[0]), first);
+        if !is_hash_probe(&parts[0]) {
+            self.row_types(&criterion.types, value_kind(&parts[0]), first);
+        }
         for (n, (part, row)) in parts.iter().zip(&rows).enumerate() {
             self.builder.push(format!(" AND {row}.comp = {n}"));
             if n > 0 {
@@ -666,6 +672,22 @@ impl Sql {
         self.builder.push_bind(key.code.clone());
         self.builder.push(format!(") {direction} NULLS LAST"));
     }
+}
+
+/// Whether `value` is matched by a hash column (token codes, exact strings, exact uris).
+fn is_hash_probe(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::Token(TokenValue::Code(_) | TokenValue::SystemCode { .. })
+            | Value::String(StringValue {
+                mode: StringMatch::Exact,
+                ..
+            })
+            | Value::Uri(UriValue {
+                mode: UriMatch::Exact,
+                ..
+            })
+    )
 }
 
 /// The index table a composite component's value lives in.

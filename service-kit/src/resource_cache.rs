@@ -211,6 +211,37 @@ impl ResourceCache {
         }
     }
 
+    /// The cached current versions of several resources, in one round trip (`MGET`); `None`
+    /// for each one not cached, and for all of them when Redis is unreachable.
+    pub async fn get_many(&self, resources: &[(&str, &str)]) -> Vec<Option<CachedVersion>> {
+        let none = || vec![None; resources.len()];
+        if resources.is_empty() {
+            return Vec::new();
+        }
+        let Some(mut connection) = self.connection().await else {
+            return none();
+        };
+        let keys: Vec<String> = resources
+            .iter()
+            .map(|(resource_type, id)| resource_key(resource_type, id))
+            .collect();
+        let read: Result<Result<Vec<Option<String>>, _>, _> = tokio::time::timeout(
+            TIMEOUT,
+            redis::cmd("MGET").arg(&keys).query_async(&mut connection),
+        )
+        .await;
+        match read {
+            Ok(Ok(values)) if values.len() == resources.len() => values
+                .into_iter()
+                .map(|value| value.and_then(|text| CachedVersion::decode(&text)))
+                .collect(),
+            _ => {
+                self.failed("mget");
+                none()
+            }
+        }
+    }
+
     /// Stores `entry` unless the cache already holds that version or a newer one.
     pub async fn store_if_newer(
         &self,

@@ -7,6 +7,9 @@
 //! list, as HAPI keeps its `hfj_search_result`. Page links name the list (`_getpages`); the
 //! resources on a page are fetched when the page is asked for, at their current version, and
 //! one deleted since the search is left out. Searches that fit in one page keep nothing.
+//!
+//! A page's resources come from the Redis read cache where it holds them (one `MGET`), and from
+//! the event store for the rest, which are then cached: the same versions a read would give.
 
 pub mod summary;
 
@@ -20,6 +23,7 @@ use serde_json::{Map, Value, json};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
+use service_kit::resource_cache::{CachedVersion, ResourceCache};
 use summary::Trim;
 
 /// The most matches kept for paging; beyond it the search says so and pages stop there.
@@ -76,6 +80,7 @@ pub struct Searcher {
     registry: &'static Registry,
     /// The base that absolute references to this server start with (as the projector sees it).
     reference_base: String,
+    cache: ResourceCache,
 }
 
 struct Page {
@@ -87,11 +92,12 @@ struct Page {
 }
 
 impl Searcher {
-    pub fn new(pool: PgPool, reference_base: String) -> Self {
+    pub fn new(pool: PgPool, reference_base: String, cache: ResourceCache) -> Self {
         Self {
             pool,
             registry: Registry::r4(),
             reference_base,
+            cache,
         }
     }
 
@@ -309,28 +315,72 @@ impl Searcher {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    /// The current versions of `ids`, in that order; deleted ones are left out.
+    /// The current versions of `ids`, in that order; deleted ones are left out. Cached
+    /// versions are taken from Redis; the others are read from the event store and cached.
     async fn fetch(&self, ids: &[i64]) -> Result<Vec<Value>, SearchError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
-            "SELECT e.resource::text FROM unnest($1::bigint[]) WITH ORDINALITY AS p(pk, ord) \
-             JOIN hfj_resource r ON r.res_pk = p.pk \
-             CROSS JOIN LATERAL ( \
-                 SELECT resource, kind FROM fhir_event \
-                 WHERE resource_type = r.res_type AND resource_id = r.res_id \
-                 ORDER BY version DESC LIMIT 1) e \
-             WHERE e.kind <> 'ResourceDeleted' ORDER BY p.ord",
+        let named: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT p.pk, r.res_type, r.res_id FROM unnest($1::bigint[]) WITH ORDINALITY AS p(pk, ord) \
+             JOIN hfj_resource r ON r.res_pk = p.pk ORDER BY p.ord",
         )
         .bind(ids)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                let text: String = row.get(0);
-                serde_json::from_str(&text).map_err(SearchError::Stored)
-            })
+        let keys: Vec<(&str, &str)> = named
+            .iter()
+            .map(|(_, resource_type, id)| (resource_type.as_str(), id.as_str()))
+            .collect();
+        let mut found: Vec<Option<CachedVersion>> = self.cache.get_many(&keys).await;
+        let missing: Vec<i64> = named
+            .iter()
+            .zip(&found)
+            .filter(|(_, cached)| cached.is_none())
+            .map(|((pk, _, _), _)| *pk)
+            .collect();
+        if !missing.is_empty() {
+            let rows: Vec<(
+                i64,
+                String,
+                String,
+                i32,
+                chrono::DateTime<chrono::Utc>,
+                String,
+            )> = sqlx::query_as(
+                "SELECT r.res_pk, r.res_type, r.res_id, e.version, e.recorded_at, e.resource::text \
+                     FROM hfj_resource r CROSS JOIN LATERAL ( \
+                         SELECT version, recorded_at, kind, resource FROM fhir_event \
+                         WHERE resource_type = r.res_type AND resource_id = r.res_id \
+                         ORDER BY version DESC LIMIT 1) e \
+                     WHERE r.res_pk = ANY($1) AND e.kind <> 'ResourceDeleted'",
+            )
+            .bind(&missing)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut read: std::collections::HashMap<i64, CachedVersion> =
+                std::collections::HashMap::with_capacity(rows.len());
+            for (pk, resource_type, id, version, recorded_at, resource) in rows {
+                let entry = CachedVersion {
+                    version,
+                    recorded_at,
+                    deleted: false,
+                    resource,
+                };
+                self.cache.store_if_newer(&resource_type, &id, &entry).await;
+                read.insert(pk, entry);
+            }
+            for ((pk, _, _), slot) in named.iter().zip(found.iter_mut()) {
+                if slot.is_none() {
+                    *slot = read.remove(pk);
+                }
+            }
+        }
+        found
+            .into_iter()
+            .flatten()
+            .filter(|entry| !entry.deleted)
+            .map(|entry| serde_json::from_str(&entry.resource).map_err(SearchError::Stored))
             .collect()
     }
 
