@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "wardline",
     version,
-    about = "Operate a Wardline server: import data, rebuild projections"
+    about = "Operate a Wardline server: import data, generate demo patients, rebuild projections"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -44,6 +45,75 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Write generated patients (and the demo hospital) as transaction Bundle files, ready for
+    /// `import`: demographics, conditions, medications, allergies, immunisations, clinic visits
+    /// with vitals and labs, and current inpatient stays on the demo wards, one per bed, with
+    /// vital signs every four hours (one inpatient in four deteriorating). Deterministic for a
+    /// seed and an anchor time.
+    Generate {
+        /// How many patients.
+        #[arg(long, default_value_t = 20)]
+        patients: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The "now" of the story (RFC 3339); by default the current hour.
+        #[arg(long)]
+        anchor: Option<DateTime<Utc>>,
+        /// Where to write the files.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate patients and import them: the demo data `./deploy/dev up` loads into an empty
+    /// server.
+    Demo {
+        #[arg(long, default_value_t = 20)]
+        patients: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long)]
+        anchor: Option<DateTime<Utc>>,
+        /// The command service's FHIR base URL.
+        #[arg(
+            long,
+            env = "WARDLINE_FHIR_WRITE_URL",
+            default_value = "http://127.0.0.1:8081/fhir"
+        )]
+        fhir_url: String,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Drive a ward live through the FHIR API: admissions into free beds, discharges, vital
+    /// signs every half hour to two hours of simulated time (some patients deteriorating:
+    /// breathing and pulse up, pressure and saturation down), new orders and tasks. Simulated
+    /// time runs --speed times faster than real time, for --hours simulated hours or until
+    /// Ctrl-C. The same --seed gives the same scenario.
+    Simulate {
+        /// The ward's Location id (the demo hospital has ward-a, ward-b and ward-c).
+        #[arg(long)]
+        ward: String,
+        /// Simulated seconds per real second (60: a simulated hour per real minute).
+        #[arg(long, default_value_t = 60.0)]
+        speed: f64,
+        /// Simulated hours to run.
+        #[arg(long, default_value_t = 8.0)]
+        hours: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The command service's FHIR base URL (writes).
+        #[arg(
+            long,
+            env = "WARDLINE_FHIR_WRITE_URL",
+            default_value = "http://127.0.0.1:8081/fhir"
+        )]
+        fhir_url: String,
+        /// The query service's FHIR base URL (to find the ward's beds).
+        #[arg(
+            long,
+            env = "WARDLINE_FHIR_READ_URL",
+            default_value = "http://127.0.0.1:8082/fhir"
+        )]
+        read_url: String,
+    },
     /// The search indexes and workflow tables.
     Projections {
         #[command(subcommand)]
@@ -57,6 +127,14 @@ enum ProjectionsCommand {
     /// (the live projection keeps serving meanwhile). Database settings as the projection
     /// service takes them (DATABASE_URL, ...).
     Rebuild,
+}
+
+/// The anchor given, or the current hour.
+fn anchor_or_now(anchor: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    anchor.unwrap_or_else(|| {
+        let now = Utc::now();
+        now.duration_trunc(TimeDelta::hours(1)).unwrap_or(now)
+    })
 }
 
 #[tokio::main]
@@ -89,6 +167,70 @@ async fn main() -> anyhow::Result<()> {
             if !summary.failures.is_empty() {
                 std::process::exit(2);
             }
+        }
+        Command::Generate {
+            patients,
+            seed,
+            anchor,
+            out,
+        } => {
+            let files = wardline::write_generated(&out, patients, seed, anchor_or_now(anchor))?;
+            println!("{} file(s) written to {}", files.len(), out.display());
+        }
+        Command::Demo {
+            patients,
+            seed,
+            anchor,
+            fhir_url,
+            quiet,
+        } => {
+            let dir = tempfile::tempdir()?;
+            wardline::write_generated(dir.path(), patients, seed, anchor_or_now(anchor))?;
+            let settings = wardline::import::Settings {
+                fhir_url,
+                paths: vec![dir.path().to_path_buf()],
+                concurrency: 4,
+                progress: !quiet,
+            };
+            let summary =
+                wardline::import::run(&settings, Arc::new(AtomicBool::new(false))).await?;
+            print!("{}", summary.report());
+            if !summary.failures.is_empty() {
+                std::process::exit(2);
+            }
+        }
+        Command::Simulate {
+            ward,
+            speed,
+            hours,
+            seed,
+            fhir_url,
+            read_url,
+        } => {
+            let stop = Arc::new(AtomicBool::new(false));
+            let on_signal = stop.clone();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    on_signal.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            let settings = wardline::simulate::Settings {
+                ward,
+                speed,
+                hours,
+                seed,
+                write_url: fhir_url,
+                read_url,
+            };
+            let report = wardline::simulate::run(&settings, stop).await?;
+            println!(
+                "{} step(s): {} admission(s), {} discharge(s), {} set(s) of vital signs, {} order(s)",
+                report.steps,
+                report.admissions,
+                report.discharges,
+                report.observation_sets,
+                report.orders
+            );
         }
         Command::Projections {
             command: ProjectionsCommand::Rebuild,

@@ -151,108 +151,121 @@ pub async fn run(settings: &Settings, stop: Arc<AtomicBool>) -> anyhow::Result<S
     };
     let url = settings.fhir_url.trim_end_matches('/').to_owned();
 
-    // Files are read a few ahead of the transactions they feed.
-    let units = futures::stream::iter(files)
-        .map(|file| async move {
-            let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
-            let read = tokio::task::spawn_blocking(move || source::read(&file)).await;
-            (size, read)
-        })
-        .buffered(2)
-        .flat_map(|(size, read)| {
-            let items: Vec<Item> = match read {
-                Ok(Ok(units)) => {
-                    let count = units.len().max(1) as u64;
-                    units
-                        .into_iter()
-                        .map(|unit| Item::Unit(unit, size / count))
-                        .collect()
-                }
-                Ok(Err(unreadable)) => vec![Item::Unreadable(unreadable, size)],
-                Err(error) => vec![Item::Panicked(error.to_string())],
-            };
-            futures::stream::iter(items)
-        });
-    let stop_flag = stop.clone();
-    let results = units
-        .take_while(move |_| {
-            let go = !stop_flag.load(Ordering::Relaxed);
-            async move { go }
-        })
-        .map(|item| {
-            let client = client.clone();
-            let url = url.clone();
-            async move {
-                match item {
-                    Item::Unit(unit, bytes) => {
-                        let outcome = send(&client, &url, &unit).await;
-                        (Some(unit), bytes, outcome)
-                    }
-                    Item::Unreadable(unreadable, bytes) => (
-                        None,
-                        bytes,
-                        Err(Failure {
-                            file: unreadable.file,
-                            line: 0,
-                            status: None,
-                            reason: unreadable.reason,
-                        }),
-                    ),
-                    Item::Panicked(reason) => (
-                        None,
-                        0,
-                        Err(Failure {
-                            file: PathBuf::new(),
-                            line: 0,
-                            status: None,
-                            reason,
-                        }),
-                    ),
-                }
+    // What others reference goes in first: each rank of files is finished before the next
+    // starts, since the transactions within one run concurrently.
+    let mut groups: Vec<Vec<PathBuf>> = Vec::new();
+    for file in files {
+        match groups.last_mut() {
+            Some(group) if group.first().map(|f| source::rank(f)) == Some(source::rank(&file)) => {
+                group.push(file)
             }
-        })
-        .buffer_unordered(settings.concurrency.max(1));
-    let mut results = std::pin::pin!(results);
-    while let Some((unit, bytes, outcome)) = results.next().await {
-        progress.inc(bytes);
-        match outcome {
-            Ok(sent) => {
-                summary.transactions += 1;
-                summary.last_position = summary.last_position.max(sent.position);
-                for failure in &sent.refused {
+            _ => groups.push(vec![file]),
+        }
+    }
+    for files in groups {
+        // Files are read a few ahead of the transactions they feed.
+        let units = futures::stream::iter(files)
+            .map(|file| async move {
+                let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+                let read = tokio::task::spawn_blocking(move || source::read(&file)).await;
+                (size, read)
+            })
+            .buffered(2)
+            .flat_map(|(size, read)| {
+                let items: Vec<Item> = match read {
+                    Ok(Ok(units)) => {
+                        let count = units.len().max(1) as u64;
+                        units
+                            .into_iter()
+                            .map(|unit| Item::Unit(unit, size / count))
+                            .collect()
+                    }
+                    Ok(Err(unreadable)) => vec![Item::Unreadable(unreadable, size)],
+                    Err(error) => vec![Item::Panicked(error.to_string())],
+                };
+                futures::stream::iter(items)
+            });
+        let stop_flag = stop.clone();
+        let results = units
+            .take_while(move |_| {
+                let go = !stop_flag.load(Ordering::Relaxed);
+                async move { go }
+            })
+            .map(|item| {
+                let client = client.clone();
+                let url = url.clone();
+                async move {
+                    match item {
+                        Item::Unit(unit, bytes) => {
+                            let outcome = send(&client, &url, &unit).await;
+                            (Some(unit), bytes, outcome)
+                        }
+                        Item::Unreadable(unreadable, bytes) => (
+                            None,
+                            bytes,
+                            Err(Failure {
+                                file: unreadable.file,
+                                line: 0,
+                                status: None,
+                                reason: unreadable.reason,
+                            }),
+                        ),
+                        Item::Panicked(reason) => (
+                            None,
+                            0,
+                            Err(Failure {
+                                file: PathBuf::new(),
+                                line: 0,
+                                status: None,
+                                reason,
+                            }),
+                        ),
+                    }
+                }
+            })
+            .buffer_unordered(settings.concurrency.max(1));
+        let mut results = std::pin::pin!(results);
+        while let Some((unit, bytes, outcome)) = results.next().await {
+            progress.inc(bytes);
+            match outcome {
+                Ok(sent) => {
+                    summary.transactions += 1;
+                    summary.last_position = summary.last_position.max(sent.position);
+                    for failure in &sent.refused {
+                        progress.println(format!(
+                            "failed: {}:{}: {}",
+                            failure.file.display(),
+                            failure.line,
+                            failure.reason
+                        ));
+                    }
+                    summary.failures.extend(sent.refused);
+                    for (resource_type, created) in sent.entries {
+                        let counts = summary.by_type.entry(resource_type).or_default();
+                        if created {
+                            counts.created += 1;
+                        } else {
+                            counts.existing += 1;
+                        }
+                    }
+                }
+                Err(failure) => {
                     progress.println(format!(
-                        "failed: {}:{}: {}",
+                        "failed: {}: {}",
                         failure.file.display(),
-                        failure.line,
                         failure.reason
                     ));
-                }
-                summary.failures.extend(sent.refused);
-                for (resource_type, created) in sent.entries {
-                    let counts = summary.by_type.entry(resource_type).or_default();
-                    if created {
-                        counts.created += 1;
-                    } else {
-                        counts.existing += 1;
-                    }
+                    summary.failures.push(failure);
                 }
             }
-            Err(failure) => {
-                progress.println(format!(
-                    "failed: {}: {}",
-                    failure.file.display(),
-                    failure.reason
-                ));
-                summary.failures.push(failure);
-            }
+            drop(unit);
+            let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+            progress.set_message(format!(
+                "{} resources, {:.0}/s",
+                summary.resources(),
+                summary.resources() as f64 / elapsed
+            ));
         }
-        drop(unit);
-        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-        progress.set_message(format!(
-            "{} resources, {:.0}/s",
-            summary.resources(),
-            summary.resources() as f64 / elapsed
-        ));
     }
     progress.finish_and_clear();
     summary.interrupted = stop.load(Ordering::Relaxed);
@@ -394,8 +407,8 @@ fn diagnostics(outcome: &Value) -> String {
         .filter_map(|issue| {
             let diagnostics = issue["diagnostics"].as_str()?;
             Some(match issue["expression"][0].as_str() {
-                Some(at) => format!("{at}: {diagnostics}"),
-                None => diagnostics.to_owned(),
+                Some(at) if !diagnostics.starts_with(at) => format!("{at}: {diagnostics}"),
+                _ => diagnostics.to_owned(),
             })
         })
         .collect();

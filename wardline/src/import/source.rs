@@ -80,12 +80,13 @@ fn is_importable(path: &Path) -> bool {
 }
 
 /// Earlier ranks are imported first: what other files reference.
-fn rank(path: &Path) -> u8 {
+pub fn rank(path: &Path) -> u8 {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().to_ascii_lowercase())
         .unwrap_or_default();
-    const FIRST: [&str; 4] = [
+    const FIRST: [&str; 5] = [
+        "facility",
         "hospitalinformation",
         "organization",
         "location",

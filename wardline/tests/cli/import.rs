@@ -4,8 +4,6 @@
 //! sample's bundles carry differing copies of shared practitioners, so those get a version per
 //! copy; a further run records nothing.)
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +13,16 @@ use serde_json::Value;
 use test_support::TestDatabase;
 use wardline::import::{Settings, run};
 
-async fn command_service(database: &TestDatabase) -> String {
+pub async fn command_service(database: &TestDatabase) -> String {
     let (stream, subject_prefix) = test_support::unique_stream();
+    command_service_on(database, &stream, &subject_prefix).await
+}
+
+pub async fn command_service_on(
+    database: &TestDatabase,
+    stream: &str,
+    subject_prefix: &str,
+) -> String {
     let settings: command_service::Settings = service_kit::config::load_from(
         [
             "command-service",
@@ -29,9 +35,9 @@ async fn command_service(database: &TestDatabase) -> String {
             "--nats-url",
             &test_support::nats_url(),
             "--events-stream",
-            &stream,
+            stream,
             "--events-subject-prefix",
-            &subject_prefix,
+            subject_prefix,
             "--warm-validators",
             "false",
         ]
@@ -230,4 +236,105 @@ async fn unreadable_files_and_refused_resources_are_reported() {
         summary.by_type["Patient"].created, 1,
         "the good line of the chunk went in"
     );
+}
+
+#[tokio::test]
+async fn generated_patients_import_and_fill_the_wards() {
+    let database = TestDatabase::create().await;
+    let (stream, subject_prefix) = test_support::unique_stream();
+    let fhir_url = command_service_on(&database, &stream, &subject_prefix).await;
+    let projection = projection_service::Application::build(
+        service_kit::config::load_from(
+            [
+                "projection-service",
+                "--port",
+                "0",
+                "--database-url",
+                &database.url,
+                "--database-max-connections",
+                "5",
+                "--nats-url",
+                &test_support::nats_url(),
+                "--events-stream",
+                &stream,
+                "--events-subject-prefix",
+                &subject_prefix,
+                "--redis-url",
+                &test_support::redis_url(),
+            ]
+            .map(Into::into),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(projection.run_until(std::future::pending()));
+
+    let dir = tempfile::tempdir().unwrap();
+    let anchor = chrono::Utc::now();
+    wardline::write_generated(dir.path(), 34, 5, anchor).unwrap();
+    let settings = Settings {
+        fhir_url,
+        paths: vec![dir.path().to_path_buf()],
+        concurrency: 4,
+        progress: false,
+    };
+    let summary = run(&settings, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    assert!(summary.failures.is_empty(), "{}", summary.report());
+    assert_eq!(summary.by_type["Patient"].created, 34);
+    let head = summary.last_position.unwrap();
+
+    // Indexed, the 30 beds of the demo wards are taken, one patient each.
+    test_support::eventually("the import indexed", Duration::from_secs(60), || {
+        let pool = database.pool.clone();
+        async move {
+            let position: Option<i64> = sqlx::query_scalar(
+                "SELECT position FROM projection_checkpoint WHERE name = 'search'",
+            )
+            .fetch_optional(&pool)
+            .await
+            .ok()
+            .flatten();
+            (position.unwrap_or(0) >= head).then_some(())
+        }
+    })
+    .await;
+    let census: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT ward_id, count(DISTINCT patient_id) FROM ward_census GROUP BY ward_id ORDER BY ward_id",
+    )
+    .fetch_all(&database.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        census,
+        vec![
+            ("ward-a".to_owned(), 12),
+            ("ward-b".to_owned(), 10),
+            ("ward-c".to_owned(), 8)
+        ]
+    );
+    let (tasks, notes): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tasks), (SELECT count(*) FROM clinical_notes)",
+    )
+    .fetch_one(&database.pool)
+    .await
+    .unwrap();
+    assert_eq!((tasks, notes), (30, 30));
+
+    // Loading the same patients again changes nothing.
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM fhir_event")
+        .fetch_one(&database.pool)
+        .await
+        .unwrap();
+    let again = run(&settings, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    assert_eq!(again.by_type.values().map(|c| c.created).sum::<usize>(), 0);
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM fhir_event")
+        .fetch_one(&database.pool)
+        .await
+        .unwrap();
+    assert_eq!(after, events);
 }

@@ -1,0 +1,7 @@
+//! The `wardline` commands against real servers: each test in a database and a JetStream stream
+//! of its own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod import;
+mod simulate;

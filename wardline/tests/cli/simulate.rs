@@ -1,0 +1,127 @@
+//! `wardline simulate` on a demo ward: it admits into free beds, writes vital signs (some
+//! patients deteriorating), orders and tasks, through the FHIR API; the same seed gives the
+//! same scenario.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use test_support::TestDatabase;
+use wardline::simulate::{Report, Settings};
+
+use crate::import::command_service_on;
+
+/// A fresh server (command, projection and query services) holding the demo hospital, and
+/// a simulation of `ward` on it.
+async fn simulate(seed: u64) -> (Report, TestDatabase) {
+    let database = TestDatabase::create().await;
+    let (stream, subject_prefix) = test_support::unique_stream();
+    let write_url = command_service_on(&database, &stream, &subject_prefix).await;
+    let args = |name: &str| {
+        vec![
+            name.to_owned(),
+            "--port".into(),
+            "0".into(),
+            "--database-url".into(),
+            database.url.clone(),
+            "--database-max-connections".into(),
+            "5".into(),
+            "--redis-url".into(),
+            test_support::redis_url(),
+        ]
+    };
+    let mut projection_args = args("projection-service");
+    projection_args.extend([
+        "--nats-url".to_owned(),
+        test_support::nats_url(),
+        "--events-stream".into(),
+        stream.clone(),
+        "--events-subject-prefix".into(),
+        subject_prefix.clone(),
+    ]);
+    let projection = projection_service::Application::build(
+        service_kit::config::load_from(projection_args.into_iter().map(Into::into)).unwrap(),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(projection.run_until(std::future::pending()));
+    let query = fhir_query_service::Application::build(
+        service_kit::config::load_from(args("fhir-query-service").into_iter().map(Into::into))
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let read_url = format!("http://127.0.0.1:{}/fhir", query.port());
+    tokio::spawn(query.run_until(std::future::pending()));
+
+    // The demo hospital, indexed.
+    let response = reqwest::Client::new()
+        .post(&write_url)
+        .header("content-type", "application/fhir+json")
+        .body(wardline::generate::facility().to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let client = reqwest::Client::new();
+    test_support::eventually("the beds indexed", Duration::from_secs(30), || {
+        let request = client.get(format!(
+            "{read_url}/Location?partof=Location/ward-c&_summary=count"
+        ));
+        async move {
+            let bundle: serde_json::Value = request.send().await.ok()?.json().await.ok()?;
+            (bundle["total"] == 8).then_some(())
+        }
+    })
+    .await;
+
+    let settings = Settings {
+        ward: "ward-c".into(),
+        speed: 1_000_000.0,
+        hours: 8.0,
+        seed,
+        write_url,
+        read_url,
+    };
+    let report = wardline::simulate::run(&settings, Arc::new(AtomicBool::new(false)))
+        .await
+        .unwrap();
+    (report, database)
+}
+
+#[tokio::test]
+async fn a_simulated_ward_admits_observes_deteriorates_and_repeats_for_a_seed() {
+    let (report, database) = simulate(3).await;
+    assert_eq!(report.steps, 32, "{report:?}");
+    assert!(report.admissions >= 2, "{report:?}");
+    assert!(report.observation_sets >= report.admissions, "{report:?}");
+
+    // Every admission is on a bed of the ward, and vital signs were written for them.
+    let beds: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT resource::jsonb #>> '{location,0,location,reference}' FROM fhir_event \
+         WHERE resource_type = 'Encounter'",
+    )
+    .fetch_all(&database.pool)
+    .await
+    .unwrap();
+    assert!(!beds.is_empty());
+    assert!(
+        beds.iter()
+            .all(|bed| bed.starts_with("Location/ward-c-bed-")),
+        "{beds:?}"
+    );
+    let rates: Vec<f64> = sqlx::query_scalar(
+        "SELECT (resource::jsonb #>> '{valueQuantity,value}')::float8 FROM fhir_event \
+         WHERE resource_type = 'Observation' AND resource::jsonb #>> '{code,coding,0,code}' = '9279-1'",
+    )
+    .fetch_all(&database.pool)
+    .await
+    .unwrap();
+    assert_eq!(rates.len(), report.observation_sets);
+    // Someone deteriorated: a respiratory rate NEWS2 scores 3 (25/min or more).
+    assert!(rates.iter().any(|rate| *rate >= 25.0), "{rates:?}");
+
+    // The same seed, the same scenario.
+    let (again, _) = simulate(3).await;
+    assert_eq!(again, report);
+}
