@@ -41,23 +41,53 @@ pub async fn check(
     resource: &Value,
     pending: &Pending,
 ) -> Result<(), WriteError> {
-    let mut found = Vec::new();
-    let mut issues = Vec::new();
-    collect(resource, resource_type.to_owned(), &mut found, &mut issues);
-    if !found.is_empty() {
-        let targets: BTreeSet<(String, String)> = found
-            .iter()
-            .map(|f| f.target.clone())
-            .filter(|target| !pending.written.contains(target))
-            .collect();
-        let live = store.live_resources(&targets).await?;
-        for reference in &found {
+    check_all(store, &[(resource_type, resource)], pending)
+        .await
+        .map_err(|(_, error)| error)
+}
+
+/// Checks the references of several resources with one query to the store; on failure, the
+/// index of the first resource with a problem, and its problems.
+pub async fn check_all(
+    store: &EventStore,
+    resources: &[(&str, &Value)],
+    pending: &Pending,
+) -> Result<(), (usize, WriteError)> {
+    let mut found: Vec<Vec<Found>> = Vec::with_capacity(resources.len());
+    let mut issues: Vec<Vec<OutcomeIssue>> = Vec::with_capacity(resources.len());
+    for (resource_type, resource) in resources {
+        let (mut mine, mut problems) = (Vec::new(), Vec::new());
+        collect(
+            resource,
+            (*resource_type).to_owned(),
+            &mut mine,
+            &mut problems,
+        );
+        found.push(mine);
+        issues.push(problems);
+    }
+    let targets: BTreeSet<(String, String)> = found
+        .iter()
+        .flatten()
+        .map(|f| f.target.clone())
+        .filter(|target| !pending.written.contains(target))
+        .collect();
+    let live = if targets.is_empty() {
+        BTreeSet::new()
+    } else {
+        store
+            .live_resources(&targets)
+            .await
+            .map_err(|error| (0, error.into()))?
+    };
+    for (index, (references, problems)) in found.iter().zip(issues.iter_mut()).enumerate() {
+        for reference in references {
             let target = &reference.target;
             let exists = pending.written.contains(target)
                 || (live.contains(target) && !pending.deleted.contains(target));
             if !exists {
-                let (target_type, target_id) = &reference.target;
-                issues.push(
+                let (target_type, target_id) = target;
+                problems.push(
                     OutcomeIssue::error(
                         IssueCode::NotFound,
                         format!("the reference to {target_type}/{target_id} names no resource on this server (or a deleted one)"),
@@ -66,12 +96,11 @@ pub async fn check(
                 );
             }
         }
+        if !problems.is_empty() {
+            return Err((index, WriteError::Invalid(std::mem::take(problems))));
+        }
     }
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(WriteError::Invalid(issues))
-    }
+    Ok(())
 }
 
 fn collect(value: &Value, path: String, found: &mut Vec<Found>, issues: &mut Vec<OutcomeIssue>) {

@@ -139,18 +139,21 @@ pub async fn execute_all(
             .map(|p| (p.resource_type.clone(), p.id.clone()))
             .collect(),
     };
+    let existing: Vec<(String, String)> = planned
+        .iter()
+        .filter(|plan| !plan.fresh)
+        .map(|plan| (plan.resource_type.clone(), plan.id.clone()))
+        .collect();
     for attempt in 0..MAX_ATTEMPTS {
+        // Every head in one query, every decision, then every reference in one query.
+        let mut heads = store
+            .latest_many(&existing)
+            .await
+            .map_err(|error| (None, error.into()))?;
         let mut decided = Vec::with_capacity(planned.len());
         for (index, plan) in planned.iter().enumerate() {
             let blame = |error: WriteError| (Some(index), error);
-            let head = if plan.fresh {
-                None
-            } else {
-                store
-                    .latest(&plan.resource_type, &plan.id)
-                    .await
-                    .map_err(|error| blame(error.into()))?
-            };
+            let head = heads.remove(&(plan.resource_type.clone(), plan.id.clone()));
             let mut aggregate = match &head {
                 Some(event) => FhirResource::from_latest(event.to_domain().map_err(|error| {
                     blame(WriteError::Store(event_store::StoreError::Encoding(error)))
@@ -163,17 +166,25 @@ pub async fn execute_all(
                 .await
                 .map_err(|error| blame(error.into()))?;
             let event = sink.collect().await.pop();
-            if let Some(
-                ResourceEvent::ResourceCreated { resource }
-                | ResourceEvent::ResourceUpdated { resource, .. },
-            ) = &event
-            {
-                crate::references::check(store, &plan.resource_type, resource, &pending)
-                    .await
-                    .map_err(blame)?;
-            }
             decided.push((aggregate, head, event));
         }
+        let written: Vec<(usize, &str, &serde_json::Value)> = planned
+            .iter()
+            .zip(&decided)
+            .enumerate()
+            .filter_map(|(index, (plan, (_, _, event)))| match event {
+                Some(ResourceEvent::ResourceCreated { resource })
+                | Some(ResourceEvent::ResourceUpdated { resource, .. }) => {
+                    Some((index, plan.resource_type.as_str(), resource))
+                }
+                _ => None,
+            })
+            .collect();
+        let to_check: Vec<(&str, &serde_json::Value)> =
+            written.iter().map(|(_, t, r)| (*t, *r)).collect();
+        crate::references::check_all(store, &to_check, &pending)
+            .await
+            .map_err(|(n, error)| (written.get(n).map(|(index, _, _)| *index), error))?;
         let new_events: Vec<NewEvent> = planned
             .iter()
             .zip(&decided)

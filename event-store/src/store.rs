@@ -155,6 +155,41 @@ impl EventStore {
             .await?)
     }
 
+    /// The latest events of several streams in one query (a transaction Bundle's heads), by
+    /// `(type, id)`; streams without events are absent.
+    pub async fn latest_many(
+        &self,
+        streams: &[(String, String)],
+    ) -> Result<std::collections::HashMap<(String, String), StoredEvent>, StoreError> {
+        if streams.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let (types, ids): (Vec<&str>, Vec<&str>) = streams
+            .iter()
+            .map(|(t, i)| (t.as_str(), i.as_str()))
+            .unzip();
+        let sql = format!(
+            "SELECT x.* FROM unnest($1::text[], $2::text[]) AS t(resource_type, resource_id) \
+             CROSS JOIN LATERAL (SELECT {EVENT_COLUMNS} FROM {EVENTS} \
+                 WHERE e.resource_type = t.resource_type AND e.resource_id = t.resource_id \
+                 ORDER BY e.version DESC LIMIT 1) x"
+        );
+        let rows: Vec<StoredEvent> = sqlx::query_as(&sql)
+            .bind(&types)
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|event| {
+                (
+                    (event.resource_type.clone(), event.resource_id.clone()),
+                    event,
+                )
+            })
+            .collect())
+    }
+
     /// One version of a stream.
     pub async fn version(
         &self,
