@@ -83,8 +83,9 @@ enum Command {
         quiet: bool,
     },
     /// Drive a ward live through the FHIR API: admissions into free beds, discharges, vital
-    /// signs every half hour to two hours of simulated time (some patients deteriorating:
-    /// breathing and pulse up, pressure and saturation down), new orders and tasks. Simulated
+    /// signs every simulated hour, every quarter hour once a patient worsens (some patients
+    /// deteriorate: breathing and pulse up, pressure and saturation down), new orders and
+    /// tasks. Simulated
     /// time runs --speed times faster than real time, for --hours simulated hours or until
     /// Ctrl-C. The same --seed gives the same scenario.
     Simulate {

@@ -135,7 +135,7 @@ pub async fn run(settings: &Settings, stop: Arc<AtomicBool>) -> anyhow::Result<R
                 .collect();
             post_transaction(&client, settings, entries).await?;
             report.observation_sets += 1;
-            let every = if inpatient.worsening > 0.3 { 30 } else { 120 };
+            let every = if inpatient.worsening > 0.3 { 15 } else { 60 };
             inpatient.next_observation = now + chrono::Duration::minutes(every);
         }
         if !ward.is_empty() && rng.random_bool(0.1) {
