@@ -8,5 +8,6 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 # shellcheck source=/dev/null
 eval "$(./deploy/dev env)"
-cargo build --release -q -p command-service -p projection-service -p load-tests --bin import-bench
+cargo build --release -q --bins -p command-service -p projection-service
+cargo build --release -q -p load-tests --bin import-bench
 exec target/release/import-bench "$@"

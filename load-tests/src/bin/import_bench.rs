@@ -53,6 +53,7 @@ impl Service {
         let child = command
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap_or_else(|error| panic!("cannot start {}: {error}", binary.display()));
         Service { child }
@@ -78,11 +79,13 @@ fn peak_mib(status_file: &str) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-async fn wait_ready(port: u16) {
+/// Waits until the service on `port` answers `path` (`/ready`, or `/health` for the projection,
+/// which is ready only once the stream it consumes exists, i.e. after the first write).
+async fn wait_for(port: u16, path: &str) {
     let client = reqwest::Client::new();
     for _ in 0..600 {
         if client
-            .get(format!("http://127.0.0.1:{port}/ready"))
+            .get(format!("http://127.0.0.1:{port}{path}"))
             .send()
             .await
             .is_ok_and(|r| r.status().is_success())
@@ -192,8 +195,8 @@ async fn main() -> anyhow::Result<()> {
         projection_env.push(("PROJECTION_SERVICE_PORT", projection_port.to_string()));
         let command = Service::start(&args.bin_dir.join("command-service"), &command_env);
         let projection = Service::start(&args.bin_dir.join("projection-service"), &projection_env);
-        wait_ready(command_port).await;
-        wait_ready(projection_port).await;
+        wait_for(command_port, "/ready").await;
+        wait_for(projection_port, "/health").await;
 
         let settings = wardline::import::Settings {
             fhir_url: format!("http://127.0.0.1:{command_port}/fhir"),
