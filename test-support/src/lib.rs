@@ -207,3 +207,52 @@ mod tests {
         );
     }
 }
+
+/// The command line that starts a service in a test or a benchmark: any free port, a database,
+/// and what the caller adds; `into_args` gives what `service_kit::config::load_from` takes.
+#[derive(Debug, Clone)]
+pub struct ServiceArgs(Vec<String>);
+
+impl ServiceArgs {
+    /// `service` (its binary name) on port 0 over `database_url`, with at most
+    /// `max_connections` to it.
+    pub fn new(service: &str, database_url: &str, max_connections: u32) -> Self {
+        ServiceArgs(vec![
+            service.to_owned(),
+            "--port".to_owned(),
+            "0".to_owned(),
+            "--database-url".to_owned(),
+            database_url.to_owned(),
+            "--database-max-connections".to_owned(),
+            max_connections.to_string(),
+        ])
+    }
+
+    /// The shared NATS server, and the JetStream stream and subject prefix given.
+    pub fn events(self, stream: &str, subject_prefix: &str) -> Self {
+        self.events_on(&nats_url(), stream, subject_prefix)
+    }
+
+    /// The NATS server at `nats_url`, and the JetStream stream and subject prefix given.
+    pub fn events_on(self, nats_url: &str, stream: &str, subject_prefix: &str) -> Self {
+        self.arg("--nats-url", nats_url)
+            .arg("--events-stream", stream)
+            .arg("--events-subject-prefix", subject_prefix)
+    }
+
+    /// The shared Redis.
+    pub fn redis(self) -> Self {
+        self.arg("--redis-url", redis_url())
+    }
+
+    /// One more option and its value.
+    pub fn arg(mut self, name: &str, value: impl ToString) -> Self {
+        self.0.push(name.to_owned());
+        self.0.push(value.to_string());
+        self
+    }
+
+    pub fn into_args(self) -> Vec<std::ffi::OsString> {
+        self.0.into_iter().map(Into::into).collect()
+    }
+}

@@ -6,7 +6,7 @@ use command_service::Settings;
 use event_store::EventStore;
 use reqwest::{Client, Response};
 use serde_json::Value;
-use test_support::TestDatabase;
+use test_support::{ServiceArgs, TestDatabase};
 
 pub struct TestApp {
     /// `http://127.0.0.1:<port>/fhir` of the command service.
@@ -48,16 +48,7 @@ impl TestApp {
         tokio::spawn(command.run_until(std::future::pending()));
 
         let query_settings: fhir_query_service::Settings = service_kit::config::load_from(
-            [
-                "fhir-query-service",
-                "--port",
-                "0",
-                "--database-url",
-                &database.url,
-                "--database-max-connections",
-                "5",
-            ]
-            .map(Into::into),
+            ServiceArgs::new("fhir-query-service", &database.url, 5).into_args(),
         )
         .unwrap();
         let query = fhir_query_service::Application::build(query_settings)
@@ -171,24 +162,10 @@ impl TestApp {
     pub async fn start_projection(&self) {
         let service = projection_service::Application::build(
             service_kit::config::load_from(
-                [
-                    "projection-service",
-                    "--port",
-                    "0",
-                    "--database-url",
-                    &self.database_url,
-                    "--database-max-connections",
-                    "5",
-                    "--nats-url",
-                    &self.nats_url,
-                    "--events-stream",
-                    &self.stream,
-                    "--events-subject-prefix",
-                    &self.subject_prefix,
-                    "--redis-url",
-                    &test_support::redis_url(),
-                ]
-                .map(Into::into),
+                ServiceArgs::new("projection-service", &self.database_url, 5)
+                    .events_on(&self.nats_url, &self.stream, &self.subject_prefix)
+                    .redis()
+                    .into_args(),
             )
             .unwrap(),
         )
@@ -241,26 +218,16 @@ fn command_settings_with(
     subject_prefix: &str,
     extra: &[&str],
 ) -> Settings {
-    let base = [
-        "command-service",
-        "--port",
-        "0",
-        "--database-url",
-        database_url,
-        "--database-max-connections",
-        "20",
-        "--nats-url",
-        nats_url,
-        "--events-stream",
-        stream,
-        "--events-subject-prefix",
-        subject_prefix,
-        "--max-body-bytes",
-        "1048576",
-        "--warm-validators",
-        "false",
-    ];
-    service_kit::config::load_from(base.iter().chain(extra).map(Into::into)).unwrap()
+    let mut args = ServiceArgs::new("command-service", database_url, 20)
+        .events_on(nats_url, stream, subject_prefix)
+        .arg("--max-body-bytes", 1_048_576)
+        .arg("--warm-validators", false);
+    for pair in extra.chunks(2) {
+        if let [name, value] = pair {
+            args = args.arg(name, value);
+        }
+    }
+    service_kit::config::load_from(args.into_args()).unwrap()
 }
 
 pub fn patient(family: &str) -> Value {

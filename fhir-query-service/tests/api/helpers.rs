@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use reqwest::{Client, Response};
 use serde_json::Value;
-use test_support::TestDatabase;
+use test_support::{ServiceArgs, TestDatabase};
 
 /// The base URL the projection indexes absolute references against.
 pub const BASE_URL: &str = "http://fhir.test/fhir";
@@ -33,25 +33,12 @@ impl TestApp {
     ) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
-        let nats = test_support::nats_url();
         let command = command_service::Application::build(
             service_kit::config::load_from(
-                [
-                    "command-service",
-                    "--port",
-                    "0",
-                    "--database-url",
-                    &database.url,
-                    "--database-max-connections",
-                    "5",
-                    "--nats-url",
-                    &nats,
-                    "--events-stream",
-                    &stream,
-                    "--events-subject-prefix",
-                    &subject_prefix,
-                ]
-                .map(Into::into),
+                ServiceArgs::new("command-service", &database.url, 5)
+                    .events(&stream, &subject_prefix)
+                    .arg("--reference-base-url", BASE_URL)
+                    .into_args(),
             )
             .unwrap(),
         )
@@ -62,26 +49,11 @@ impl TestApp {
         if projection {
             let service = projection_service::Application::build(
                 service_kit::config::load_from(
-                    [
-                        "projection-service",
-                        "--port",
-                        "0",
-                        "--database-url",
-                        &database.url,
-                        "--database-max-connections",
-                        "5",
-                        "--nats-url",
-                        &nats,
-                        "--events-stream",
-                        &stream,
-                        "--events-subject-prefix",
-                        &subject_prefix,
-                        "--redis-url",
-                        &test_support::redis_url(),
-                        "--fhir-base-url",
-                        BASE_URL,
-                    ]
-                    .map(Into::into),
+                    ServiceArgs::new("projection-service", &database.url, 5)
+                        .events(&stream, &subject_prefix)
+                        .redis()
+                        .arg("--fhir-base-url", BASE_URL)
+                        .into_args(),
                 )
                 .unwrap(),
             )
@@ -89,25 +61,13 @@ impl TestApp {
             .unwrap();
             tokio::spawn(service.run_until(std::future::pending()));
         }
-        let wait = consistency_wait_ms.to_string();
         let query = fhir_query_service::Application::build(
             service_kit::config::load_from(
-                [
-                    "fhir-query-service",
-                    "--port",
-                    "0",
-                    "--database-url",
-                    &database.url,
-                    "--database-max-connections",
-                    "16",
-                    "--reference-base-url",
-                    BASE_URL,
-                    "--consistency-wait-ms",
-                    &wait,
-                    "--redis-url",
-                    query_redis_url,
-                ]
-                .map(Into::into),
+                ServiceArgs::new("fhir-query-service", &database.url, 16)
+                    .arg("--reference-base-url", BASE_URL)
+                    .arg("--consistency-wait-ms", consistency_wait_ms)
+                    .arg("--redis-url", query_redis_url)
+                    .into_args(),
             )
             .unwrap(),
         )

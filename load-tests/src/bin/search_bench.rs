@@ -25,6 +25,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use load_tests::{Measurement, drive, print_table, put_levels, resident_mib, wait_indexed};
 use serde_json::Value;
+use test_support::ServiceArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "search-bench")]
@@ -361,30 +362,13 @@ async fn start_services(
     stream: &str,
     subject_prefix: &str,
 ) -> (String, String) {
-    let nats_url = test_support::nats_url();
-    let redis_url = test_support::redis_url();
     let command = command_service::Application::build(
         service_kit::config::load_from(
-            [
-                "command-service",
-                "--port",
-                "0",
-                "--database-url",
-                database_url,
-                "--database-max-connections",
-                "48",
-                "--nats-url",
-                &nats_url,
-                "--events-stream",
-                stream,
-                "--events-subject-prefix",
-                subject_prefix,
-                "--redis-url",
-                &redis_url,
-                "--log-filter",
-                "warn",
-            ]
-            .map(Into::into),
+            ServiceArgs::new("command-service", database_url, 48)
+                .events(stream, subject_prefix)
+                .redis()
+                .arg("--log-filter", "warn")
+                .into_args(),
         )
         .unwrap(),
     )
@@ -394,26 +378,11 @@ async fn start_services(
     tokio::spawn(command.run_until(std::future::pending()));
     let projection = projection_service::Application::build(
         service_kit::config::load_from(
-            [
-                "projection-service",
-                "--port",
-                "0",
-                "--database-url",
-                database_url,
-                "--database-max-connections",
-                "8",
-                "--nats-url",
-                &nats_url,
-                "--events-stream",
-                stream,
-                "--events-subject-prefix",
-                subject_prefix,
-                "--redis-url",
-                &redis_url,
-                "--log-filter",
-                "warn",
-            ]
-            .map(Into::into),
+            ServiceArgs::new("projection-service", database_url, 8)
+                .events(stream, subject_prefix)
+                .redis()
+                .arg("--log-filter", "warn")
+                .into_args(),
         )
         .unwrap(),
     )
@@ -422,20 +391,10 @@ async fn start_services(
     tokio::spawn(projection.run_until(std::future::pending()));
     let query = fhir_query_service::Application::build(
         service_kit::config::load_from(
-            [
-                "fhir-query-service",
-                "--port",
-                "0",
-                "--database-url",
-                database_url,
-                "--database-max-connections",
-                "32",
-                "--redis-url",
-                &redis_url,
-                "--log-filter",
-                "warn",
-            ]
-            .map(Into::into),
+            ServiceArgs::new("fhir-query-service", database_url, 32)
+                .redis()
+                .arg("--log-filter", "warn")
+                .into_args(),
         )
         .unwrap(),
     )

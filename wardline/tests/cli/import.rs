@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::TestDatabase;
+use test_support::{ServiceArgs, TestDatabase};
 use wardline::import::{Settings, run};
 
 pub async fn command_service(database: &TestDatabase) -> String {
@@ -24,24 +24,10 @@ pub async fn command_service_on(
     subject_prefix: &str,
 ) -> String {
     let settings: command_service::Settings = service_kit::config::load_from(
-        [
-            "command-service",
-            "--port",
-            "0",
-            "--database-url",
-            &database.url,
-            "--database-max-connections",
-            "16",
-            "--nats-url",
-            &test_support::nats_url(),
-            "--events-stream",
-            stream,
-            "--events-subject-prefix",
-            subject_prefix,
-            "--warm-validators",
-            "false",
-        ]
-        .map(Into::into),
+        ServiceArgs::new("command-service", &database.url, 16)
+            .events(stream, subject_prefix)
+            .arg("--warm-validators", false)
+            .into_args(),
     )
     .unwrap();
     let application = command_service::Application::build(settings).await.unwrap();
@@ -245,24 +231,10 @@ async fn generated_patients_import_and_fill_the_wards() {
     let fhir_url = command_service_on(&database, &stream, &subject_prefix).await;
     let projection = projection_service::Application::build(
         service_kit::config::load_from(
-            [
-                "projection-service",
-                "--port",
-                "0",
-                "--database-url",
-                &database.url,
-                "--database-max-connections",
-                "5",
-                "--nats-url",
-                &test_support::nats_url(),
-                "--events-stream",
-                &stream,
-                "--events-subject-prefix",
-                &subject_prefix,
-                "--redis-url",
-                &test_support::redis_url(),
-            ]
-            .map(Into::into),
+            ServiceArgs::new("projection-service", &database.url, 5)
+                .events(&stream, &subject_prefix)
+                .redis()
+                .into_args(),
         )
         .unwrap(),
     )

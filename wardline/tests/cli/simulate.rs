@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use test_support::TestDatabase;
+use test_support::{ServiceArgs, TestDatabase};
 use wardline::simulate::{Report, Settings};
 
 use crate::import::command_service_on;
@@ -17,37 +17,25 @@ async fn simulate(seed: u64) -> (Report, TestDatabase) {
     let database = TestDatabase::create().await;
     let (stream, subject_prefix) = test_support::unique_stream();
     let write_url = command_service_on(&database, &stream, &subject_prefix).await;
-    let args = |name: &str| {
-        vec![
-            name.to_owned(),
-            "--port".into(),
-            "0".into(),
-            "--database-url".into(),
-            database.url.clone(),
-            "--database-max-connections".into(),
-            "5".into(),
-            "--redis-url".into(),
-            test_support::redis_url(),
-        ]
-    };
-    let mut projection_args = args("projection-service");
-    projection_args.extend([
-        "--nats-url".to_owned(),
-        test_support::nats_url(),
-        "--events-stream".into(),
-        stream.clone(),
-        "--events-subject-prefix".into(),
-        subject_prefix.clone(),
-    ]);
     let projection = projection_service::Application::build(
-        service_kit::config::load_from(projection_args.into_iter().map(Into::into)).unwrap(),
+        service_kit::config::load_from(
+            ServiceArgs::new("projection-service", &database.url, 5)
+                .events(&stream, &subject_prefix)
+                .redis()
+                .into_args(),
+        )
+        .unwrap(),
     )
     .await
     .unwrap();
     tokio::spawn(projection.run_until(std::future::pending()));
     let query = fhir_query_service::Application::build(
-        service_kit::config::load_from(args("fhir-query-service").into_iter().map(Into::into))
-            .unwrap(),
+        service_kit::config::load_from(
+            ServiceArgs::new("fhir-query-service", &database.url, 5)
+                .redis()
+                .into_args(),
+        )
+        .unwrap(),
     )
     .await
     .unwrap();
