@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use load_tests::{Measurement, drive, print_table, resident_mib};
 use serde_json::json;
+use test_support::ServiceArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "create-bench")]
@@ -88,26 +89,11 @@ async fn main() -> anyhow::Result<()> {
 
     // The subject: a command service in this process, relay on, validators warmed.
     let settings: command_service::Settings = service_kit::config::load_from(
-        [
-            "command-service",
-            "--port",
-            "0",
-            "--database-url",
-            &database.url,
-            "--database-max-connections",
-            "64",
-            "--nats-url",
-            &nats_url,
-            "--events-stream",
-            &stream,
-            "--events-subject-prefix",
-            &subject_prefix,
-            "--log-filter",
-            "warn",
-            "--relay",
-            if args.relay { "true" } else { "false" },
-        ]
-        .map(Into::into),
+        ServiceArgs::new("command-service", &database.url, 64)
+            .events_on(&nats_url, &stream, &subject_prefix)
+            .arg("--log-filter", "warn")
+            .arg("--relay", if args.relay { "true" } else { "false" })
+            .into_args(),
     )?;
     let application = command_service::Application::build(settings).await?;
     let command_port = application.port();

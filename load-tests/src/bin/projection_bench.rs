@@ -25,6 +25,7 @@ use hdrhistogram::Histogram;
 use load_tests::{drive, print_table, resident_mib};
 use serde_json::json;
 use sqlx::PgPool;
+use test_support::ServiceArgs;
 use tokio::sync::Mutex;
 
 #[derive(Debug, Parser)]
@@ -57,26 +58,15 @@ struct Services {
 impl Services {
     fn projection_settings(&self) -> projection_service::Settings {
         service_kit::config::load_from(
-            [
-                "projection-service",
-                "--port",
-                "0",
-                "--database-url",
-                &self.database_url,
-                "--database-max-connections",
-                "8",
-                "--nats-url",
-                &test_support::nats_url(),
-                "--events-stream",
-                &self.stream,
-                "--events-subject-prefix",
-                &self.subject_prefix,
-                "--redis-url",
-                &test_support::redis_url(),
-                "--log-filter",
-                "warn",
-            ]
-            .map(Into::into),
+            ServiceArgs::new("projection-service", &self.database_url, 8)
+                .events_on(
+                    &test_support::nats_url(),
+                    &self.stream,
+                    &self.subject_prefix,
+                )
+                .redis()
+                .arg("--log-filter", "warn")
+                .into_args(),
         )
         .unwrap()
     }
@@ -119,24 +109,10 @@ async fn main() -> anyhow::Result<()> {
     };
 
     let command_settings: command_service::Settings = service_kit::config::load_from(
-        [
-            "command-service",
-            "--port",
-            "0",
-            "--database-url",
-            &database.url,
-            "--database-max-connections",
-            "64",
-            "--nats-url",
-            &nats_url,
-            "--events-stream",
-            &stream,
-            "--events-subject-prefix",
-            &subject_prefix,
-            "--log-filter",
-            "warn",
-        ]
-        .map(Into::into),
+        ServiceArgs::new("command-service", &database.url, 64)
+            .events_on(&nats_url, &stream, &subject_prefix)
+            .arg("--log-filter", "warn")
+            .into_args(),
     )?;
     let command = command_service::Application::build(command_settings).await?;
     let writes = format!("http://127.0.0.1:{}/fhir", command.port());

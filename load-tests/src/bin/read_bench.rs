@@ -14,6 +14,7 @@ use clap::Parser;
 use futures::StreamExt;
 use load_tests::{Measurement, drive, print_table, resident_mib};
 use serde_json::json;
+use test_support::ServiceArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "read-bench")]
@@ -36,20 +37,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 async fn query_service(database_url: &str, redis_url: &str) -> u16 {
     let settings: fhir_query_service::Settings = service_kit::config::load_from(
-        [
-            "fhir-query-service",
-            "--port",
-            "0",
-            "--database-url",
-            database_url,
-            "--database-max-connections",
-            "32",
-            "--redis-url",
-            redis_url,
-            "--log-filter",
-            "warn",
-        ]
-        .map(Into::into),
+        ServiceArgs::new("fhir-query-service", database_url, 32)
+            .arg("--redis-url", redis_url)
+            .arg("--log-filter", "warn")
+            .into_args(),
     )
     .unwrap();
     let application = fhir_query_service::Application::build(settings)
@@ -83,24 +74,10 @@ async fn main() -> anyhow::Result<()> {
     let (stream, subject_prefix) = test_support::unique_stream();
     let nats_url = test_support::nats_url();
     let command_settings: command_service::Settings = service_kit::config::load_from(
-        [
-            "command-service",
-            "--port",
-            "0",
-            "--database-url",
-            &database.url,
-            "--database-max-connections",
-            "32",
-            "--nats-url",
-            &nats_url,
-            "--events-stream",
-            &stream,
-            "--events-subject-prefix",
-            &subject_prefix,
-            "--log-filter",
-            "warn",
-        ]
-        .map(Into::into),
+        ServiceArgs::new("command-service", &database.url, 32)
+            .events_on(&nats_url, &stream, &subject_prefix)
+            .arg("--log-filter", "warn")
+            .into_args(),
     )?;
     let command = command_service::Application::build(command_settings).await?;
     let writes = format!("http://127.0.0.1:{}/fhir", command.port());

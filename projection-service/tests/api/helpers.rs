@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::{Client, Response};
 use serde_json::Value;
 use sqlx::PgPool;
-use test_support::TestDatabase;
+use test_support::{ServiceArgs, TestDatabase};
 
 pub struct TestApp {
     /// `http://127.0.0.1:<port>/fhir` of the command service.
@@ -59,28 +59,12 @@ impl TestApp {
     /// Settings of a projection service on this app's database, stream and consumer.
     pub fn projection_settings(&self) -> projection_service::Settings {
         service_kit::config::load_from(
-            [
-                "projection-service",
-                "--port",
-                "0",
-                "--database-url",
-                &self.database_url,
-                "--database-max-connections",
-                "5",
-                "--nats-url",
-                &test_support::nats_url(),
-                "--events-stream",
-                &self.stream,
-                "--events-subject-prefix",
-                &self.subject_prefix,
-                "--redis-url",
-                &test_support::redis_url(),
-                "--consumer",
-                &self.consumer,
-                "--fhir-base-url",
-                BASE_URL,
-            ]
-            .map(Into::into),
+            ServiceArgs::new("projection-service", &self.database_url, 5)
+                .events(&self.stream, &self.subject_prefix)
+                .redis()
+                .arg("--consumer", &self.consumer)
+                .arg("--fhir-base-url", BASE_URL)
+                .into_args(),
         )
         .unwrap()
     }
@@ -247,26 +231,11 @@ pub fn command_settings(
     subject_prefix: &str,
 ) -> command_service::Settings {
     service_kit::config::load_from(
-        [
-            "command-service",
-            "--port",
-            "0",
-            "--database-url",
-            database_url,
-            "--database-max-connections",
-            "10",
-            "--nats-url",
-            &test_support::nats_url(),
-            "--events-stream",
-            stream,
-            "--events-subject-prefix",
-            subject_prefix,
-            "--warm-validators",
-            "false",
-            "--fhir-base-url",
-            BASE_URL,
-        ]
-        .map(Into::into),
+        ServiceArgs::new("command-service", database_url, 10)
+            .events(stream, subject_prefix)
+            .arg("--warm-validators", false)
+            .arg("--fhir-base-url", BASE_URL)
+            .into_args(),
     )
     .unwrap()
 }
