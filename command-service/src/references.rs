@@ -133,7 +133,7 @@ fn classify(
     if text.starts_with('#') || path.contains("://") || text.starts_with("urn:") {
         return;
     }
-    if text.contains('?') {
+    if is_conditional(text) {
         issues.push(
             OutcomeIssue::error(
                 IssueCode::NotSupported,
@@ -162,6 +162,12 @@ fn classify(
         }
         _ => issues.push(invalid(text, expression)),
     }
+}
+
+/// Whether `text` is a conditional reference (`Patient?identifier=http://x|1`): a resource type,
+/// then search criteria. Transaction Bundles resolve these; elsewhere they are refused.
+pub fn is_conditional(text: &str) -> bool {
+    matches!(text.split_once('?'), Some((path, _)) if !path.is_empty() && !path.contains(['/', ':', '#']))
 }
 
 fn invalid(text: &str, expression: String) -> OutcomeIssue {

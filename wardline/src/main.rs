@@ -130,6 +130,32 @@ enum ProjectionsCommand {
     Rebuild,
 }
 
+/// A flag Ctrl-C sets (saying `message`), for commands that stop cleanly between steps.
+fn stop_on_ctrl_c(message: &'static str) -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("{message}");
+            on_signal.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    stop
+}
+
+/// Runs an import and prints its summary; exits with status 2 if anything failed.
+async fn import_and_report(
+    settings: &wardline::import::Settings,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let summary = wardline::import::run(settings, stop).await?;
+    print!("{}", summary.report());
+    if !summary.failures.is_empty() {
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
 /// The anchor given, or the current hour.
 fn anchor_or_now(anchor: Option<DateTime<Utc>>) -> DateTime<Utc> {
     anchor.unwrap_or_else(|| {
@@ -147,27 +173,16 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
             quiet,
         } => {
-            let stop = Arc::new(AtomicBool::new(false));
-            let on_signal = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!(
-                        "stopping after the transactions in flight; run the import again to finish it"
-                    );
-                    on_signal.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            });
+            let stop = stop_on_ctrl_c(
+                "stopping after the transactions in flight; run the import again to finish it",
+            );
             let settings = wardline::import::Settings {
                 fhir_url,
                 paths,
                 concurrency,
                 progress: !quiet,
             };
-            let summary = wardline::import::run(&settings, stop).await?;
-            print!("{}", summary.report());
-            if !summary.failures.is_empty() {
-                std::process::exit(2);
-            }
+            import_and_report(&settings, stop).await?;
         }
         Command::Generate {
             patients,
@@ -193,12 +208,7 @@ async fn main() -> anyhow::Result<()> {
                 concurrency: 4,
                 progress: !quiet,
             };
-            let summary =
-                wardline::import::run(&settings, Arc::new(AtomicBool::new(false))).await?;
-            print!("{}", summary.report());
-            if !summary.failures.is_empty() {
-                std::process::exit(2);
-            }
+            import_and_report(&settings, stop_on_ctrl_c("stopping the demo import")).await?;
         }
         Command::Simulate {
             ward,
@@ -208,13 +218,7 @@ async fn main() -> anyhow::Result<()> {
             fhir_url,
             read_url,
         } => {
-            let stop = Arc::new(AtomicBool::new(false));
-            let on_signal = stop.clone();
-            tokio::spawn(async move {
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    on_signal.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            });
+            let stop = stop_on_ctrl_c("stopping the simulation");
             let settings = wardline::simulate::Settings {
                 ward,
                 speed,

@@ -298,18 +298,11 @@ async fn open_session(state: &AppState, entries: &[Entry]) -> Result<Option<Sess
 fn conditional_references_in(value: &Value) -> Vec<String> {
     let mut found = Vec::new();
     visit_references(value, &mut |text| {
-        if is_conditional_reference(text) {
+        if crate::references::is_conditional(text) {
             found.push(text.to_owned());
         }
     });
     found
-}
-
-fn is_conditional_reference(text: &str) -> bool {
-    match text.split_once('?') {
-        Some((path, _)) => !path.is_empty() && !path.contains('/') && !text.starts_with('#'),
-        None => false,
-    }
 }
 
 fn visit_references(value: &Value, visit: &mut impl FnMut(&str)) {

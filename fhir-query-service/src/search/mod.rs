@@ -358,18 +358,27 @@ impl Searcher {
             .bind(&missing)
             .fetch_all(&self.pool)
             .await?;
-            let mut read: std::collections::HashMap<i64, CachedVersion> =
-                std::collections::HashMap::with_capacity(rows.len());
-            for (pk, resource_type, id, version, recorded_at, resource) in rows {
-                let entry = CachedVersion {
-                    version,
-                    recorded_at,
-                    deleted: false,
-                    resource,
-                };
-                self.cache.store_if_newer(&resource_type, &id, &entry).await;
-                read.insert(pk, entry);
-            }
+            let read: Vec<(i64, String, String, CachedVersion)> = rows
+                .into_iter()
+                .map(|(pk, resource_type, id, version, recorded_at, resource)| {
+                    let entry = CachedVersion {
+                        version,
+                        recorded_at,
+                        deleted: false,
+                        resource,
+                    };
+                    (pk, resource_type, id, entry)
+                })
+                .collect();
+            // Cached side by side, not one round trip after another.
+            futures::future::join_all(read.iter().map(|(_, resource_type, id, entry)| {
+                self.cache.store_if_newer(resource_type, id, entry)
+            }))
+            .await;
+            let mut read: std::collections::HashMap<i64, CachedVersion> = read
+                .into_iter()
+                .map(|(pk, _, _, entry)| (pk, entry))
+                .collect();
             for ((pk, _, _), slot) in named.iter().zip(found.iter_mut()) {
                 if slot.is_none() {
                     *slot = read.remove(pk);

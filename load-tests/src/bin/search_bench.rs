@@ -121,113 +121,119 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `fixed` plus `patient=<id>`, once for every patient.
+fn of_each_patient(patients: &[Patient], fixed: &[(&str, &str)]) -> Vec<Vec<(String, String)>> {
+    patients
+        .iter()
+        .map(|p| {
+            let mut list = pairs(fixed);
+            list.push(("patient".into(), p.id.clone()));
+            list
+        })
+        .collect()
+}
+
 fn searches(patients: &[Patient], lab_code: &str) -> Vec<Search> {
-    let per_patient =
-        |list: &dyn Fn(&Patient) -> Vec<(String, String)>| -> Vec<Vec<(String, String)>> {
-            patients.iter().map(list).collect()
-        };
     let lab = format!("http://loinc.org|{lab_code}");
+    let search = |name, path: &str, params| Search {
+        name,
+        path: path.to_owned(),
+        params,
+    };
     vec![
-        Search {
-            name: "vital signs, newest first",
-            path: "Observation".into(),
-            params: per_patient(&|p| {
-                let mut list = pairs(&[("category", "vital-signs"), ("_sort", "-date")]);
-                list.push(("patient".into(), p.id.clone()));
-                list
-            }),
-        },
-        Search {
-            name: "lab by LOINC and dates",
-            path: "Observation".into(),
-            params: per_patient(&|p| {
-                let mut list = pairs(&[("date", "ge2010-01-01"), ("date", "lt2025-01-01")]);
-                list.push(("code".into(), lab.clone()));
-                list.push(("patient".into(), p.id.clone()));
-                list
-            }),
-        },
-        Search {
-            name: "active conditions",
-            path: "Condition".into(),
-            params: per_patient(&|p| {
-                let mut list = pairs(&[("clinical-status", "active")]);
-                list.push(("patient".into(), p.id.clone()));
-                list
-            }),
-        },
-        Search {
-            name: "active meds + _include",
-            path: "MedicationRequest".into(),
-            params: per_patient(&|p| {
-                let mut list = pairs(&[
+        search(
+            "vital signs, newest first",
+            "Observation",
+            of_each_patient(patients, &[("category", "vital-signs"), ("_sort", "-date")]),
+        ),
+        search(
+            "lab by LOINC and dates",
+            "Observation",
+            of_each_patient(
+                patients,
+                &[
+                    ("date", "ge2010-01-01"),
+                    ("date", "lt2025-01-01"),
+                    ("code", &lab),
+                ],
+            ),
+        ),
+        search(
+            "active conditions",
+            "Condition",
+            of_each_patient(patients, &[("clinical-status", "active")]),
+        ),
+        search(
+            "active meds + _include",
+            "MedicationRequest",
+            of_each_patient(
+                patients,
+                &[
                     ("status", "active"),
                     ("_include", "MedicationRequest:medication"),
-                ]);
-                list.push(("patient".into(), p.id.clone()));
-                list
-            }),
-        },
-        Search {
-            name: "encounters + _revinclude",
-            path: "Encounter".into(),
-            params: per_patient(&|p| {
-                let mut list = pairs(&[
+                ],
+            ),
+        ),
+        search(
+            "encounters + _revinclude",
+            "Encounter",
+            of_each_patient(
+                patients,
+                &[
                     ("date", "ge2015-01-01"),
                     ("date", "lt2025-01-01"),
                     ("_revinclude", "Observation:encounter"),
                     ("_count", "10"),
-                ]);
-                list.push(("patient".into(), p.id.clone()));
-                list
-            }),
-        },
-        Search {
-            name: "patients by name + birth",
-            path: "Patient".into(),
-            params: per_patient(&|p| {
-                let prefix: String = p.family.chars().take(3).collect();
-                let mut list = pairs(&[("birthdate", "ge1940-01-01")]);
-                list.push(("name".into(), prefix));
-                list
-            }),
-        },
-        Search {
-            name: "patient by identifier",
-            path: "Patient".into(),
-            params: patients
+                ],
+            ),
+        ),
+        search(
+            "patients by name + birth",
+            "Patient",
+            patients
+                .iter()
+                .map(|p| {
+                    let prefix: String = p.family.chars().take(3).collect();
+                    pairs(&[("birthdate", "ge1940-01-01"), ("name", &prefix)])
+                })
+                .collect(),
+        ),
+        search(
+            "patient by identifier",
+            "Patient",
+            patients
                 .iter()
                 .filter_map(|p| p.mrn.as_ref())
-                .map(|(system, value)| vec![("identifier".into(), format!("{system}|{value}"))])
+                .map(|(system, value)| pairs(&[("identifier", &format!("{system}|{value}"))]))
                 .collect(),
-        },
-        Search {
-            name: "lab code, all patients",
-            path: "Observation".into(),
-            params: vec![vec![
-                ("code".into(), lab.clone()),
-                ("date".into(), "ge2015-01-01".into()),
-                ("_count".into(), "50".into()),
-            ]],
-        },
-        Search {
-            name: "immunizations, newest",
-            path: "Immunization".into(),
-            params: per_patient(&|p| {
-                let mut list = pairs(&[("_sort", "-date")]);
-                list.push(("patient".into(), p.id.clone()));
-                list
-            }),
-        },
-        Search {
-            name: "chain: BP by patient name",
-            path: "Observation".into(),
-            params: per_patient(&|p| {
-                let mut list = pairs(&[("code", "http://loinc.org|55284-4")]);
-                list.push(("subject:Patient.name".into(), p.family.clone()));
-                list
-            }),
-        },
+        ),
+        search(
+            "lab code, all patients",
+            "Observation",
+            vec![pairs(&[
+                ("code", &lab),
+                ("date", "ge2015-01-01"),
+                ("_count", "50"),
+            ])],
+        ),
+        search(
+            "immunizations, newest",
+            "Immunization",
+            of_each_patient(patients, &[("_sort", "-date")]),
+        ),
+        search(
+            "chain: BP by patient name",
+            "Observation",
+            patients
+                .iter()
+                .map(|p| {
+                    pairs(&[
+                        ("code", "http://loinc.org|55284-4"),
+                        ("subject:Patient.name", &p.family),
+                    ])
+                })
+                .collect(),
+        ),
     ]
 }
 

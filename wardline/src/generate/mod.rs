@@ -64,12 +64,12 @@ pub fn facility() -> Value {
     json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 }
 
-/// Every bed of the demo hospital: (ward id, ward name, bed id).
-fn beds() -> Vec<(&'static str, &'static str, String)> {
+/// Every bed of the demo hospital: (its Location id, its name as `Location.name` gives it).
+fn beds() -> Vec<(String, String)> {
     WARDS
         .iter()
         .flat_map(|(ward, name, beds)| {
-            (1..=*beds).map(move |bed| (*ward, *name, format!("{ward}-bed-{bed}")))
+            (1..=*beds).map(move |bed| (format!("{ward}-bed-{bed}"), format!("{name}, bed {bed}")))
         })
         .collect()
 }
@@ -307,8 +307,8 @@ impl Chart<'_> {
             self.add_labs(&encounter, start + Duration::minutes(30));
         }
         let beds = beds();
-        if let Some((ward, ward_name, bed)) = beds.get(index).cloned() {
-            self.add_stay(ward, ward_name, &bed, index % 4 == 3);
+        if let Some((bed, bed_name)) = beds.get(index) {
+            self.add_stay(bed, bed_name, index % 4 == 3);
         }
     }
 
@@ -404,28 +404,20 @@ impl Chart<'_> {
     }
 
     /// A current inpatient stay: admitted 12 to 72 hours before the anchor.
-    fn add_stay(&mut self, ward: &str, ward_name: &str, bed: &str, deteriorating: bool) {
+    fn add_stay(&mut self, bed: &str, bed_name: &str, deteriorating: bool) {
         let anchor = self.generator.anchor;
         let hours = self.generator.rng.random_range(12..=72);
         let admitted = anchor - Duration::hours(hours);
         let reason = self.generator.pick(ADMISSION_REASONS);
-        let display = format!(
-            "{ward_name}, {}",
-            bed.rsplit('-')
-                .next()
-                .map(|n| format!("bed {n}"))
-                .unwrap_or_default()
-        );
         let encounter = self.add_encounter(
             "IMP",
             "inpatient encounter",
             "in-progress",
             admitted,
             None,
-            Some((bed, &display)),
+            Some((bed, bed_name)),
             Some(reason),
         );
-        let _ = ward;
         let mut at = admitted + Duration::minutes(30);
         while at <= anchor {
             // Deterioration runs over the last 24 hours, from 0 to 1.

@@ -10,31 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use test_support::{ServiceArgs, TestDatabase};
+use test_support::TestDatabase;
 use wardline::import::{Settings, run};
 
-pub async fn command_service(database: &TestDatabase) -> String {
-    let (stream, subject_prefix) = test_support::unique_stream();
-    command_service_on(database, &stream, &subject_prefix).await
-}
-
-pub async fn command_service_on(
-    database: &TestDatabase,
-    stream: &str,
-    subject_prefix: &str,
-) -> String {
-    let settings: command_service::Settings = service_kit::config::load_from(
-        ServiceArgs::new("command-service", &database.url, 16)
-            .events(stream, subject_prefix)
-            .arg("--warm-validators", false)
-            .into_args(),
-    )
-    .unwrap();
-    let application = command_service::Application::build(settings).await.unwrap();
-    let url = format!("http://127.0.0.1:{}/fhir", application.port());
-    tokio::spawn(application.run_until(std::future::pending()));
-    url
-}
+use crate::servers::{command_service, command_service_on, projection_on};
 
 /// The current version of every resource in the store.
 async fn current_resources(database: &TestDatabase) -> Vec<Value> {
@@ -229,18 +208,7 @@ async fn generated_patients_import_and_fill_the_wards() {
     let database = TestDatabase::create().await;
     let (stream, subject_prefix) = test_support::unique_stream();
     let fhir_url = command_service_on(&database, &stream, &subject_prefix).await;
-    let projection = projection_service::Application::build(
-        service_kit::config::load_from(
-            ServiceArgs::new("projection-service", &database.url, 5)
-                .events(&stream, &subject_prefix)
-                .redis()
-                .into_args(),
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(projection.run_until(std::future::pending()));
+    projection_on(&database, &stream, &subject_prefix).await;
 
     let dir = tempfile::tempdir().unwrap();
     let anchor = chrono::Utc::now();

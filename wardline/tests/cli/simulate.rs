@@ -9,7 +9,7 @@ use std::time::Duration;
 use test_support::{ServiceArgs, TestDatabase};
 use wardline::simulate::{Report, Settings};
 
-use crate::import::command_service_on;
+use crate::servers::{command_service_on, projection_on};
 
 /// A fresh server (command, projection and query services) holding the demo hospital, and
 /// a simulation of `ward` on it.
@@ -17,18 +17,7 @@ async fn simulate(seed: u64) -> (Report, TestDatabase) {
     let database = TestDatabase::create().await;
     let (stream, subject_prefix) = test_support::unique_stream();
     let write_url = command_service_on(&database, &stream, &subject_prefix).await;
-    let projection = projection_service::Application::build(
-        service_kit::config::load_from(
-            ServiceArgs::new("projection-service", &database.url, 5)
-                .events(&stream, &subject_prefix)
-                .redis()
-                .into_args(),
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    tokio::spawn(projection.run_until(std::future::pending()));
+    projection_on(&database, &stream, &subject_prefix).await;
     let query = fhir_query_service::Application::build(
         service_kit::config::load_from(
             ServiceArgs::new("fhir-query-service", &database.url, 5)
