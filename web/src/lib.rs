@@ -1,0 +1,30 @@
+//! Wardline's browser app: the ward dashboard (beds, vital signs with NEWS2, orders and tasks,
+//! kept live from the notifier), the patient list and the patient page.
+//!
+//! Everything that can be decided without a browser lives in plain modules that compile and
+//! are tested on the host: reading FHIR resources ([`fhir`], [`vitals`], [`orders`],
+//! [`record`]), the ward's state and how events change it ([`ward`]), the notifier protocol
+//! and reconnection rules ([`protocol`], [`live`]), trend-line geometry ([`trend`]), routes and
+//! requests ([`route`], [`queries`]). The Yew components, the HTTP client and the WebSocket
+//! (`ui`) exist only in the wasm build, and stay thin: they fetch, feed these modules, and draw.
+
+pub mod fhir;
+pub mod live;
+pub mod orders;
+pub mod protocol;
+pub mod queries;
+pub mod record;
+pub mod route;
+pub mod trend;
+pub mod vitals;
+pub mod ward;
+
+#[cfg(target_arch = "wasm32")]
+mod ui;
+
+/// Starts the app when the wasm module is instantiated (by `boot.js`).
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen::prelude::wasm_bindgen(start)]
+pub fn start() {
+    ui::mount();
+}

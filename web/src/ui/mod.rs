@@ -1,0 +1,122 @@
+//! The browser side: Yew components that fetch, feed the pure modules, and draw. Only built for
+//! wasm32.
+//!
+//! Routing is by URL fragment ([`crate::route`]): the app listens for `hashchange` and shows
+//! the page the fragment names, so the static files need no server-side routing. Every page is
+//! keyed by what it shows (a ward, a patient), so changing it starts the page afresh: a new
+//! ward gets a new subscription and a new state, never a mix of two.
+
+mod api;
+mod bed_card;
+mod patient_page;
+mod patients_page;
+mod socket;
+mod ward_page;
+
+use gloo_events::EventListener;
+use yew::prelude::*;
+
+use crate::route::{Route, WARDS};
+use patient_page::PatientPage;
+use patients_page::PatientsPage;
+use ward_page::WardPage;
+
+/// Renders the app into `<main id="app">` (or the body when the page has none).
+pub fn mount() {
+    let root = web_sys::window()
+        .and_then(|window| window.document())
+        .and_then(|document| document.get_element_by_id("app"));
+    match root {
+        Some(root) => {
+            // Replaces the "Loading" placeholder index.html shows until the wasm has started.
+            root.set_inner_html("");
+            yew::Renderer::<App>::with_root(root).render()
+        }
+        None => yew::Renderer::<App>::new().render(),
+    };
+}
+
+/// The page the address bar's fragment names now.
+fn current_route() -> Route {
+    let hash = web_sys::window()
+        .and_then(|window| window.location().hash().ok())
+        .unwrap_or_default();
+    Route::parse(&hash)
+}
+
+/// Shows another page, as following a link would.
+fn navigate(route: &Route) {
+    if let Some(window) = web_sys::window() {
+        // Setting the fragment fires `hashchange`, which shows the page.
+        let _ = window.location().set_hash(&route.href());
+    }
+}
+
+/// The current time, seconds since the Unix epoch.
+fn now() -> i64 {
+    (js_sys::Date::now() / 1000.0) as i64
+}
+
+/// The viewer's time zone now, seconds east of UTC.
+fn utc_offset() -> i64 {
+    -(js_sys::Date::new_0().get_timezone_offset() * 60.0) as i64
+}
+
+/// A moment as the page shows it, in the viewer's time zone.
+fn moment(at: i64) -> String {
+    crate::fhir::format_moment(at, now(), utc_offset())
+}
+
+#[function_component]
+fn App() -> Html {
+    let route = use_state(current_route);
+    {
+        let route = route.clone();
+        use_effect_with((), move |_| {
+            let listener = web_sys::window().map(|window| {
+                EventListener::new(&window, "hashchange", move |_| route.set(current_route()))
+            });
+            move || drop(listener)
+        });
+    }
+    let page = match &*route {
+        Route::Ward(ward) => html! { <WardPage key={ward.clone()} ward={ward.clone()} /> },
+        Route::Patients { name } => html! { <PatientsPage name={name.clone()} /> },
+        Route::Patient(id) => html! { <PatientPage key={id.clone()} id={id.clone()} /> },
+        Route::NotFound => html! {
+            <section class="not-found">
+                <h1>{ "Page not found" }</h1>
+                <p><a href={Route::Ward(crate::route::DEFAULT_WARD.to_owned()).href()}>{ "Back to the ward" }</a></p>
+            </section>
+        },
+    };
+    html! {
+        <>
+            <header class="topbar">
+                <a class="brand" href="#/">{ "Wardline" }</a>
+                <nav id="ward-picker" class="ward-picker" aria-label="Wards">
+                    { for WARDS.iter().map(|(id, name)| ward_link(&route, id, name)) }
+                </nav>
+                <nav class="sections" aria-label="Sections">
+                    <a href={Route::Patients { name: String::new() }.href()}
+                       class={classes!(matches!(*route, Route::Patients { .. } | Route::Patient(_)).then_some("active"))}>
+                        { "Patients" }
+                    </a>
+                </nav>
+            </header>
+            <main class="page">{ page }</main>
+            <footer class="notice">{ "Synthetic data only: a teaching system, never for real patients." }</footer>
+        </>
+    }
+}
+
+fn ward_link(route: &Route, id: &str, name: &str) -> Html {
+    let current = matches!(route, Route::Ward(ward) if ward == id);
+    html! {
+        <a href={Route::Ward(id.to_owned()).href()} data-ward={id.to_owned()}
+           class={classes!(current.then_some("active"))}
+           aria-current={current.then_some("page")}>
+            { name }
+        </a>
+    }
+}
