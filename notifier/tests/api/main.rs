@@ -1,5 +1,10 @@
-//! Tests of the notifier against real servers, and of its published contracts.
+//! Tests of the notifier against real servers (Postgres, NATS JetStream, Redis, and the command
+//! and projection services), and of its published contracts.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod helpers;
+mod limits;
 mod protocol;
+mod resume;
+mod subscriptions;

@@ -1,0 +1,478 @@
+//! One WebSocket client: its subscriptions, its resume, its heartbeats, its queue.
+//!
+//! A connection starts by holding live events back: a client that reconnects subscribes and
+//! then sends `resume`, and its replay must come before anything live. Held events are sent
+//! once the replay has caught up (those the replay already covered are dropped), or, for a
+//! client that does not resume, a moment (`--resume-grace-ms`) after its first subscription.
+//! So events reach each client once and in position order. A `resume` that comes after live
+//! events have flowed replays only what came before the first of them.
+//!
+//! Everything the client is sent goes through this task, and every send is abandoned when the
+//! hub evicts the connection: a client that stops reading cannot hold the task forever.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::response::Response;
+use event_store::EventStore;
+use futures::{SinkExt, StreamExt};
+use http::HeaderMap;
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+
+use crate::audience::Interest;
+use crate::event::Event;
+use crate::hub::{Delivery, Hub};
+use crate::presence::{Presence, Seat};
+use crate::protocol::{self, ClientMessage, Topic};
+
+/// Events read from the store per replay query.
+const REPLAY_PAGE: i64 = 500;
+
+/// What every connection shares.
+#[derive(Clone)]
+pub struct Shared {
+    pub hub: Arc<Hub>,
+    pub presence: Arc<Presence>,
+    pub store: EventStore,
+    pub limits: Limits,
+    pub stopping: watch::Receiver<bool>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Silence after which a heartbeat is sent.
+    pub heartbeat: Duration,
+    /// How long live events wait for a `resume` after the first subscription.
+    pub resume_grace: Duration,
+    /// Live events held during a replay before the client counts as too slow.
+    pub held: usize,
+}
+
+/// `GET /ws`.
+pub async fn upgrade(
+    upgrade: WebSocketUpgrade,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    State(shared): State<Shared>,
+) -> Response {
+    let address = client_address(peer.ip(), &headers);
+    upgrade
+        .max_message_size(protocol::MAX_CLIENT_MESSAGE * 2)
+        .on_upgrade(move |socket| serve(socket, address, shared))
+}
+
+/// The client's address: the peer's, or, when the peer is the edge on this host, the one the
+/// edge forwarded.
+fn client_address(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if !peer.is_loopback() {
+        return peer;
+    }
+    let forwarded = headers
+        .get("x-real-ip")
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| {
+            headers
+                .get("x-forwarded-for")
+                .and_then(|value| value.to_str().ok())
+                .and_then(|list| list.rsplit(',').next())
+        });
+    forwarded
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(peer)
+}
+
+async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared) {
+    let registration = shared.hub.register();
+    let seat = match shared.presence.admit(address, registration.id).await {
+        Ok(seat) => seat,
+        Err(refused) => {
+            shared.hub.unregister(registration.id);
+            let _ = socket
+                .send(close(close_code::POLICY, &refused.to_string()))
+                .await;
+            return;
+        }
+    };
+    let (sink, stream) = socket.split();
+    let mut connection = Connection {
+        id: registration.id,
+        shared: shared.clone(),
+        sink,
+        evicted: registration.evicted,
+        seat,
+        state: Flow::Holding { since: None },
+        held: VecDeque::new(),
+        last_sent: 0,
+        replayed_to: 0,
+        first_live: None,
+        last_activity: Instant::now(),
+    };
+    let ended = connection.run(stream, registration.live).await;
+    shared.hub.unregister(connection.id);
+    if let Some((frame, patience)) = ended.close_frame() {
+        let _ = tokio::time::timeout(patience, connection.sink.send(frame)).await;
+    }
+    shared.presence.leave(connection.seat).await;
+}
+
+/// Whether live events go out as they come.
+enum Flow {
+    /// Not yet: held until a `resume` or the grace after the first subscription (`since`).
+    Holding {
+        since: Option<Instant>,
+    },
+    /// A replay is running; live events are held until it has caught up.
+    Replaying(mpsc::Receiver<Replayed>),
+    Live,
+}
+
+/// What the replay task sends.
+enum Replayed {
+    Event(Delivery),
+    /// Every event up to this position has been looked at.
+    CaughtUp(i64),
+    Failed(String),
+}
+
+/// Why the connection ended.
+enum Ended {
+    ClientLeft,
+    SlowConsumer,
+    Stopping,
+}
+
+impl Ended {
+    /// The close frame to send, and how long to try: a slow consumer's socket is full, and the
+    /// frame only goes once the client reads what is ahead of it.
+    fn close_frame(&self) -> Option<(Message, Duration)> {
+        match self {
+            Ended::ClientLeft => None,
+            Ended::SlowConsumer => Some((
+                close(close_code::POLICY, "slow consumer"),
+                Duration::from_secs(30),
+            )),
+            Ended::Stopping => Some((
+                close(close_code::AWAY, "the notifier is stopping"),
+                Duration::from_secs(1),
+            )),
+        }
+    }
+}
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    }))
+}
+
+struct Connection {
+    id: u64,
+    shared: Shared,
+    sink: futures::stream::SplitSink<WebSocket, Message>,
+    evicted: Arc<Notify>,
+    seat: Seat,
+    state: Flow,
+    held: VecDeque<Delivery>,
+    /// The newest event position sent.
+    last_sent: i64,
+    /// The newest position a replay sent: a second resume does not send it again.
+    replayed_to: i64,
+    /// The first event sent live, if any: a late replay stops before it.
+    first_live: Option<i64>,
+    last_activity: Instant,
+}
+
+/// The connection must end (the client left, or the hub evicted it mid-send).
+struct Gone(Ended);
+
+/// What woke the connection.
+enum Input {
+    Client(Option<Result<Message, axum::Error>>),
+    Replayed(Option<Replayed>),
+    Live(Delivery),
+    GraceOver,
+    Beat,
+}
+
+impl Connection {
+    async fn run(
+        &mut self,
+        mut stream: futures::stream::SplitStream<WebSocket>,
+        mut live: mpsc::Receiver<Delivery>,
+    ) -> Ended {
+        let heartbeat = self.shared.limits.heartbeat;
+        let mut beat = tokio::time::interval(heartbeat.min(Duration::from_secs(1)));
+        let mut stopping = self.shared.stopping.clone();
+        let evicted = self.evicted.clone();
+        loop {
+            let grace_over = self.grace_deadline();
+            let input = tokio::select! {
+                biased;
+                _ = evicted.notified() => return Ended::SlowConsumer,
+                _ = stopping.wait_for(|stop| *stop) => return Ended::Stopping,
+                incoming = stream.next() => Input::Client(incoming),
+                replayed = next_replayed(&mut self.state) => Input::Replayed(replayed),
+                Some(delivery) = live.recv() => Input::Live(delivery),
+                _ = sleep_until(grace_over) => Input::GraceOver,
+                _ = beat.tick() => Input::Beat,
+            };
+            let step = match input {
+                Input::Client(Some(Ok(Message::Text(text)))) => self.on_text(text.as_str()).await,
+                Input::Client(Some(Ok(Message::Binary(_)))) => {
+                    let refused = protocol::error("messages are JSON text frames", "");
+                    self.send_text(refused).await
+                }
+                Input::Client(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => Ok(()),
+                Input::Client(Some(Ok(Message::Close(_)) | Err(_)) | None) => {
+                    return Ended::ClientLeft;
+                }
+                Input::Replayed(replayed) => self.on_replayed(replayed).await,
+                Input::Live(delivery) => self.on_live(delivery).await,
+                Input::GraceOver => self.go_live().await,
+                Input::Beat if self.last_activity.elapsed() >= heartbeat => {
+                    let position = self.shared.hub.latest_position();
+                    self.send_text(protocol::heartbeat(position)).await
+                }
+                Input::Beat => Ok(()),
+            };
+            if let Err(Gone(ended)) = step {
+                return ended;
+            }
+        }
+    }
+
+    fn grace_deadline(&self) -> Option<Instant> {
+        match self.state {
+            Flow::Holding { since: Some(since) } => Some(since + self.shared.limits.resume_grace),
+            _ => None,
+        }
+    }
+
+    async fn on_text(&mut self, text: &str) -> Result<(), Gone> {
+        let hub = &self.shared.hub;
+        let audience = hub.audience();
+        let message = ClientMessage::parse(text, audience.registry(), audience.reference_base());
+        let reply = match message {
+            Err(refused) => protocol::error(&refused.0, text),
+            Ok(ClientMessage::Ping) => protocol::pong(),
+            Ok(ClientMessage::Subscribe(topic)) => {
+                hub.subscribe(self.id, topic.clone());
+                if let Flow::Holding {
+                    since: since @ None,
+                } = &mut self.state
+                {
+                    *since = Some(Instant::now());
+                }
+                self.record_subscriptions().await;
+                protocol::subscribed(&topic)
+            }
+            Ok(ClientMessage::Unsubscribe(id)) => match hub.unsubscribe(self.id, &id) {
+                Some(_) => {
+                    self.record_subscriptions().await;
+                    protocol::unsubscribed(&id)
+                }
+                None => {
+                    protocol::error(&format!("no subscription `{id}` on this connection"), text)
+                }
+            },
+            Ok(ClientMessage::Resume { after }) => {
+                if matches!(self.state, Flow::Replaying(_)) {
+                    protocol::error("a resume is already running", text)
+                } else {
+                    let topics: Vec<Topic> = hub.topics(self.id).into_iter().collect();
+                    let before = self.first_live.unwrap_or(i64::MAX);
+                    self.state = Flow::Replaying(self.start_replay(topics, after, before));
+                    return Ok(());
+                }
+            }
+        };
+        self.send_text(reply).await
+    }
+
+    async fn record_subscriptions(&self) {
+        let ids: Vec<String> = self
+            .shared
+            .hub
+            .topics(self.id)
+            .iter()
+            .map(Topic::id)
+            .collect();
+        self.shared.presence.update(&self.seat, &ids).await;
+    }
+
+    async fn on_live(&mut self, delivery: Delivery) -> Result<(), Gone> {
+        if matches!(self.state, Flow::Live) {
+            return self.send_event(delivery).await;
+        }
+        if self.held.len() >= self.shared.limits.held {
+            return Err(Gone(Ended::SlowConsumer));
+        }
+        self.held.push_back(delivery);
+        Ok(())
+    }
+
+    async fn on_replayed(&mut self, replayed: Option<Replayed>) -> Result<(), Gone> {
+        match replayed {
+            Some(Replayed::Event(delivery)) => self.send_replayed(delivery).await,
+            Some(Replayed::CaughtUp(position)) => {
+                // Held events up to `position` were in the store when the replay read it.
+                self.last_sent = self.last_sent.max(position);
+                self.send_text(protocol::caught_up(self.last_sent)).await?;
+                self.go_live().await
+            }
+            Some(Replayed::Failed(message)) => {
+                self.send_text(protocol::error(&message, "")).await?;
+                self.go_live().await
+            }
+            None => self.go_live().await,
+        }
+    }
+
+    /// Sends what was held and lets live events through.
+    async fn go_live(&mut self) -> Result<(), Gone> {
+        self.state = Flow::Live;
+        while let Some(delivery) = self.held.pop_front() {
+            self.send_event(delivery).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_replayed(&mut self, delivery: Delivery) -> Result<(), Gone> {
+        if delivery.position <= self.replayed_to {
+            return Ok(());
+        }
+        self.replayed_to = delivery.position;
+        self.last_sent = self.last_sent.max(delivery.position);
+        self.send(Message::Text(delivery.text)).await
+    }
+
+    async fn send_event(&mut self, delivery: Delivery) -> Result<(), Gone> {
+        if delivery.position <= self.last_sent {
+            return Ok(());
+        }
+        if matches!(self.state, Flow::Live) && self.first_live.is_none() {
+            self.first_live = Some(delivery.position);
+        }
+        self.last_sent = delivery.position;
+        self.send(Message::Text(delivery.text)).await
+    }
+
+    async fn send_text(&mut self, text: String) -> Result<(), Gone> {
+        self.send(Message::Text(Utf8Bytes::from(text))).await
+    }
+
+    async fn send(&mut self, message: Message) -> Result<(), Gone> {
+        self.last_activity = Instant::now();
+        tokio::select! {
+            sent = self.sink.send(message) => sent.map_err(|_| Gone(Ended::ClientLeft)),
+            _ = self.evicted.notified() => Err(Gone(Ended::SlowConsumer)),
+        }
+    }
+
+    /// Starts reading the store after `after` (and before `before`) for the events matching
+    /// `topics`.
+    fn start_replay(
+        &self,
+        topics: Vec<Topic>,
+        after: i64,
+        before: i64,
+    ) -> mpsc::Receiver<Replayed> {
+        let (sender, receiver) = mpsc::channel(64);
+        let store = self.shared.store.clone();
+        let hub = self.shared.hub.clone();
+        tokio::spawn(async move {
+            let outcome = replay(&store, &hub, &topics, after, before, &sender).await;
+            let last = match outcome {
+                Ok(position) => Replayed::CaughtUp(position),
+                Err(error) => {
+                    tracing::warn!(%error, "replay for a resuming client failed");
+                    Replayed::Failed(format!("the replay failed: {error}; resume again"))
+                }
+            };
+            let _ = sender.send(last).await;
+        });
+        receiver
+    }
+}
+
+async fn next_replayed(state: &mut Flow) -> Option<Replayed> {
+    match state {
+        Flow::Replaying(receiver) => receiver.recv().await,
+        _ => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends the stored events after `after` and before `before` that match `topics`; gives the
+/// position it read up to.
+async fn replay(
+    store: &EventStore,
+    hub: &Hub,
+    topics: &[Topic],
+    after: i64,
+    before: i64,
+    sender: &mpsc::Sender<Replayed>,
+) -> Result<i64, event_store::StoreError> {
+    let patients = topics.iter().any(|t| matches!(t, Topic::Patient(_)));
+    let wards = topics.iter().any(|t| matches!(t, Topic::Ward(_)));
+    let mut cursor = after;
+    loop {
+        let page = store.read_feed(cursor, REPLAY_PAGE).await?;
+        for stored in &page {
+            let Some(position) = stored.position else {
+                continue;
+            };
+            if position >= before {
+                return Ok(cursor);
+            }
+            cursor = position;
+            let Ok(event) = Event::from_stored(stored) else {
+                continue;
+            };
+            let interest = Interest {
+                patients,
+                wards,
+                criteria: topics
+                    .iter()
+                    .filter_map(|t| match t {
+                        Topic::Criteria(c) if c.resource_type == event.resource_type => Some(c),
+                        _ => None,
+                    })
+                    .collect(),
+            };
+            let matched: Vec<String> = hub
+                .audience()
+                .topics(&event, &interest)
+                .await
+                .iter()
+                .filter(|topic| topics.contains(topic))
+                .map(Topic::id)
+                .collect();
+            if matched.is_empty() {
+                continue;
+            }
+            let delivery = Delivery {
+                position,
+                text: Utf8Bytes::from(event.message(&matched)),
+            };
+            if sender.send(Replayed::Event(delivery)).await.is_err() {
+                return Ok(cursor);
+            }
+        }
+        if page.len() < REPLAY_PAGE as usize {
+            return Ok(cursor);
+        }
+    }
+}

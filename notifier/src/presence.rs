@@ -1,0 +1,300 @@
+//! Who is connected, in Redis, shared by every notifier instance behind the edge:
+//!
+//! The keys, under a prefix (`ws` unless configured otherwise, so tests can keep apart):
+//!
+//! - `ws:connected`: a hash, one field per connection (`<instance>:<connection>`), whose value
+//!   says where it comes from, when it connected and what it subscribed to;
+//! - `ws:addresses`: a hash of open connections per client address, across instances, which is
+//!   what the per-address cap counts;
+//! - `ws:instance:<instance>`: a key each instance refreshes while it lives. When an instance
+//!   dies without cleaning up, the others notice its key has expired and remove its
+//!   connections, so a crash does not leave addresses counted forever.
+//!
+//! Admission and removal are Lua scripts, so the count and the connection record change
+//! together. Without Redis the notifier still serves: it counts addresses on its own.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde_json::{Value, json};
+
+const INSTANCE_TTL: Duration = Duration::from_secs(30);
+const TIMEOUT: Duration = Duration::from_millis(500);
+const RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+/// Counts the address and records the connection, unless the address is at the cap; marks the
+/// instance alive, so that no other instance sweeps the record away before the first upkeep.
+const ADMIT: &str = r"
+local count = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+if count > tonumber(ARGV[2]) then
+  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+  return -1
+end
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('SET', KEYS[3], 1, 'EX', ARGV[5])
+return count";
+
+/// Removes a connection's record and, if it was there, its count: safe to run twice.
+const LEAVE: &str = r"
+if redis.call('HDEL', KEYS[2], ARGV[2]) == 1 then
+  if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+  end
+end
+return 0";
+
+/// Updates a connection's record if it is still there.
+const UPDATE: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return 0";
+
+/// A connection's place: given back when it closes.
+#[derive(Debug)]
+pub struct Seat {
+    address: IpAddr,
+    field: String,
+    /// Whether Redis holds it (else only the local count does).
+    shared: bool,
+}
+
+/// Refused: the address has as many connections as it may.
+#[derive(Debug, thiserror::Error)]
+#[error("too many connections")]
+pub struct TooMany;
+
+pub struct Presence {
+    instance: String,
+    /// `<prefix>:connected`, `<prefix>:addresses`, and the prefix itself.
+    connected: String,
+    addresses: String,
+    prefix: String,
+    max_per_address: usize,
+    client: Option<redis::Client>,
+    manager: tokio::sync::Mutex<(Option<ConnectionManager>, Option<Instant>)>,
+    local: Mutex<HashMap<IpAddr, usize>>,
+    admit: redis::Script,
+    leave: redis::Script,
+    update: redis::Script,
+}
+
+impl Presence {
+    pub fn new(redis_url: &str, prefix: &str, max_per_address: usize) -> Self {
+        let client = redis::Client::open(redis_url)
+            .inspect_err(|error| tracing::error!(%error, "invalid Redis URL: presence is local"))
+            .ok();
+        Presence {
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            connected: format!("{prefix}:connected"),
+            addresses: format!("{prefix}:addresses"),
+            prefix: prefix.to_owned(),
+            max_per_address,
+            client,
+            manager: tokio::sync::Mutex::new((None, None)),
+            local: Mutex::new(HashMap::new()),
+            admit: redis::Script::new(ADMIT),
+            leave: redis::Script::new(LEAVE),
+            update: redis::Script::new(UPDATE),
+        }
+    }
+
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn instance_key(&self) -> String {
+        format!("{}:instance:{}", self.prefix, self.instance)
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        let client = self.client.as_ref()?;
+        let mut held = self.manager.lock().await;
+        if let Some(manager) = &held.0 {
+            return Some(manager.clone());
+        }
+        if held.1.is_some_and(|at| at.elapsed() < RECONNECT_EVERY) {
+            return None;
+        }
+        held.1 = Some(Instant::now());
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT)
+            .set_number_of_retries(1);
+        match tokio::time::timeout(
+            TIMEOUT * 2,
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        {
+            Ok(Ok(manager)) => {
+                held.0 = Some(manager.clone());
+                Some(manager)
+            }
+            _ => {
+                tracing::warn!("Redis is unreachable: connection state is kept locally");
+                None
+            }
+        }
+    }
+
+    /// Admits a connection from `address`, numbered `connection` on this instance.
+    pub async fn admit(&self, address: IpAddr, connection: u64) -> Result<Seat, TooMany> {
+        {
+            let mut local = self.local.lock().unwrap_or_else(PoisonError::into_inner);
+            let count = local.entry(address).or_default();
+            if *count >= self.max_per_address {
+                return Err(TooMany);
+            }
+            *count += 1;
+        }
+        let field = format!("{}:{connection}", self.instance);
+        let record = json!({
+            "instance": self.instance,
+            "address": address.to_string(),
+            "connectedAt": fhir_model::format_instant(chrono::Utc::now()),
+            "subscriptions": [],
+        });
+        let mut seat = Seat {
+            address,
+            field,
+            shared: false,
+        };
+        if let Some(mut redis) = self.connection().await {
+            let admitted: Result<i64, _> = self
+                .admit
+                .key(&self.addresses)
+                .key(&self.connected)
+                .key(self.instance_key())
+                .arg(address.to_string())
+                .arg(self.max_per_address)
+                .arg(&seat.field)
+                .arg(record.to_string())
+                .arg(INSTANCE_TTL.as_secs())
+                .invoke_async(&mut redis)
+                .await;
+            match admitted {
+                Ok(-1) => {
+                    self.release_local(address);
+                    return Err(TooMany);
+                }
+                Ok(_) => seat.shared = true,
+                Err(error) => tracing::debug!(%error, "recording a connection in Redis failed"),
+            }
+        }
+        Ok(seat)
+    }
+
+    /// Records the connection's subscriptions.
+    pub async fn update(&self, seat: &Seat, subscriptions: &[String]) {
+        if !seat.shared {
+            return;
+        }
+        let Some(mut redis) = self.connection().await else {
+            return;
+        };
+        let record = json!({
+            "instance": self.instance,
+            "address": seat.address.to_string(),
+            "subscriptions": subscriptions,
+        });
+        let updated: Result<i64, _> = self
+            .update
+            .key(&self.connected)
+            .arg(&seat.field)
+            .arg(record.to_string())
+            .invoke_async(&mut redis)
+            .await;
+        if let Err(error) = updated {
+            tracing::debug!(%error, "updating a connection in Redis failed");
+        }
+    }
+
+    /// Gives the seat back.
+    pub async fn leave(&self, seat: Seat) {
+        self.release_local(seat.address);
+        if seat.shared {
+            self.forget(&seat.field, seat.address).await;
+        }
+    }
+
+    fn release_local(&self, address: IpAddr) {
+        let mut local = self.local.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = local.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                local.remove(&address);
+            }
+        }
+    }
+
+    async fn forget(&self, field: &str, address: impl ToString) {
+        let Some(mut redis) = self.connection().await else {
+            return;
+        };
+        let left: Result<i64, _> = self
+            .leave
+            .key(&self.addresses)
+            .key(&self.connected)
+            .arg(address.to_string())
+            .arg(field)
+            .invoke_async(&mut redis)
+            .await;
+        if let Err(error) = left {
+            tracing::debug!(%error, "removing a connection from Redis failed");
+        }
+    }
+
+    /// Keeps this instance's liveness key fresh and removes the connections of instances whose
+    /// key has expired; runs until the task is dropped.
+    pub async fn maintain(&self) {
+        let mut tick = tokio::time::interval(INSTANCE_TTL / 3);
+        loop {
+            tick.tick().await;
+            if let Err(error) = self.sweep().await {
+                tracing::debug!(%error, "Redis presence upkeep failed");
+            }
+        }
+    }
+
+    async fn sweep(&self) -> redis::RedisResult<()> {
+        let Some(mut redis) = self.connection().await else {
+            return Ok(());
+        };
+        redis::cmd("SET")
+            .arg(self.instance_key())
+            .arg(1)
+            .arg("EX")
+            .arg(INSTANCE_TTL.as_secs())
+            .query_async::<()>(&mut redis)
+            .await?;
+        let records: HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(&self.connected)
+            .query_async(&mut redis)
+            .await?;
+        let mut alive: HashMap<String, bool> = HashMap::new();
+        for (field, record) in records {
+            let Some((instance, _)) = field.split_once(':') else {
+                continue;
+            };
+            if !alive.contains_key(instance) {
+                let exists: bool = redis::cmd("EXISTS")
+                    .arg(format!("{}:instance:{instance}", self.prefix))
+                    .query_async(&mut redis)
+                    .await?;
+                alive.insert(instance.to_owned(), exists);
+            }
+            if alive[instance] {
+                continue;
+            }
+            let record: Value = serde_json::from_str(&record).unwrap_or(Value::Null);
+            let address = record["address"].as_str().unwrap_or_default().to_owned();
+            tracing::info!(%field, "removing a connection of a notifier that is gone");
+            self.forget(&field, address).await;
+        }
+        Ok(())
+    }
+}
