@@ -137,17 +137,7 @@ impl Application {
 }
 
 fn readiness_checks(store: &EventStore, relay: Option<&OutboxRelay>) -> Vec<DependencyCheck> {
-    let pool = store.pool().clone();
-    let mut checks = vec![DependencyCheck::new("postgres", true, move || {
-        let pool = pool.clone();
-        async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
-                .await
-                .map(|_| ())
-                .map_err(|error| error.to_string())
-        }
-    })];
+    let mut checks = vec![service_kit::health::postgres_check(store.pool().clone())];
     if let Some(relay) = relay {
         // Not required: with NATS down, writes still succeed and the events wait in the outbox.
         let status = relay.status();

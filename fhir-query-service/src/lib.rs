@@ -15,7 +15,6 @@ use anyhow::Context;
 use event_store::EventStore;
 use event_store::store::migrate;
 use secrecy::ExposeSecret;
-use service_kit::health::DependencyCheck;
 use tokio::net::TcpListener;
 
 pub use settings::Settings;
@@ -56,16 +55,7 @@ impl Application {
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
-        let checks = vec![DependencyCheck::new("postgres", true, move || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query("SELECT 1")
-                    .execute(&pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|error| error.to_string())
-            }
-        })];
+        let checks = vec![service_kit::health::postgres_check(pool)];
         let router = service_kit::http::with_common_layers(
             routes::router(state).merge(service_kit::health::routes("fhir-query-service", checks)),
         );

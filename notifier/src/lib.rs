@@ -205,16 +205,7 @@ impl Application {
 
 fn checks(settings: &Settings, pool: sqlx::PgPool, hub: Arc<Hub>) -> Vec<DependencyCheck> {
     vec![
-        DependencyCheck::new("postgres", true, move || {
-            let pool = pool.clone();
-            async move {
-                sqlx::query("SELECT 1")
-                    .execute(&pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|error| error.to_string())
-            }
-        }),
+        service_kit::health::postgres_check(pool),
         DependencyCheck::new("jetstream", true, move || {
             let connected = hub.is_connected();
             async move {

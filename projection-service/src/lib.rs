@@ -160,19 +160,7 @@ impl Application {
         );
         let status = consumer.status();
         let checks = vec![
-            DependencyCheck::new("postgres", true, {
-                let pool = pool.clone();
-                move || {
-                    let pool = pool.clone();
-                    async move {
-                        sqlx::query("SELECT 1")
-                            .execute(&pool)
-                            .await
-                            .map(|_| ())
-                            .map_err(|error| error.to_string())
-                    }
-                }
-            }),
+            service_kit::health::postgres_check(pool.clone()),
             DependencyCheck::new("jetstream-consumer", true, {
                 let status = status.clone();
                 move || {

@@ -93,6 +93,20 @@ async fn ready(
     (status, Json(body))
 }
 
+/// A required check that Postgres answers a query on `pool`.
+pub fn postgres_check(pool: sqlx::PgPool) -> DependencyCheck {
+    DependencyCheck::new("postgres", true, move || {
+        let pool = pool.clone();
+        async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|error| error.to_string())
+        }
+    })
+}
+
 /// A check that a TCP connection to the host and port of `url` (`scheme://[user@]host:port`)
 /// can be opened: enough to say a dependency is reachable before a service uses it.
 pub fn tcp_check(name: &'static str, required: bool, url: &str) -> DependencyCheck {

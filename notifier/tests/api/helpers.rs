@@ -123,11 +123,7 @@ impl TestApp {
             .await
             .unwrap();
         let status = response.status();
-        let position = response
-            .headers()
-            .get("x-event-position")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok());
+        let position = position(&response);
         assert!(
             status.is_success(),
             "PUT: {status} {}",
@@ -158,11 +154,7 @@ impl TestApp {
             .await
             .unwrap();
         let status = response.status();
-        let position = response
-            .headers()
-            .get("x-event-position")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse().ok());
+        let position = position(&response);
         assert!(
             status.is_success(),
             "transaction: {status} {}",
@@ -214,6 +206,15 @@ impl TestApp {
             }
         }
     }
+}
+
+/// The `X-Event-Position` a write answers with.
+fn position(response: &reqwest::Response) -> Option<i64> {
+    response
+        .headers()
+        .get("x-event-position")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse().ok())
 }
 
 /// A WebSocket client speaking the notifier's protocol.
