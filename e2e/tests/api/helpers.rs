@@ -1,0 +1,237 @@
+//! What a browser or a FHIR client meets at `./deploy/dev up`'s port 8080, per test: the four
+//! services in-process over a fresh database and JetStream stream, a web root, and the edge in
+//! front of them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use event_store::EventStore;
+use reqwest::{Client, Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use test_support::{ServiceArgs, TestDatabase};
+
+use crate::edge::{Edge, Upstreams};
+
+/// The web root's page.
+pub const INDEX_HTML: &str = "<!doctype html><title>Wardline test</title><p>dashboard</p>\n";
+
+/// The smallest valid WebAssembly module: the magic number and version 1.
+pub const WASM_MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+pub struct TestApp {
+    pub edge: Edge,
+    pub client: Client,
+    /// The services' event store, to see what was (not) written.
+    pub store: EventStore,
+    stream: String,
+    _web_root: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        TestApp::spawn_with(&[]).await
+    }
+
+    /// With `options` added to `deploy/nginx/render`'s command line.
+    pub async fn spawn_with(options: &[&str]) -> TestApp {
+        let database = TestDatabase::create().await;
+        let (stream, subject_prefix) = test_support::unique_stream();
+
+        let command = command_service::Application::build(
+            service_kit::config::load_from(
+                ServiceArgs::new("command-service", &database.url, 5)
+                    .events(&stream, &subject_prefix)
+                    .arg("--warm-validators", false)
+                    .into_args(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let command_port = command.port();
+        tokio::spawn(command.run_until(std::future::pending()));
+
+        let query = fhir_query_service::Application::build(
+            service_kit::config::load_from(
+                ServiceArgs::new("fhir-query-service", &database.url, 5)
+                    .redis()
+                    .into_args(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let query_port = query.port();
+        tokio::spawn(query.run_until(std::future::pending()));
+
+        let projection = projection_service::Application::build(
+            service_kit::config::load_from(
+                ServiceArgs::new("projection-service", &database.url, 5)
+                    .events(&stream, &subject_prefix)
+                    .redis()
+                    .into_args(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(projection.run_until(std::future::pending()));
+
+        let notifier = notifier::Application::build(
+            service_kit::config::load_from(
+                ServiceArgs::new("notifier", &database.url, 5)
+                    .events(&stream, &subject_prefix)
+                    .redis()
+                    .into_args(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        let notifier_port = notifier.port();
+        tokio::spawn(notifier.run_until(std::future::pending()));
+
+        let web_root = web_root();
+        let edge = Edge::start(
+            &Upstreams {
+                command: command_port,
+                query: query_port,
+                notifier: notifier_port,
+            },
+            web_root.path(),
+            options,
+        );
+        TestApp {
+            edge,
+            client: Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            store: EventStore::new(database.pool.clone()),
+            stream,
+            _web_root: web_root,
+        }
+    }
+
+    /// The edge's URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.edge.base())
+    }
+
+    /// A request to the edge.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.request(Method::GET, path).send().await.unwrap()
+    }
+
+    /// `method` on `path` with a FHIR JSON body.
+    pub async fn send_fhir(&self, method: Method, path: &str, body: &Value) -> Response {
+        self.request(method, path)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates `resource` through the edge, asserting 201; returns the created resource and the
+    /// position its event committed at.
+    pub async fn create(&self, resource: &Value) -> (Value, i64) {
+        let path = format!("/fhir/{}", resource["resourceType"].as_str().unwrap());
+        let response = self.send_fhir(Method::POST, &path, resource).await;
+        assert_eq!(response.status(), 201, "POST {path}");
+        let position = position(&response);
+        (response.json().await.unwrap(), position)
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        self.store.count().await.unwrap()
+    }
+
+    /// Deletes the test's stream (a leftover one harms nothing).
+    pub async fn cleanup(&self) {
+        test_support::delete_stream(&test_support::nats_url(), &self.stream).await;
+    }
+}
+
+/// A web root holding the page and a WebAssembly module, as `web/build` writes one.
+fn web_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "index.html", INDEX_HTML.as_bytes());
+    write(dir.path(), "wardline_bg.wasm", WASM_MODULE);
+    dir
+}
+
+fn write(dir: &Path, name: &str, content: &[u8]) {
+    std::fs::write(dir.join(name), content).unwrap();
+}
+
+/// The `X-Event-Position` of a write response.
+pub fn position(response: &Response) -> i64 {
+    response.headers()["x-event-position"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+pub fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().unwrap())
+}
+
+pub fn patient(family: &str) -> Value {
+    json!({
+        "resourceType": "Patient",
+        "name": [{"family": family, "given": ["Ann"]}],
+        "gender": "female",
+        "birthDate": "1970-02-03"
+    })
+}
+
+/// Asserts an `OperationOutcome` with `status` and issue `code`; returns its body.
+pub async fn assert_outcome(response: Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    let content_type = header(&response, "content-type").unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/fhir+json"),
+        "{content_type}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["resourceType"], "OperationOutcome", "{body}");
+    assert_eq!(body["issue"][0]["code"], code, "{body}");
+    body
+}
+
+/// The headers the edge adds to every response, errors included.
+pub fn assert_security_headers(response: &Response) {
+    let url = response.url().clone();
+    let csp = header(response, "content-security-policy")
+        .unwrap_or_else(|| panic!("no Content-Security-Policy on {url}"));
+    for directive in [
+        "default-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "connect-src 'self' ws: wss:",
+        "frame-ancestors 'none'",
+        "object-src 'none'",
+    ] {
+        assert!(csp.contains(directive), "{url}: {csp} lacks {directive}");
+    }
+    assert_eq!(
+        header(response, "x-content-type-options"),
+        Some("nosniff"),
+        "{url}"
+    );
+    assert_eq!(header(response, "x-frame-options"), Some("DENY"), "{url}");
+    assert_eq!(
+        header(response, "referrer-policy"),
+        Some("no-referrer"),
+        "{url}"
+    );
+    assert!(header(response, "x-request-id").is_some(), "{url}");
+}

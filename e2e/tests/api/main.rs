@@ -1,0 +1,13 @@
+//! Black-box tests through the nginx edge: the services started in-process over a database and
+//! a JetStream stream of the test's own, nginx in front of them with the configuration
+//! `deploy/nginx/render` writes, and requests only ever sent to nginx.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod edge;
+mod headers;
+mod helpers;
+mod limits;
+mod request_id;
+mod routing;
+mod websocket;
