@@ -2,7 +2,7 @@
 //! services in-process over a fresh database and JetStream stream, a web root, and the edge in
 //! front of them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use event_store::EventStore;
@@ -24,7 +24,15 @@ pub struct TestApp {
     /// The services' event store, to see what was (not) written.
     pub store: EventStore,
     stream: String,
-    _web_root: tempfile::TempDir,
+    _web_root: Option<tempfile::TempDir>,
+}
+
+/// What the edge serves at `/`.
+pub enum WebRoot {
+    /// A page and a WebAssembly module, as `web/build` writes them, for the edge's own tests.
+    Fixture,
+    /// The real web app, as `web/build` builds it.
+    App,
 }
 
 impl TestApp {
@@ -34,6 +42,11 @@ impl TestApp {
 
     /// With `options` added to `deploy/nginx/render`'s command line.
     pub async fn spawn_with(options: &[&str]) -> TestApp {
+        TestApp::spawn_serving(WebRoot::Fixture, options).await
+    }
+
+    /// Serving `web` at `/`.
+    pub async fn spawn_serving(web: WebRoot, options: &[&str]) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
 
@@ -91,14 +104,20 @@ impl TestApp {
         let notifier_port = notifier.port();
         tokio::spawn(notifier.run_until(std::future::pending()));
 
-        let web_root = web_root();
+        let (web_dir, web_root) = match web {
+            WebRoot::Fixture => {
+                let fixture = web_root();
+                (fixture.path().to_owned(), Some(fixture))
+            }
+            WebRoot::App => (built_web_app(), None),
+        };
         let edge = Edge::start(
             &Upstreams {
                 command: command_port,
                 query: query_port,
                 notifier: notifier_port,
             },
-            web_root.path(),
+            &web_dir,
             options,
         );
         TestApp {
@@ -163,6 +182,29 @@ fn web_root() -> tempfile::TempDir {
     write(dir.path(), "index.html", INDEX_HTML.as_bytes());
     write(dir.path(), "wardline_bg.wasm", WASM_MODULE);
     dir
+}
+
+/// The web app's static site: `WARDLINE_WEB_DIST` when set (`./deploy/dev test` builds it once
+/// for the run), else built here with `web/build`.
+fn built_web_app() -> PathBuf {
+    if let Some(dist) = std::env::var_os("WARDLINE_WEB_DIST") {
+        let dist = PathBuf::from(dist);
+        assert!(
+            dist.join("index.html").is_file(),
+            "WARDLINE_WEB_DIST={} holds no index.html",
+            dist.display()
+        );
+        return dist;
+    }
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dist = repo.join("target/e2e-web");
+    let built = std::process::Command::new(repo.join("web/build"))
+        .arg("--out")
+        .arg(&dist)
+        .status()
+        .unwrap();
+    assert!(built.success(), "web/build failed");
+    dist
 }
 
 fn write(dir: &Path, name: &str, content: &[u8]) {
