@@ -83,6 +83,7 @@ async fn the_ward_dashboard_shows_deterioration_and_the_news2_alert_live() {
     .await;
     let screenshot = save_screenshot(page, "ward-dashboard-news2-alert.png").await;
     let took = shown.duration_since(written);
+    eprintln!("write acknowledged to alert shown: {took:?}");
     assert!(
         took <= LIVE_BOUND,
         "the page showed the alert {took:?} after the write; screenshot {}",
