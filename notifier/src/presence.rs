@@ -77,6 +77,9 @@ pub struct Presence {
     client: Option<redis::Client>,
     manager: tokio::sync::Mutex<(Option<ConnectionManager>, Option<Instant>)>,
     local: Mutex<HashMap<IpAddr, usize>>,
+    /// Records whose removal failed (Redis slow or away, as when ten thousand clients leave at
+    /// once): `(field, address)`, removed again by the upkeep. Removal is idempotent.
+    unforgotten: Mutex<Vec<(String, String)>>,
     admit: redis::Script,
     leave: redis::Script,
     update: redis::Script,
@@ -96,6 +99,7 @@ impl Presence {
             client,
             manager: tokio::sync::Mutex::new((None, None)),
             local: Mutex::new(HashMap::new()),
+            unforgotten: Mutex::new(Vec::new()),
             admit: redis::Script::new(ADMIT),
             leave: redis::Script::new(LEAVE),
             update: redis::Script::new(UPDATE),
@@ -182,7 +186,11 @@ impl Presence {
                     return Err(TooMany);
                 }
                 Ok(_) => seat.shared = true,
-                Err(error) => tracing::debug!(%error, "recording a connection in Redis failed"),
+                Err(error) => {
+                    // It may have been recorded all the same: take that back later.
+                    tracing::debug!(%error, "recording a connection in Redis failed");
+                    self.remember(seat.field.clone(), address.to_string());
+                }
             }
         }
         Ok(seat)
@@ -231,21 +239,35 @@ impl Presence {
         }
     }
 
+    /// Removes a connection's record and count; a failure is retried by the upkeep.
     async fn forget(&self, field: &str, address: impl ToString) {
-        let Some(mut redis) = self.connection().await else {
-            return;
+        let address = address.to_string();
+        let left: Result<i64, _> = match self.connection().await {
+            Some(mut redis) => {
+                self.leave
+                    .key(&self.addresses)
+                    .key(&self.connected)
+                    .arg(&address)
+                    .arg(field)
+                    .invoke_async(&mut redis)
+                    .await
+            }
+            None => Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "Redis is unreachable",
+            ))),
         };
-        let left: Result<i64, _> = self
-            .leave
-            .key(&self.addresses)
-            .key(&self.connected)
-            .arg(address.to_string())
-            .arg(field)
-            .invoke_async(&mut redis)
-            .await;
         if let Err(error) = left {
-            tracing::debug!(%error, "removing a connection from Redis failed");
+            tracing::debug!(%error, "removing a connection from Redis failed; retried later");
+            self.remember(field.to_owned(), address);
         }
+    }
+
+    fn remember(&self, field: String, address: String) {
+        self.unforgotten
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((field, address));
     }
 
     /// Keeps this instance's liveness key fresh and removes the connections of instances whose
@@ -261,6 +283,15 @@ impl Presence {
     }
 
     async fn sweep(&self) -> redis::RedisResult<()> {
+        let retries = std::mem::take(
+            &mut *self
+                .unforgotten
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (field, address) in retries {
+            self.forget(&field, address).await;
+        }
         let Some(mut redis) = self.connection().await else {
             return Ok(());
         };
