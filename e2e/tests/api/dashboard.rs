@@ -4,6 +4,7 @@
 //! the NEWS2 alert within two seconds, live over the notifier. The page's screenshot is kept in
 //! `target/test-artifacts/`.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -170,8 +171,11 @@ impl Browser {
     async fn start() -> Browser {
         let driver_binary = find_binary("chromedriver");
         let port = test_support::free_port();
+        // Its own process group, with the browsers it starts, so that a failing test can end
+        // them all.
         let driver = Command::new(&driver_binary)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -214,16 +218,17 @@ impl Browser {
         }
     }
 
-    async fn stop(mut self) {
+    /// Ends the session; dropping ends the processes.
+    async fn stop(self) {
         let _ = self.client.clone().close().await;
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.driver.wait();
     }
 }
 
