@@ -18,7 +18,6 @@ pub struct Event {
     pub kind: String,
     pub resource_type: String,
     pub id: String,
-    pub version: i32,
     /// The resource after the change (for a delete, as it stood before).
     pub resource: Value,
     /// The `event` message without its closing `"subscriptions":[...]}`.
@@ -99,7 +98,6 @@ impl Event {
             kind,
             resource_type,
             id,
-            version,
             resource: parsed,
             message_head,
         }))

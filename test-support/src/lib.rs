@@ -208,6 +208,21 @@ mod tests {
     }
 }
 
+/// Starts a service crate's `Application` in the background from a [`ServiceArgs`] and gives
+/// its port: `spawn_service!(command_service, ServiceArgs::new(...).events(...))`. A macro, so
+/// that this crate need not depend on the services (each test crate names the ones it runs);
+/// the caller needs `service_kit` and `tokio`.
+#[macro_export]
+macro_rules! spawn_service {
+    ($service:ident, $args:expr) => {{
+        let settings = ::service_kit::config::load_from($args.into_args()).unwrap();
+        let service = $service::Application::build(settings).await.unwrap();
+        let port = service.port();
+        ::tokio::spawn(service.run_until(::std::future::pending()));
+        port
+    }};
+}
+
 /// The command line that starts a service in a test or a benchmark: any free port, a database,
 /// and what the caller adds; `into_args` gives what `service_kit::config::load_from` takes.
 #[derive(Debug, Clone)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use event_store::EventStore;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
-use test_support::{ServiceArgs, TestDatabase};
+use test_support::{ServiceArgs, TestDatabase, spawn_service};
 
 use crate::edge::{Edge, Upstreams};
 
@@ -50,59 +50,28 @@ impl TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
 
-        let command = command_service::Application::build(
-            service_kit::config::load_from(
-                ServiceArgs::new("command-service", &database.url, 5)
-                    .events(&stream, &subject_prefix)
-                    .arg("--warm-validators", false)
-                    .into_args(),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        let command_port = command.port();
-        tokio::spawn(command.run_until(std::future::pending()));
-
-        let query = fhir_query_service::Application::build(
-            service_kit::config::load_from(
-                ServiceArgs::new("fhir-query-service", &database.url, 5)
-                    .redis()
-                    .into_args(),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        let query_port = query.port();
-        tokio::spawn(query.run_until(std::future::pending()));
-
-        let projection = projection_service::Application::build(
-            service_kit::config::load_from(
-                ServiceArgs::new("projection-service", &database.url, 5)
-                    .events(&stream, &subject_prefix)
-                    .redis()
-                    .into_args(),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        tokio::spawn(projection.run_until(std::future::pending()));
-
-        let notifier = notifier::Application::build(
-            service_kit::config::load_from(
-                ServiceArgs::new("notifier", &database.url, 5)
-                    .events(&stream, &subject_prefix)
-                    .redis()
-                    .into_args(),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        let notifier_port = notifier.port();
-        tokio::spawn(notifier.run_until(std::future::pending()));
+        let command_port = spawn_service!(
+            command_service,
+            ServiceArgs::new("command-service", &database.url, 5)
+                .events(&stream, &subject_prefix)
+                .arg("--warm-validators", false)
+        );
+        let query_port = spawn_service!(
+            fhir_query_service,
+            ServiceArgs::new("fhir-query-service", &database.url, 5).redis()
+        );
+        spawn_service!(
+            projection_service,
+            ServiceArgs::new("projection-service", &database.url, 5)
+                .events(&stream, &subject_prefix)
+                .redis()
+        );
+        let notifier_port = spawn_service!(
+            notifier,
+            ServiceArgs::new("notifier", &database.url, 5)
+                .events(&stream, &subject_prefix)
+                .redis()
+        );
 
         let (web_dir, web_root) = match web {
             WebRoot::Fixture => {

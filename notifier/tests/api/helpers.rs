@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use reqwest::Client;
 use serde_json::{Value, json};
-use test_support::{ServiceArgs, TestDatabase};
+use test_support::{ServiceArgs, TestDatabase, spawn_service};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
@@ -31,34 +31,20 @@ impl TestApp {
     pub async fn spawn(notifier_options: &[(&str, &str)]) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
-        let command = command_service::Application::build(
-            service_kit::config::load_from(
-                ServiceArgs::new("command-service", &database.url, 5)
-                    .events(&stream, &subject_prefix)
-                    .into_args(),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        let writes = format!("http://127.0.0.1:{}/fhir", command.port());
-        tokio::spawn(command.run_until(std::future::pending()));
-        let projection = projection_service::Application::build(
-            service_kit::config::load_from(
-                ServiceArgs::new("projection-service", &database.url, 5)
-                    .events(&stream, &subject_prefix)
-                    .redis()
-                    .arg("--consumer", format!("projection-{stream}"))
-                    .arg("--fhir-base-url", BASE_URL)
-                    .into_args(),
-            )
-            .unwrap(),
-        )
-        .await
-        .unwrap();
-        tokio::spawn(projection.run_until(std::future::pending()));
+        let command_port = spawn_service!(
+            command_service,
+            ServiceArgs::new("command-service", &database.url, 5).events(&stream, &subject_prefix)
+        );
+        spawn_service!(
+            projection_service,
+            ServiceArgs::new("projection-service", &database.url, 5)
+                .events(&stream, &subject_prefix)
+                .redis()
+                .arg("--consumer", format!("projection-{stream}"))
+                .arg("--fhir-base-url", BASE_URL)
+        );
         let mut app = TestApp {
-            writes,
+            writes: format!("http://127.0.0.1:{command_port}/fhir"),
             ws: String::new(),
             client: Client::builder()
                 .timeout(Duration::from_secs(60))
@@ -83,12 +69,7 @@ impl TestApp {
         for (name, value) in options {
             args = args.arg(name, value);
         }
-        let notifier =
-            notifier::Application::build(service_kit::config::load_from(args.into_args()).unwrap())
-                .await
-                .unwrap();
-        let port = notifier.port();
-        tokio::spawn(notifier.run_until(std::future::pending()));
+        let port = spawn_service!(notifier, args);
         let base = format!("http://127.0.0.1:{port}");
         let client = self.client.clone();
         test_support::eventually(
@@ -166,10 +147,7 @@ impl TestApp {
     /// Waits until the first notifier has handled every event up to `position`, so that what a
     /// test writes before subscribing cannot arrive after it.
     pub async fn settled(&self, position: i64) {
-        let status = self
-            .ws
-            .replace("ws://", "http://")
-            .replace("/ws", "/status");
+        let status = self.status_url();
         let client = self.client.clone();
         test_support::eventually(
             "the notifier reaches the position",
@@ -185,6 +163,13 @@ impl TestApp {
             },
         )
         .await;
+    }
+
+    /// `GET /status` of the first notifier.
+    pub fn status_url(&self) -> String {
+        self.ws
+            .replace("ws://", "http://")
+            .replace("/ws", "/status")
     }
 
     pub async fn connect(&self) -> WsClient {

@@ -67,7 +67,7 @@ async fn a_client_that_does_not_read_is_dropped_and_the_others_carry_on() {
 
     let status: Value = app
         .client
-        .get(app.ws.replace("ws://", "http://").replace("/ws", "/status"))
+        .get(app.status_url())
         .send()
         .await
         .unwrap()
