@@ -140,13 +140,19 @@ impl TestApp {
         }
     }
 
-    /// `GET <reads>/<path_and_query>`, presenting the last write's position so the search
-    /// sees every write of the test.
+    /// The highest position a write of this test returned, as the `x-event-position`
+    /// header's value: a search that presents it sees every write of the test.
+    pub fn position(&self) -> String {
+        self.last_position
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .to_string()
+    }
+
+    /// `GET <reads>/<path_and_query>`, presenting the last write's position.
     pub async fn get(&self, path_and_query: &str) -> Response {
-        let position = self.last_position.load(std::sync::atomic::Ordering::SeqCst);
         self.client
             .get(format!("{}/{path_and_query}", self.reads))
-            .header("x-event-position", position.to_string())
+            .header("x-event-position", self.position())
             .send()
             .await
             .unwrap()

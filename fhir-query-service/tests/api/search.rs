@@ -387,6 +387,7 @@ async fn post_search_and_system_search() {
         .client
         .post(format!("{}/Patient/_search", app.reads))
         .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-event-position", app.position())
         .body("family=smith&_sort=family")
         .send()
         .await
