@@ -285,5 +285,5 @@ pub async fn cache_version(
         deleted: outcome.deleted,
         resource: outcome.resource_json.clone(),
     };
-    cache.store_if_newer(resource_type, id, &entry).await;
+    cache.store_committed(resource_type, id, &entry).await;
 }

@@ -6,10 +6,19 @@
 //! Postgres just before version 2 committed would store version 1 after the writer's
 //! invalidation). So every entry carries its version and every store is conditional, in one
 //! Lua script: an entry is only ever replaced by a newer version.
-//! - The command service stores each version it commits *before* acknowledging the write.
-//! - The query service stores what it read from Postgres on a miss; a stale one is refused.
-//! - The projection service, after applying a version, evicts entries older than it: a second
-//!   guard for the case where the command service could not reach Redis.
+//!
+//! The entry alone is not enough, because it can vanish: it expires, Redis evicts it under
+//! memory pressure, an operator deletes it. A reader that read version 1 from Postgres before
+//! version 2 committed, and stores it after version 2's entry has vanished, would otherwise
+//! bring version 1 back. So writers also record the newest committed version in a key of its
+//! own, `fhir:version:<Type>/<id>`, and a reader's store is refused below it.
+//! - The command service stores each version it commits *before* acknowledging the write
+//!   ([`ResourceCache::store_committed`]: entry and newest version).
+//! - The query service stores what it read from Postgres on a miss
+//!   ([`ResourceCache::store_read`]); one older than the entry or the newest version is refused.
+//! - The projection service, after applying a version, evicts entries older than it and raises
+//!   the newest version: a second guard for the case where the command service could not
+//!   reach Redis.
 //!
 //! Redis being down makes reads slower, never wrong and never failing: every call has a short
 //! timeout, a failed connection is retried at most every few seconds by one call while the
@@ -32,19 +41,45 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(5);
 /// Entry format version, first field of every value.
 const FORMAT: &str = "r1";
 
-/// Stores `ARGV[2]` unless the entry holds version `ARGV[1]` or newer.
-const STORE_IF_NEWER: &str = r"
+/// A committed version: raises the newest version `KEYS[2]` to `ARGV[1]`, then stores the
+/// entry `ARGV[2]` in `KEYS[1]` unless it holds that version or a newer one.
+const STORE_COMMITTED: &str = r"
+local version = tonumber(ARGV[1])
+local newest = tonumber(redis.call('GET', KEYS[2]))
+if (not newest) or newest < version then
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
+end
 local current = redis.call('GET', KEYS[1])
 if current then
-  local version = tonumber(string.match(current, '^r1|(%d+)|'))
-  if version and version >= tonumber(ARGV[1]) then return 0 end
+  local cached = tonumber(string.match(current, '^r1|(%d+)|'))
+  if cached and cached >= version then return 0 end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
 return 1
 ";
 
-/// Deletes the entry if it holds a version older than `ARGV[1]`.
+/// A version read from Postgres: stores the entry `ARGV[2]` in `KEYS[1]` unless a newer
+/// version was committed (`KEYS[2]`) or the entry holds that version or a newer one.
+const STORE_READ: &str = r"
+local version = tonumber(ARGV[1])
+local newest = tonumber(redis.call('GET', KEYS[2]))
+if newest and newest > version then return 0 end
+local current = redis.call('GET', KEYS[1])
+if current then
+  local cached = tonumber(string.match(current, '^r1|(%d+)|'))
+  if cached and cached >= version then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+";
+
+/// An applied version: raises the newest version `KEYS[2]` to `ARGV[1]` (TTL `ARGV[2]`) and
+/// deletes the entry `KEYS[1]` if it holds an older version.
 const EVICT_IF_OLDER: &str = r"
+local newest = tonumber(redis.call('GET', KEYS[2]))
+if (not newest) or newest < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+end
 local current = redis.call('GET', KEYS[1])
 if current then
   local version = tonumber(string.match(current, '^r1|(%d+)|'))
@@ -59,6 +94,11 @@ return 0
 /// The cache key of one resource.
 pub fn resource_key(resource_type: &str, resource_id: &str) -> String {
     format!("fhir:resource:{resource_type}/{resource_id}")
+}
+
+/// The key of the newest version committed of one resource (see the module's documentation).
+pub fn version_key(resource_type: &str, resource_id: &str) -> String {
+    format!("fhir:version:{resource_type}/{resource_id}")
 }
 
 /// One cached version: what a read needs to answer without Postgres.
@@ -116,7 +156,8 @@ struct Inner {
     /// Held by the one call that is (re)connecting, with the time of the last attempt; other
     /// calls meanwhile go without the cache instead of queueing behind the attempt.
     connecting: Mutex<Option<Instant>>,
-    store_script: redis::Script,
+    store_committed: redis::Script,
+    store_read: redis::Script,
     failures: AtomicU64,
 }
 
@@ -133,7 +174,8 @@ impl ResourceCache {
                 client,
                 manager: RwLock::new(None),
                 connecting: Mutex::new(None),
-                store_script: redis::Script::new(STORE_IF_NEWER),
+                store_committed: redis::Script::new(STORE_COMMITTED),
+                store_read: redis::Script::new(STORE_READ),
                 failures: AtomicU64::new(0),
             }),
         }
@@ -242,9 +284,33 @@ impl ResourceCache {
         }
     }
 
-    /// Stores `entry` unless the cache already holds that version or a newer one.
-    pub async fn store_if_newer(
+    /// A version just committed, stored before its write is acknowledged: it becomes the
+    /// newest version, and the entry unless the cache already holds that version or a newer one.
+    pub async fn store_committed(
         &self,
+        resource_type: &str,
+        resource_id: &str,
+        entry: &CachedVersion,
+    ) {
+        self.store(
+            &self.inner.store_committed,
+            resource_type,
+            resource_id,
+            entry,
+        )
+        .await;
+    }
+
+    /// A version read from the event store: stored unless a newer one was committed since, or
+    /// the cache holds that version or a newer one.
+    pub async fn store_read(&self, resource_type: &str, resource_id: &str, entry: &CachedVersion) {
+        self.store(&self.inner.store_read, resource_type, resource_id, entry)
+            .await;
+    }
+
+    async fn store(
+        &self,
+        script: &redis::Script,
         resource_type: &str,
         resource_id: &str,
         entry: &CachedVersion,
@@ -252,11 +318,9 @@ impl ResourceCache {
         let Some(mut connection) = self.connection().await else {
             return;
         };
-        let mut invocation = self
-            .inner
-            .store_script
-            .key(resource_key(resource_type, resource_id));
+        let mut invocation = script.key(resource_key(resource_type, resource_id));
         invocation
+            .key(version_key(resource_type, resource_id))
             .arg(entry.version)
             .arg(entry.encode())
             .arg(TTL_SECONDS);
@@ -267,7 +331,8 @@ impl ResourceCache {
         }
     }
 
-    /// Evicts the entries of `resources` (`(type, id, version)`) that hold an older version.
+    /// Evicts the entries of `resources` (`(type, id, version)`) that hold an older version,
+    /// and raises their newest versions, so that a reader cannot store an older one after.
     pub async fn evict_older(&self, resources: &[(String, String, i32)]) {
         if resources.is_empty() {
             return;
@@ -280,9 +345,11 @@ impl ResourceCache {
             pipeline
                 .cmd("EVAL")
                 .arg(EVICT_IF_OLDER)
-                .arg(1)
+                .arg(2)
                 .arg(resource_key(resource_type, resource_id))
+                .arg(version_key(resource_type, resource_id))
                 .arg(*version)
+                .arg(TTL_SECONDS)
                 .ignore();
         }
         let evicted: Result<Result<(), _>, _> =

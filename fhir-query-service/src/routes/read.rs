@@ -33,7 +33,7 @@ pub(crate) async fn read(
     if let Some(latest) = &latest {
         state
             .cache
-            .store_if_newer(resource_type.as_str(), id.as_str(), latest)
+            .store_read(resource_type.as_str(), id.as_str(), latest)
             .await;
     }
     respond(latest, &resource_type, &id, None, &headers)

@@ -372,7 +372,7 @@ impl Searcher {
                 .collect();
             // Cached side by side, not one round trip after another.
             futures::future::join_all(read.iter().map(|(_, resource_type, id, entry)| {
-                self.cache.store_if_newer(resource_type, id, entry)
+                self.cache.store_read(resource_type, id, entry)
             }))
             .await;
             let mut read: std::collections::HashMap<i64, CachedVersion> = read

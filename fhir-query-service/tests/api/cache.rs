@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
+use service_kit::resource_cache::{CachedVersion, ResourceCache, resource_key, version_key};
 
 use crate::helpers::TestApp;
 
@@ -176,4 +177,64 @@ async fn a_deleted_resource_is_gone_from_the_cache_too() {
     let gone = app.client.get(&url).send().await.unwrap();
     assert_eq!(gone.status(), 410);
     assert_eq!(version_of(&gone), 2);
+}
+
+/// A reader that read a version before a newer one committed, and stores it after the newer
+/// one's entry has vanished (expired, evicted by Redis), is refused: the newest committed
+/// version is kept apart from the entry. The projection's eviction raises it too.
+#[tokio::test]
+async fn a_stale_read_is_not_cached_after_the_newer_entry_vanished() {
+    let cache = ResourceCache::new(Some(&test_support::redis_url()));
+    let version = |n: i32| CachedVersion {
+        version: n,
+        recorded_at: chrono::Utc::now(),
+        deleted: false,
+        resource: format!(r#"{{"resourceType":"Patient","n":{n}}}"#),
+    };
+    let cached = |id: String| {
+        let cache = cache.clone();
+        async move { cache.get("Patient", &id).await.map(|entry| entry.version) }
+    };
+    let mut redis = redis::Client::open(test_support::redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+
+    let written = format!("vanish-{}", uuid::Uuid::new_v4());
+    cache.store_read("Patient", &written, &version(1)).await;
+    assert_eq!(cached(written.clone()).await, Some(1));
+    cache
+        .store_committed("Patient", &written, &version(2))
+        .await;
+    assert_eq!(cached(written.clone()).await, Some(2));
+    let _: () = redis::cmd("DEL")
+        .arg(resource_key("Patient", &written))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    cache.store_read("Patient", &written, &version(1)).await;
+    assert_eq!(cached(written.clone()).await, None, "version 1 came back");
+    cache.store_read("Patient", &written, &version(2)).await;
+    assert_eq!(cached(written.clone()).await, Some(2));
+
+    let projected = format!("vanish-{}", uuid::Uuid::new_v4());
+    cache.store_read("Patient", &projected, &version(1)).await;
+    cache
+        .evict_older(&[("Patient".to_owned(), projected.clone(), 3)])
+        .await;
+    assert_eq!(cached(projected.clone()).await, None);
+    cache.store_read("Patient", &projected, &version(2)).await;
+    assert_eq!(cached(projected.clone()).await, None, "version 2 came back");
+    cache.store_read("Patient", &projected, &version(3)).await;
+    assert_eq!(cached(projected.clone()).await, Some(3));
+
+    let _: () = redis::cmd("DEL")
+        .arg(resource_key("Patient", &written))
+        .arg(version_key("Patient", &written))
+        .arg(resource_key("Patient", &projected))
+        .arg(version_key("Patient", &projected))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
 }
