@@ -16,8 +16,10 @@ fn patient_with(mrn: &str, family: &str) -> Value {
     })
 }
 
+/// The services with a projection, and a wait for it long enough for a loaded machine (the
+/// bound itself is tested with a projection that never comes).
 async fn with_projection() -> TestApp {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with_args(&["--conditional-wait-ms", "60000"]).await;
     app.start_projection().await;
     app
 }

@@ -21,6 +21,8 @@ pub struct TestApp {
     pub nats_url: String,
     pub stream: String,
     pub subject_prefix: String,
+    /// The extra command-service arguments, which further instances get too.
+    extra_args: Vec<String>,
 }
 
 impl TestApp {
@@ -71,6 +73,7 @@ impl TestApp {
             nats_url: nats_url.to_owned(),
             stream,
             subject_prefix,
+            extra_args: extra.iter().map(|arg| (*arg).to_owned()).collect(),
         }
     }
 
@@ -121,16 +124,19 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Another command service on the same database and stream (with its own relay), stopped
+    /// Another command service on the same database and stream (with its own relay and this
+    /// app's extra arguments), stopped
     /// when the returned sender is dropped or fired. Returns its `/fhir` base URL.
     pub async fn spawn_another_command_service(
         &self,
     ) -> (String, tokio::sync::oneshot::Sender<()>) {
-        let settings = command_settings(
+        let extra: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
+        let settings = command_settings_with(
             &self.database_url,
             &self.nats_url,
             &self.stream,
             &self.subject_prefix,
+            &extra,
         );
         let command = command_service::Application::build(settings).await.unwrap();
         let port = command.port();
@@ -200,15 +206,6 @@ impl TestApp {
     pub async fn cleanup(&self) {
         test_support::delete_stream(&self.nats_url, &self.stream).await;
     }
-}
-
-pub fn command_settings(
-    database_url: &str,
-    nats_url: &str,
-    stream: &str,
-    subject_prefix: &str,
-) -> Settings {
-    command_settings_with(database_url, nats_url, stream, subject_prefix, &[])
 }
 
 fn command_settings_with(

@@ -71,6 +71,9 @@ impl TestApp {
             ServiceArgs::new("notifier", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
+                // Its own connection counts: the per-address cap is not shared with other tests
+                // or a running stack.
+                .arg("--redis-prefix", format!("ws-test-{stream}"))
         );
 
         let (web_dir, web_root) = match web {

@@ -159,6 +159,7 @@ async fn everything(
     );
     request.compartment = Some(compartment);
     let query = state.searcher.parse(types, &request)?;
+    wait_for_writes(&state, headers).await?;
     let bundle = state.searcher.search(&query, &request).await?;
     Ok(respond(&bundle))
 }

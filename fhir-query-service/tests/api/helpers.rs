@@ -111,6 +111,11 @@ impl TestApp {
             resource["id"],
             response.status()
         );
+        self.record_position(&response);
+    }
+
+    /// Keeps the position a write returned, for the searches after it.
+    fn record_position(&self, response: &Response) {
         let position: i64 = response.headers()["x-event-position"]
             .to_str()
             .unwrap()
@@ -132,6 +137,7 @@ impl TestApp {
             "DELETE {path}: {}",
             response.status()
         );
+        self.record_position(&response);
     }
 
     pub async fn put_all(&self, resources: &[Value]) {

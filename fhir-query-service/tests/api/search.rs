@@ -406,10 +406,17 @@ async fn a_search_with_a_position_waits_for_the_projection_or_answers_503() {
     // No projection service: the checkpoint never moves.
     let app = TestApp::spawn_with(false, 300).await;
     app.put(&patient("p", "Late", "L", "other", "2000")).await;
-    let response = app.get("Patient?family=late").await;
-    assert_eq!(response.status(), 503);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["resourceType"], "OperationOutcome");
+    for search in [
+        "Patient?family=late",
+        "Patient/p/Observation",
+        "Patient/p/$everything",
+        "?_type=Patient",
+    ] {
+        let response = app.get(search).await;
+        assert_eq!(response.status(), 503, "{search}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["resourceType"], "OperationOutcome", "{search}");
+    }
     // Without the header the search answers at once, from what is indexed.
     let response = app
         .client

@@ -65,7 +65,10 @@ impl TestApp {
             .events(&self.stream, &self.subject_prefix)
             .redis()
             .arg("--reference-base-url", BASE_URL)
-            .arg("--redis-prefix", &self.redis_prefix);
+            .arg("--redis-prefix", &self.redis_prefix)
+            // A loaded machine may keep the projection behind for seconds; the tests are about
+            // what is delivered, not about the wait's bound.
+            .arg("--projection-wait-ms", "60000");
         for (name, value) in options {
             args = args.arg(name, value);
         }

@@ -20,7 +20,11 @@ pub struct TestApp {
     pub stream: String,
     pub subject_prefix: String,
     pub consumer: String,
-    stop_projection: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Stops the first projection service, and its task, which ends when it has stopped.
+    stop_projection: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )>,
 }
 
 impl TestApp {
@@ -50,9 +54,9 @@ impl TestApp {
             subject_prefix,
             stop_projection: None,
         };
-        let (base, stop) = app.spawn_projection().await;
+        let (base, stop, task) = app.start_projection().await;
         app.projection = base;
-        app.stop_projection = Some(stop);
+        app.stop_projection = Some((stop, task));
         app
     }
 
@@ -72,21 +76,34 @@ impl TestApp {
     /// Another projection service instance sharing the consumer; stopped when the sender fires
     /// or is dropped. Returns its base URL.
     pub async fn spawn_projection(&self) -> (String, tokio::sync::oneshot::Sender<()>) {
+        let (base, stop, _task) = self.start_projection().await;
+        (base, stop)
+    }
+
+    async fn start_projection(
+        &self,
+    ) -> (
+        String,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ) {
         let service = projection_service::Application::build(self.projection_settings())
             .await
             .unwrap();
         let port = service.port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(service.run_until(async move {
+        let task = tokio::spawn(service.run_until(async move {
             let _ = stopped.await;
         }));
-        (format!("http://127.0.0.1:{port}"), stop)
+        (format!("http://127.0.0.1:{port}"), stop, task)
     }
 
-    /// Stops the first projection service (writes go on; the consumer keeps their events).
-    pub fn stop_projection(&mut self) {
-        if let Some(stop) = self.stop_projection.take() {
+    /// Stops the first projection service and waits until its consumer has stopped (writes
+    /// go on; the durable consumer keeps their events).
+    pub async fn stop_projection(&mut self) {
+        if let Some((stop, task)) = self.stop_projection.take() {
             let _ = stop.send(());
+            task.await.unwrap().unwrap();
         }
     }
 
@@ -137,6 +154,21 @@ impl TestApp {
             .json()
             .await
             .unwrap()
+    }
+
+    /// `base`'s `/status` once `ready` holds for it. Counters move after the checkpoint does,
+    /// so a status read right after `caught_up` may not show them yet.
+    pub async fn status_when(
+        &self,
+        base: &str,
+        what: &str,
+        ready: impl Fn(&Value) -> bool,
+    ) -> Value {
+        test_support::eventually(what, Duration::from_secs(30), || async {
+            let status = self.status(base).await;
+            ready(&status).then_some(status)
+        })
+        .await
     }
 
     /// Waits until the projections have applied everything the store holds.

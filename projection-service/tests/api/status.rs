@@ -19,7 +19,7 @@ async fn status_reports_position_and_lag() {
     assert_eq!(status["consumerConnected"], json!(true));
 
     // An instance that cannot reach NATS reports the lag of the tables it cannot advance.
-    app.stop_projection();
+    app.stop_projection().await;
     let mut settings = app.projection_settings();
     settings.nats.nats_url = format!("nats://127.0.0.1:{}", test_support::free_port());
     let stuck = projection_service::Application::build(settings)
