@@ -263,11 +263,14 @@ impl Sql {
                 value => {
                     let row = self.alias("i");
                     self.builder.push(format!(
-                        "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.res_pk = {alias}.res_pk AND {row}.sp_name = ",
+                        "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.res_pk = {alias}.res_pk",
                         table(criterion.kind)
                     ));
-                    self.builder.push_bind(criterion.code.clone());
+                    // A hash names the type and the parameter (as HAPI's do), so a probe needs
+                    // neither: without them it is answered from the hash index alone.
                     if !is_hash_probe(value) {
+                        self.builder.push(format!(" AND {row}.sp_name = "));
+                        self.builder.push_bind(criterion.code.clone());
                         self.row_types(&criterion.types, criterion.kind, &row);
                     }
                     // Coordinates have no composite columns; every other table does.
@@ -286,9 +289,10 @@ impl Sql {
     /// Restricts index row `row` to the types the criterion applies to. It is implied by the
     /// join to the resource, but stated it lets every index that starts with the type (all of
     /// the `(res_type, sp_name, ...)` ones, and `(src_type, sp_name, target_id)` for
-    /// references) be searched by its whole key instead of scanned. Hash probes leave it out:
-    /// their hashes already name the type, and with it the planner was seen to combine the
-    /// narrow hash index with a scan of the whole `(res_type, sp_name)` range.
+    /// references) be searched by its whole key instead of scanned. Hash probes leave it out,
+    /// and the parameter's name too: their hashes already name both, and with the type the
+    /// planner was seen to combine the narrow hash index with a scan of the whole
+    /// `(res_type, sp_name)` range; with the name, it read every matching row from the heap.
     fn row_types(&mut self, types: &[String], kind: ParamType, row: &str) {
         if types.is_empty() {
             return;

@@ -83,8 +83,12 @@ pub struct Searcher {
     cache: ResourceCache,
 }
 
+/// A resource by its `res_pk`, type and id.
+type Named = (i64, String, String);
+
 struct Page {
-    ids: Vec<i64>,
+    /// The page's resources, in order.
+    named: Vec<Named>,
     offset: usize,
     total: Option<usize>,
     /// The kept list, when there is more than one page.
@@ -136,7 +140,7 @@ impl Searcher {
                 request,
                 Vec::new(),
                 &Page {
-                    ids: Vec::new(),
+                    named: Vec::new(),
                     offset: 0,
                     total: Some(total),
                     list: None,
@@ -145,11 +149,11 @@ impl Searcher {
             ));
         }
         let limit = RESULT_CAP as i64 + 1;
-        let rows = sql::select_matches(query, request.compartment.as_ref(), limit)
-            .build()
-            .fetch_all(&self.pool)
-            .await?;
-        let mut matches: Vec<i64> = rows.iter().map(|row| row.get(0)).collect();
+        let mut matches: Vec<Named> =
+            sql::select_matches(query, request.compartment.as_ref(), limit)
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await?;
         let overflow = matches.len() > RESULT_CAP;
         matches.truncate(RESULT_CAP);
         let total = match (overflow, query.total) {
@@ -158,18 +162,19 @@ impl Searcher {
             (true, _) => None,
         };
         let list = if matches.len() > query.count {
-            Some((self.keep(request, &matches, total).await?, matches.len()))
+            let pks: Vec<i64> = matches.iter().map(|(pk, _, _)| *pk).collect();
+            Some((self.keep(request, &pks, total).await?, matches.len()))
         } else {
             None
         };
-        let ids = matches.iter().take(query.count).copied().collect();
+        matches.truncate(query.count);
         let page = Page {
-            ids,
+            named: matches,
             offset: 0,
             total,
             list,
         };
-        let (resources, included) = self.resources(query, &page.ids).await?;
+        let (resources, included) = self.resources(query, &page.named).await?;
         Ok(self.bundle(query, request, resources, &page, &included))
     }
 
@@ -197,14 +202,14 @@ impl Searcher {
             query.count = count.clamp(1, query::MAX_COUNT);
         }
         let offset = page.offset.min(all.len());
-        let ids = all.iter().skip(offset).take(query.count).copied().collect();
+        let ids: Vec<i64> = all.iter().skip(offset).take(query.count).copied().collect();
         let page_data = Page {
-            ids,
+            named: self.names(&ids).await?,
             offset,
             total: total.and_then(|total| usize::try_from(total).ok()),
             list: Some((page.id, all.len())),
         };
-        let (resources, included) = self.resources(&query, &page_data.ids).await?;
+        let (resources, included) = self.resources(&query, &page_data.named).await?;
         Ok(self.bundle(&query, &request, resources, &page_data, &included))
     }
 
@@ -247,15 +252,16 @@ impl Searcher {
     async fn resources(
         &self,
         query: &SearchQuery,
-        ids: &[i64],
+        page: &[Named],
     ) -> Result<(Vec<Value>, Vec<Value>), SearchError> {
-        let resources = self.fetch(ids).await?;
+        let resources = self.fetch(page).await?;
         if query.includes.is_empty() && query.revincludes.is_empty() {
             return Ok((resources, Vec::new()));
         }
+        let ids: Vec<i64> = page.iter().map(|(pk, _, _)| *pk).collect();
         let mut seen: HashSet<i64> = ids.iter().copied().collect();
         let mut included_ids = Vec::new();
-        let mut frontier: Vec<i64> = ids.to_vec();
+        let mut frontier = ids;
         for round in 0..=ITERATE_ROUNDS {
             let mut found = Vec::new();
             for include in &query.includes {
@@ -276,7 +282,7 @@ impl Searcher {
             frontier = fresh;
         }
         included_ids.truncate(INCLUDE_CAP);
-        let included = self.fetch(&included_ids).await?;
+        let included = self.fetch(&self.names(&included_ids).await?).await?;
         Ok((resources, included))
     }
 
@@ -315,19 +321,26 @@ impl Searcher {
         Ok(rows.iter().map(|row| row.get(0)).collect())
     }
 
-    /// The current versions of `ids`, in that order; deleted ones are left out. Cached
-    /// versions are taken from Redis; the others are read from the event store and cached.
-    async fn fetch(&self, ids: &[i64]) -> Result<Vec<Value>, SearchError> {
+    /// The types and ids of `ids`, in that order.
+    async fn names(&self, ids: &[i64]) -> Result<Vec<Named>, SearchError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let named: Vec<(i64, String, String)> = sqlx::query_as(
+        Ok(sqlx::query_as(
             "SELECT p.pk, r.res_type, r.res_id FROM unnest($1::bigint[]) WITH ORDINALITY AS p(pk, ord) \
              JOIN hfj_resource r ON r.res_pk = p.pk ORDER BY p.ord",
         )
         .bind(ids)
         .fetch_all(&self.pool)
-        .await?;
+        .await?)
+    }
+
+    /// The current versions of `named`, in that order; deleted ones are left out. Cached
+    /// versions are taken from Redis; the others are read from the event store and cached.
+    async fn fetch(&self, named: &[Named]) -> Result<Vec<Value>, SearchError> {
+        if named.is_empty() {
+            return Ok(Vec::new());
+        }
         let keys: Vec<(&str, &str)> = named
             .iter()
             .map(|(_, resource_type, id)| (resource_type.as_str(), id.as_str()))
