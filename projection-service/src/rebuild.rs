@@ -115,6 +115,15 @@ async fn replay_and_swap(
             "ALTER TABLE {REBUILD_SCHEMA}.{table} SET SCHEMA public"
         ));
     }
+    // The copies' extended statistics (see the migrations) stay in the schema they were created
+    // in when their tables move; they follow them, or the schema could not be dropped.
+    swap.push(format!(
+        "DO $$ DECLARE statistic name; BEGIN \
+         FOR statistic IN SELECT stxname FROM pg_statistic_ext \
+         WHERE stxnamespace = '{REBUILD_SCHEMA}'::regnamespace LOOP \
+         EXECUTE format('ALTER STATISTICS {REBUILD_SCHEMA}.%I SET SCHEMA public', statistic); \
+         END LOOP; END $$"
+    ));
     swap.push(format!("DROP SCHEMA {REBUILD_SCHEMA}"));
     execute_all(&mut transaction, &swap).await?;
     workflow::install_views(&mut transaction).await?;

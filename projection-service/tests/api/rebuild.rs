@@ -129,6 +129,17 @@ async fn rebuilt_tables_equal_the_live_ones_and_the_live_ones_serve_meanwhile() 
             .await
             .unwrap();
     assert_eq!(census, 5, "the views work on the swapped-in tables");
+    let statistics = "SELECT c.relname::text FROM pg_statistic_ext s \
+         JOIN pg_class c ON c.oid = s.stxrelid \
+         WHERE s.stxnamespace = 'public'::regnamespace ORDER BY 1";
+    let (after,): (Vec<String>,) = sqlx::query_as(&format!("SELECT array({statistics})"))
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(
+        after.len() >= 8 && after.iter().any(|table| table == "hfj_spidx_date"),
+        "the planner's statistics on the index tables moved with them: {after:?}"
+    );
     app.cleanup().await;
 }
 
