@@ -41,29 +41,19 @@ const RECONNECT_EVERY: Duration = Duration::from_secs(5);
 /// Entry format version, first field of every value.
 const FORMAT: &str = "r1";
 
-/// A committed version: raises the newest version `KEYS[2]` to `ARGV[1]`, then stores the
-/// entry `ARGV[2]` in `KEYS[1]` unless it holds that version or a newer one.
-const STORE_COMMITTED: &str = r"
+/// Stores the entry `ARGV[2]` of version `ARGV[1]` in `KEYS[1]` unless the entry holds that
+/// version or a newer one. `ARGV[4]` says where the version comes from: `committed` (a write)
+/// first raises the newest version `KEYS[2]` to it; `read` (from Postgres) is refused below it.
+const STORE: &str = r"
 local version = tonumber(ARGV[1])
 local newest = tonumber(redis.call('GET', KEYS[2]))
-if (not newest) or newest < version then
-  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
+if ARGV[4] == 'committed' then
+  if (not newest) or newest < version then
+    redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[3])
+  end
+elseif newest and newest > version then
+  return 0
 end
-local current = redis.call('GET', KEYS[1])
-if current then
-  local cached = tonumber(string.match(current, '^r1|(%d+)|'))
-  if cached and cached >= version then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-return 1
-";
-
-/// A version read from Postgres: stores the entry `ARGV[2]` in `KEYS[1]` unless a newer
-/// version was committed (`KEYS[2]`) or the entry holds that version or a newer one.
-const STORE_READ: &str = r"
-local version = tonumber(ARGV[1])
-local newest = tonumber(redis.call('GET', KEYS[2]))
-if newest and newest > version then return 0 end
 local current = redis.call('GET', KEYS[1])
 if current then
   local cached = tonumber(string.match(current, '^r1|(%d+)|'))
@@ -156,8 +146,7 @@ struct Inner {
     /// Held by the one call that is (re)connecting, with the time of the last attempt; other
     /// calls meanwhile go without the cache instead of queueing behind the attempt.
     connecting: Mutex<Option<Instant>>,
-    store_committed: redis::Script,
-    store_read: redis::Script,
+    store_script: redis::Script,
     failures: AtomicU64,
 }
 
@@ -174,8 +163,7 @@ impl ResourceCache {
                 client,
                 manager: RwLock::new(None),
                 connecting: Mutex::new(None),
-                store_committed: redis::Script::new(STORE_COMMITTED),
-                store_read: redis::Script::new(STORE_READ),
+                store_script: redis::Script::new(STORE),
                 failures: AtomicU64::new(0),
             }),
         }
@@ -292,25 +280,20 @@ impl ResourceCache {
         resource_id: &str,
         entry: &CachedVersion,
     ) {
-        self.store(
-            &self.inner.store_committed,
-            resource_type,
-            resource_id,
-            entry,
-        )
-        .await;
+        self.store("committed", resource_type, resource_id, entry)
+            .await;
     }
 
     /// A version read from the event store: stored unless a newer one was committed since, or
     /// the cache holds that version or a newer one.
     pub async fn store_read(&self, resource_type: &str, resource_id: &str, entry: &CachedVersion) {
-        self.store(&self.inner.store_read, resource_type, resource_id, entry)
-            .await;
+        self.store("read", resource_type, resource_id, entry).await;
     }
 
+    /// Stores `entry` by the script [`STORE`]; `source` is `committed` or `read`.
     async fn store(
         &self,
-        script: &redis::Script,
+        source: &str,
         resource_type: &str,
         resource_id: &str,
         entry: &CachedVersion,
@@ -318,12 +301,16 @@ impl ResourceCache {
         let Some(mut connection) = self.connection().await else {
             return;
         };
-        let mut invocation = script.key(resource_key(resource_type, resource_id));
+        let mut invocation = self
+            .inner
+            .store_script
+            .key(resource_key(resource_type, resource_id));
         invocation
             .key(version_key(resource_type, resource_id))
             .arg(entry.version)
             .arg(entry.encode())
-            .arg(TTL_SECONDS);
+            .arg(TTL_SECONDS)
+            .arg(source);
         let stored: Result<Result<i64, _>, _> =
             tokio::time::timeout(TIMEOUT, invocation.invoke_async(&mut connection)).await;
         if !matches!(stored, Ok(Ok(_))) {
