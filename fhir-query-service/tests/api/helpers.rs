@@ -164,6 +164,18 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A request that must fail with `status` and an OperationOutcome: the outcome.
+    pub async fn outcome(&self, path_and_query: &str, status: u16) -> Value {
+        let response = self.get(path_and_query).await;
+        assert_eq!(response.status(), status, "GET {path_and_query}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["resourceType"], "OperationOutcome",
+            "GET {path_and_query}: {body}"
+        );
+        body
+    }
+
     /// A search that must succeed: its Bundle.
     pub async fn search(&self, path_and_query: &str) -> Value {
         let response = self.get(path_and_query).await;

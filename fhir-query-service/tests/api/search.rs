@@ -372,10 +372,7 @@ async fn unknown_parameters_are_strict_or_lenient_and_bad_values_are_400() {
         "Patient?gender:missing=perhaps",
         "Observation?subject=Nonsense/1",
     ] {
-        let response = app.get(bad).await;
-        assert_eq!(response.status(), 400, "{bad}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["resourceType"], "OperationOutcome", "{bad}");
+        app.outcome(bad, 400).await;
     }
     assert_eq!(app.get("Nonsense?x=1").await.status(), 404);
 }
@@ -412,10 +409,7 @@ async fn a_search_with_a_position_waits_for_the_projection_or_answers_503() {
         "Patient/p/$everything",
         "?_type=Patient",
     ] {
-        let response = app.get(search).await;
-        assert_eq!(response.status(), 503, "{search}");
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["resourceType"], "OperationOutcome", "{search}");
+        app.outcome(search, 503).await;
     }
     // Without the header the search answers at once, from what is indexed.
     let response = app
