@@ -4,6 +4,15 @@
 //! process into one validator per resource type, so a write pays only for walking its own
 //! resource. Errors come back as `OperationOutcome` issues whose `expression` says where in the
 //! resource the problem is (`Patient.name[0].given`), which is what a FHIR client shows its user.
+//!
+//! The published schema describes each complex type (`HumanName`, `Patient.contact`, every
+//! resource) by its properties alone, without `"type": "object"`, so under JSON Schema any
+//! number, string or array would satisfy it. Loading completes those definitions (see
+//! [`complete_types`]), so every complex type in every resource is checked the same way.
+//!
+//! Numbers are also bounded beyond what the schema says ([`MAX_NUMBER_TEXT`],
+//! [`MAX_DECIMAL_EXPONENT`]): a decimal the search indexes (Postgres `numeric`) cannot hold would
+//! otherwise be accepted here and refused by every later reader of the event.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -20,6 +29,13 @@ const FHIR_SCHEMA: &str = include_str!("../../schemas/fhir/fhir.schema.json");
 const MAX_ISSUES: usize = 50;
 /// Diagnostics longer than this are cut (a failed `oneOf` can quote a whole subtree).
 const MAX_DIAGNOSTICS: usize = 400;
+/// Longest number accepted, as written (sign, digits, point and exponent). FHIR decimals carry
+/// at most 18 significant digits in practice; the search indexes take up to this length.
+pub const MAX_NUMBER_TEXT: usize = 64;
+/// Largest exponent magnitude a number may be written with (`1e1000`, `1e-1000`): the bound
+/// Postgres `numeric` input accepts, so with [`MAX_NUMBER_TEXT`] every accepted number fits
+/// the indexes' `numeric` columns.
+pub const MAX_DECIMAL_EXPONENT: u32 = 1000;
 
 /// The R4 schema, compiled into one validator per resource type on first use.
 pub struct ResourceValidator {
@@ -34,10 +50,11 @@ impl ResourceValidator {
         VALIDATOR.get_or_init(|| {
             let mut schema: Value = serde_json::from_str(FHIR_SCHEMA)
                 .unwrap_or_else(|error| panic!("the embedded FHIR schema is not JSON: {error}"));
-            let definitions = schema
+            let mut definitions = schema
                 .get_mut("definitions")
                 .map(Value::take)
                 .unwrap_or_else(|| panic!("the embedded FHIR schema has no definitions"));
+            complete_types(&mut definitions);
             ResourceValidator {
                 definitions,
                 compiled: RwLock::new(HashMap::new()),
@@ -103,6 +120,12 @@ impl ResourceValidator {
     pub fn validate(&self, resource_type: ResourceType, resource: &Value) -> Vec<OutcomeIssue> {
         let mut issues = Vec::new();
         self.validate_at(resource_type, resource, resource_type.as_str(), &mut issues);
+        check_numbers(
+            resource,
+            &mut String::new(),
+            resource_type.as_str(),
+            &mut issues,
+        );
         issues.truncate(MAX_ISSUES);
         issues
     }
@@ -190,6 +213,91 @@ fn nested_resources<'v>(
             }
         }
         _ => {}
+    }
+}
+
+/// Makes every definition say what JSON type it is. A complex type (a definition with
+/// `properties`) must be an object; `xhtml`, the one primitive published without a type, is a
+/// string. Array-valued elements already say `"type": "array"` in the published schema.
+fn complete_types(definitions: &mut Value) {
+    let Some(definitions) = definitions.as_object_mut() else {
+        return;
+    };
+    for (name, definition) in definitions.iter_mut() {
+        let Some(definition) = definition.as_object_mut() else {
+            continue;
+        };
+        if definition.contains_key("type") {
+            continue;
+        }
+        if definition.contains_key("properties") {
+            definition.insert("type".to_owned(), json!("object"));
+        } else if name == "xhtml" {
+            definition.insert("type".to_owned(), json!("string"));
+        }
+    }
+}
+
+/// Reports every number in `value` (at JSON pointer `pointer`) that is longer than
+/// [`MAX_NUMBER_TEXT`] or written with an exponent beyond [`MAX_DECIMAL_EXPONENT`].
+fn check_numbers(value: &Value, pointer: &mut String, at: &str, issues: &mut Vec<OutcomeIssue>) {
+    if issues.len() >= MAX_ISSUES {
+        return;
+    }
+    match value {
+        Value::Number(number) => {
+            let text = number.as_str();
+            if let Some(problem) = number_problem(text) {
+                issues.push(
+                    OutcomeIssue::error(IssueCode::Value, problem).at(expression_for(at, pointer)),
+                );
+            }
+        }
+        Value::Object(object) => {
+            for (key, inner) in object {
+                let length = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                check_numbers(inner, pointer, at, issues);
+                pointer.truncate(length);
+            }
+        }
+        Value::Array(items) => {
+            for (index, inner) in items.iter().enumerate() {
+                let length = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&index.to_string());
+                check_numbers(inner, pointer, at, issues);
+                pointer.truncate(length);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Why a number, as written, cannot be stored and indexed; `None` when it can.
+fn number_problem(text: &str) -> Option<String> {
+    if text.len() > MAX_NUMBER_TEXT {
+        return Some(format!(
+            "a number may be written with at most {MAX_NUMBER_TEXT} characters; this one has {}",
+            text.len()
+        ));
+    }
+    let exponent = text
+        .find(['e', 'E'])
+        .map(|at| text[at + 1..].trim_start_matches(['+', '-']));
+    match exponent {
+        Some(digits)
+            if digits
+                .parse::<u32>()
+                .is_ok_and(|e| e <= MAX_DECIMAL_EXPONENT) =>
+        {
+            None
+        }
+        Some(_) => Some(format!(
+            "the exponent of {text} is out of range: at most {MAX_DECIMAL_EXPONENT} either way"
+        )),
+        None => None,
     }
 }
 
@@ -351,6 +459,75 @@ mod tests {
         let value: Value = serde_json::from_str(text).unwrap();
         assert!(check_resource(&value).is_ok());
         assert_eq!(serde_json::to_string(&value).unwrap(), text);
+    }
+
+    #[test]
+    fn complex_types_must_be_objects() {
+        let patient = json!({"resourceType": "Patient", "name": [5, "x", [1, [2]], true]});
+        let issues = check_resource(&patient).unwrap_err();
+        let paths: Vec<&str> = issues
+            .iter()
+            .flat_map(|i| i.expression.iter().map(String::as_str))
+            .collect();
+        for path in [
+            "Patient.name[0]",
+            "Patient.name[1]",
+            "Patient.name[2]",
+            "Patient.name[3]",
+        ] {
+            assert!(paths.contains(&path), "{path} not reported: {issues:?}");
+        }
+        // The same holds at any depth and for backbone elements and resources.
+        for (resource, path) in [
+            (
+                json!({"resourceType": "Patient", "contact": [{"name": 7}]}),
+                "Patient.contact[0].name",
+            ),
+            (
+                json!({"resourceType": "Patient", "contact": ["x"]}),
+                "Patient.contact[0]",
+            ),
+            (
+                json!({"resourceType": "Observation", "status": "final", "code": [1]}),
+                "Observation.code",
+            ),
+            (
+                json!({"resourceType": "Patient", "text": {"status": "generated", "div": 5}}),
+                "Patient.text.div",
+            ),
+        ] {
+            let issues = check_resource(&resource).unwrap_err();
+            assert!(
+                issues.iter().any(|i| i.expression == [path]),
+                "{path} not reported: {issues:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn numbers_the_indexes_cannot_hold_are_refused() {
+        let observation = |value: &str| -> Value {
+            serde_json::from_str(&format!(
+                r#"{{"resourceType":"Observation","status":"final","code":{{"text":"x"}},"valueQuantity":{{"value":{value}}}}}"#
+            ))
+            .unwrap()
+        };
+        for refused in ["1e999999999", "1E-1001", "1e1001", &"9".repeat(65)] {
+            let issues = check_resource(&observation(refused)).unwrap_err();
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.expression == ["Observation.valueQuantity.value"]
+                        && i.code == IssueCode::Value),
+                "{refused}: {issues:?}"
+            );
+        }
+        for accepted in ["1e1000", "-2.5E-1000", "0.000001", &"9".repeat(64), "1.50"] {
+            assert!(
+                check_resource(&observation(accepted)).is_ok(),
+                "{accepted} refused"
+            );
+        }
     }
 
     #[test]
