@@ -21,6 +21,8 @@ pub enum WriteError {
     },
     #[error("the request body is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("the resource would take {size} bytes; the limit is {limit} bytes")]
+    ResourceTooLarge { size: usize, limit: usize },
     #[error("the body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("the resource is not valid")]
@@ -72,7 +74,7 @@ impl From<WriteError> for FhirError {
             WriteError::UnsupportedMediaType { .. } => {
                 FhirError::new(S::UNSUPPORTED_MEDIA_TYPE, IssueCode::NotSupported, message)
             }
-            WriteError::TooLarge { .. } => {
+            WriteError::TooLarge { .. } | WriteError::ResourceTooLarge { .. } => {
                 FhirError::new(S::PAYLOAD_TOO_LARGE, IssueCode::TooLong, message)
             }
             WriteError::MalformedJson(_) => {
@@ -112,6 +114,9 @@ impl From<WriteError> for FhirError {
             WriteError::Resource(
                 ResourceError::PatchFailed(_) | ResourceError::PatchChangesIdentity(_),
             ) => FhirError::new(S::UNPROCESSABLE_ENTITY, IssueCode::Processing, message),
+            WriteError::Resource(ResourceError::PatchTooCostly(_)) => {
+                FhirError::new(S::PAYLOAD_TOO_LARGE, IssueCode::TooCostly, message)
+            }
             WriteError::Resource(ResourceError::Invalid(issues)) => {
                 FhirError::with_issues(S::UNPROCESSABLE_ENTITY, issues)
             }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use service_kit::config::{DatabaseSettings, NatsSettings, RedisSettings, TelemetrySettings};
 
+use crate::write::WriteLimits;
+
 /// FHIR R4 writes: create, update, patch and delete become events in the event store, and the
 /// outbox relay publishes them to NATS JetStream.
 #[derive(Debug, Clone, Parser)]
@@ -50,6 +52,18 @@ pub struct Settings {
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, env = "COMMAND_SERVICE_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Largest resource version accepted, in bytes of its JSON as stored, whichever way it was
+    /// written (create, update, the result of a patch, each Bundle entry); larger: 413 and
+    /// nothing is written. A patch is refused as soon as its result could pass this size.
+    #[arg(long, env = "COMMAND_SERVICE_MAX_RESOURCE_BYTES", default_value_t = 16 * 1024 * 1024)]
+    pub max_resource_bytes: usize,
+    /// Most operations in one JSON Patch document (more: 413).
+    #[arg(
+        long,
+        env = "COMMAND_SERVICE_MAX_PATCH_OPERATIONS",
+        default_value_t = 1000
+    )]
+    pub max_patch_operations: usize,
     /// Run the outbox relay in this process (one relay publishes at a time across instances).
     #[arg(long, env = "COMMAND_SERVICE_RELAY", default_value_t = true, action = clap::ArgAction::Set)]
     pub relay: bool,
@@ -66,4 +80,14 @@ pub struct Settings {
     pub redis: RedisSettings,
     #[command(flatten)]
     pub telemetry: TelemetrySettings,
+}
+
+impl Settings {
+    /// The limits every write is held to.
+    pub(crate) fn write_limits(&self) -> WriteLimits {
+        WriteLimits {
+            max_resource_bytes: self.max_resource_bytes,
+            max_patch_operations: self.max_patch_operations,
+        }
+    }
 }

@@ -8,6 +8,10 @@
 //! [`execute_all`] does the same for the commands of a transaction Bundle: every stream is
 //! loaded, every command decided, every reference checked (against the store and the bundle's
 //! own writes), and all events are appended in one database transaction, or none are.
+//!
+//! Both check every version they are about to append against [`WriteLimits`]: this is the one
+//! place every write path (create, update, patch, each Bundle entry) passes, and the size checked
+//! is that of the exact JSON the event will carry.
 
 use cqrs_es::Aggregate;
 use cqrs_es::event_sink::EventSink;
@@ -15,6 +19,7 @@ use event_store::{
     CommitContext, EventStore, FhirResource, NewEvent, ResourceCommand, ResourceEvent,
     ResourceServices,
 };
+use fhir_model::PatchLimits;
 use service_kit::resource_cache::{CachedVersion, ResourceCache};
 
 use crate::error::WriteError;
@@ -22,6 +27,44 @@ use crate::references::Pending;
 
 /// How often a command is re-run after losing a race for the same version.
 const MAX_ATTEMPTS: u64 = 32;
+
+/// How large a write may make a resource.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteLimits {
+    /// Largest resource version accepted, in bytes of the JSON the event stores (larger: 413).
+    pub max_resource_bytes: usize,
+    /// Most operations in one JSON Patch (more: 413).
+    pub max_patch_operations: usize,
+}
+
+impl WriteLimits {
+    /// What the aggregate consults, with a patch held to these limits while it is applied.
+    fn services(self) -> ResourceServices {
+        ResourceServices {
+            patch_limits: PatchLimits {
+                max_operations: self.max_patch_operations,
+                max_bytes: self.max_resource_bytes,
+            },
+            ..ResourceServices::default()
+        }
+    }
+
+    /// Refuses a new version larger than the limit. Deletes carry the version before them,
+    /// which was accepted when it was written.
+    fn check(self, event: &ResourceEvent, stored: &NewEvent) -> Result<(), WriteError> {
+        let writes_a_version = matches!(
+            event,
+            ResourceEvent::ResourceCreated { .. } | ResourceEvent::ResourceUpdated { .. }
+        );
+        if writes_a_version && stored.resource.len() > self.max_resource_bytes {
+            return Err(WriteError::ResourceTooLarge {
+                size: stored.resource.len(),
+                limit: self.max_resource_bytes,
+            });
+        }
+        Ok(())
+    }
+}
 
 /// What a write did.
 #[derive(Debug, Clone)]
@@ -60,13 +103,14 @@ impl WriteOutcome {
 /// generated, so the stream is known to be empty.
 pub async fn execute(
     store: &EventStore,
+    limits: WriteLimits,
     context: &CommitContext,
     resource_type: &str,
     id: &str,
     command: ResourceCommand,
     fresh: bool,
 ) -> Result<WriteOutcome, WriteError> {
-    let services = ResourceServices::default();
+    let services = limits.services();
     for attempt in 0..MAX_ATTEMPTS {
         let head = if fresh {
             None
@@ -92,6 +136,7 @@ pub async fn execute(
             crate::references::check(store, resource_type, resource, &Pending::default()).await?;
         }
         let new_event = NewEvent::from_domain(resource_type, id, event, head.map(|h| h.hash));
+        limits.check(event, &new_event)?;
         match store
             .append(context, std::slice::from_ref(&new_event))
             .await
@@ -123,10 +168,11 @@ pub struct Planned {
 /// that failed (`None` when no one command is to blame) and nothing is written.
 pub async fn execute_all(
     store: &EventStore,
+    limits: WriteLimits,
     context: &CommitContext,
     planned: &[Planned],
 ) -> Result<Vec<WriteOutcome>, (Option<usize>, WriteError)> {
-    let services = ResourceServices::default();
+    let services = limits.services();
     let pending = Pending {
         written: planned
             .iter()
@@ -185,20 +231,18 @@ pub async fn execute_all(
         crate::references::check_all(store, &to_check, &pending)
             .await
             .map_err(|(n, error)| (written.get(n).map(|(index, _, _)| *index), error))?;
-        let new_events: Vec<NewEvent> = planned
-            .iter()
-            .zip(&decided)
-            .filter_map(|(plan, (_, head, event))| {
-                let event = event.as_ref()?;
-                let prev_hash = head.as_ref().map(|h| h.hash.clone());
-                Some(NewEvent::from_domain(
-                    &plan.resource_type,
-                    &plan.id,
-                    event,
-                    prev_hash,
-                ))
-            })
-            .collect();
+        let mut new_events: Vec<NewEvent> = Vec::with_capacity(planned.len());
+        for (index, (plan, (_, head, event))) in planned.iter().zip(&decided).enumerate() {
+            let Some(event) = event else {
+                continue;
+            };
+            let prev_hash = head.as_ref().map(|h| h.hash.clone());
+            let new_event = NewEvent::from_domain(&plan.resource_type, &plan.id, event, prev_hash);
+            limits
+                .check(event, &new_event)
+                .map_err(|error| (Some(index), error))?;
+            new_events.push(new_event);
+        }
         match store.append(context, &new_events).await {
             Ok(committed) => {
                 let mut committed = committed.iter();

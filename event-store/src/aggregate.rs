@@ -12,12 +12,16 @@
 //! - `If-Match: W/"n"` must name the current version, or the command fails with a conflict;
 //! - delete records a new version; deleting a deleted resource records nothing;
 //! - a JSON Patch may not change `resourceType` or `id`, and its result must be a valid
-//!   resource.
+//!   resource; it is applied within limits on its operations and the result's size
+//!   (`fhir_model::apply_patch`), so a small patch cannot build a huge resource.
 
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
-use fhir_model::{OutcomeIssue, ResourceType, check_resource, stamp_meta, strip_server_meta};
+use fhir_model::{
+    OutcomeIssue, PatchError, PatchLimits, ResourceType, apply_patch, check_resource, stamp_meta,
+    strip_server_meta,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thiserror::Error;
@@ -113,19 +117,28 @@ pub enum ResourceError {
     PatchFailed(String),
     #[error("a patch may not change {0}")]
     PatchChangesIdentity(&'static str),
+    /// The patch has too many operations, or would grow the resource past the size limit.
+    #[error("{0}")]
+    PatchTooCostly(String),
     #[error("the patched resource is not valid")]
     Invalid(Vec<OutcomeIssue>),
 }
 
-/// What `handle` may consult: the structural validator (for the result of a patch).
+/// What `handle` may consult: the structural validator (for the result of a patch) and the
+/// limits a patch is applied within.
 pub struct ResourceServices {
     pub validate: fn(&Value) -> Result<ResourceType, Vec<OutcomeIssue>>,
+    pub patch_limits: PatchLimits,
 }
 
 impl Default for ResourceServices {
     fn default() -> Self {
         ResourceServices {
             validate: check_resource,
+            patch_limits: PatchLimits {
+                max_operations: 1000,
+                max_bytes: 16 * 1024 * 1024,
+            },
         }
     }
 }
@@ -219,11 +232,17 @@ impl Aggregate for FhirResource {
             } => {
                 let current = self.live()?.clone();
                 self.check_if_match(if_match)?;
-                let operations: json_patch::Patch = serde_json::from_value(patch.clone())
-                    .map_err(|error| ResourceError::PatchFailed(error.to_string()))?;
-                let mut patched = current.clone();
-                json_patch::patch(&mut patched, &operations)
-                    .map_err(|error| ResourceError::PatchFailed(error.to_string()))?;
+                let patched =
+                    apply_patch(&current, &patch, services.patch_limits).map_err(|error| {
+                        match error {
+                            PatchError::TooManyOperations { .. } | PatchError::TooLarge { .. } => {
+                                ResourceError::PatchTooCostly(error.to_string())
+                            }
+                            PatchError::Malformed(_) | PatchError::Failed(_) => {
+                                ResourceError::PatchFailed(error.to_string())
+                            }
+                        }
+                    })?;
                 for element in ["resourceType", "id"] {
                     if patched.get(element) != current.get(element) {
                         return Err(ResourceError::PatchChangesIdentity(element));

@@ -167,13 +167,12 @@ async fn run_in(
         });
     }
 
-    let outcomes =
-        execute_all(&state.store, context, &plans)
-            .await
-            .map_err(|(failed, error)| EntryError {
-                index: failed.map(|p| planned[p].0),
-                error,
-            })?;
+    let outcomes = execute_all(&state.store, state.settings.write_limits(), context, &plans)
+        .await
+        .map_err(|(failed, error)| EntryError {
+            index: failed.map(|p| planned[p].0),
+            error,
+        })?;
     for (plan, outcome) in plans.iter().zip(&outcomes) {
         cache_version(&state.cache, &plan.resource_type, &plan.id, outcome).await;
     }

@@ -104,6 +104,7 @@ pub(crate) async fn perform(
     let context = commit_context(headers, Some(peer), at);
     let outcome = execute(
         &state.store,
+        state.settings.write_limits(),
         &context,
         resource_type.as_str(),
         id,

@@ -10,6 +10,7 @@ mod conditional;
 mod create;
 mod delete;
 mod helpers;
+mod limits;
 mod nats_outage;
 mod patch;
 mod references;
