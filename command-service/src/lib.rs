@@ -18,7 +18,6 @@ mod settings;
 mod write;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +49,7 @@ pub(crate) struct AppState {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    http: service_kit::config::HttpSettings,
     relay: Option<OutboxRelay>,
 }
 
@@ -93,6 +93,7 @@ impl Application {
             settings.reference_base_url.clone(),
             Duration::from_millis(settings.conditional_wait_ms),
         );
+        let http = settings.http.clone();
         let state = AppState {
             store,
             matcher,
@@ -105,6 +106,7 @@ impl Application {
         Ok(Application {
             listener,
             router,
+            http,
             relay,
         })
     }
@@ -122,13 +124,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        service_kit::http::serve(self.listener, self.router, &self.http, shutdown).await?;
         if let Some(relay) = self.relay {
             relay.stop().await;
         }

@@ -8,7 +8,9 @@ use axum::http::{HeaderMap, header};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use event_store::{Actor, CommitContext, EventMetadata};
 use serde_json::Value;
+use service_kit::config::ProxySettings;
 use service_kit::fhir_response::parse_version_tag;
+use service_kit::forwarded::client_address;
 use service_kit::http::REQUEST_ID_HEADER;
 use uuid::Uuid;
 
@@ -139,12 +141,24 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// The metadata of this request's events. The actor is a demo identity from `X-Demo-User` and
-/// `X-Demo-Role` until authentication arrives: recorded, never trusted.
+/// `X-Demo-Role` until authentication arrives: recorded, never trusted. The source is the
+/// connection's peer; behind a trusted proxy, the client's address (as `forwarded_for`) is the
+/// one `service_kit::forwarded::client_address` finds, never what an untrusted peer claims.
 pub fn commit_context(
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
+    proxies: &ProxySettings,
     at: DateTime<Utc>,
 ) -> CommitContext {
+    let forwarded_for = peer
+        .map(|peer| {
+            (
+                peer,
+                client_address(peer, headers, &proxies.trusted_proxies),
+            )
+        })
+        .filter(|(peer, client)| peer.ip() != *client)
+        .map(|(_, client)| client.to_string());
     CommitContext {
         metadata: EventMetadata {
             actor: Actor {
@@ -156,7 +170,7 @@ pub fn commit_context(
             transaction_id: Uuid::now_v7(),
             recorded_at: at,
             source_address: peer.map(|address| address.to_string()),
-            forwarded_for: header_text(headers, "x-forwarded-for"),
+            forwarded_for,
             reason: header_text(headers, "x-change-reason"),
         },
     }
@@ -220,13 +234,34 @@ mod tests {
         );
     }
 
+    fn loopback() -> ProxySettings {
+        ProxySettings {
+            trusted_proxies: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let claims = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.4")]);
+        let from = |peer: &str| {
+            commit_context(&claims, Some(peer.parse().unwrap()), &loopback(), now()).metadata
+        };
+        let direct = from("203.0.113.9:5000");
+        assert_eq!(direct.source_address.as_deref(), Some("203.0.113.9:5000"));
+        assert_eq!(direct.forwarded_for, None, "an untrusted peer's claim");
+        let proxied = from("127.0.0.1:5000");
+        assert_eq!(proxied.source_address.as_deref(), Some("127.0.0.1:5000"));
+        assert_eq!(proxied.forwarded_for.as_deref(), Some("198.51.100.4"));
+    }
+
     #[test]
     fn the_actor_defaults_to_anonymous() {
-        let context = commit_context(&headers(&[]), None, now());
+        let context = commit_context(&headers(&[]), None, &loopback(), now());
         assert_eq!(context.metadata.actor.user, "anonymous");
         let context = commit_context(
             &headers(&[("x-demo-user", "dr.who"), ("x-demo-role", "nurse")]),
             None,
+            &loopback(),
             now(),
         );
         assert_eq!(context.metadata.actor.user, "dr.who");

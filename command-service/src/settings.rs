@@ -4,7 +4,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use service_kit::config::{DatabaseSettings, NatsSettings, RedisSettings, TelemetrySettings};
+use service_kit::config::{
+    DatabaseSettings, HttpSettings, NatsSettings, ProxySettings, PublicUrlSettings, RedisSettings,
+    TelemetrySettings,
+};
 
 use crate::write::WriteLimits;
 
@@ -22,10 +25,6 @@ pub struct Settings {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "COMMAND_SERVICE_PORT", default_value_t = 8081)]
     pub port: u16,
-    /// Base URL of the FHIR API as clients see it, for `Location` headers; by default it is
-    /// taken from each request's `Host` header.
-    #[arg(long, env = "FHIR_BASE_URL")]
-    pub fhir_base_url: Option<String>,
     /// The base that absolute references to this server start with, as the projection service
     /// indexes them (its `--fhir-base-url`); conditional writes match references against it.
     #[arg(
@@ -71,6 +70,14 @@ pub struct Settings {
     /// background, so no first write of a type waits for it.
     #[arg(long, env = "COMMAND_SERVICE_WARM_VALIDATORS", default_value_t = true, action = clap::ArgAction::Set)]
     pub warm_validators: bool,
+    /// Where `Location` headers and a Bundle's `fullUrl`s point.
+    #[command(flatten)]
+    pub public_url: PublicUrlSettings,
+    #[command(flatten)]
+    pub http: HttpSettings,
+    /// Whose `X-Forwarded-For` the audit metadata of each event believes.
+    #[command(flatten)]
+    pub proxies: ProxySettings,
     #[command(flatten)]
     pub database: DatabaseSettings,
     #[command(flatten)]

@@ -64,7 +64,8 @@ pub struct EventMetadata {
     /// The peer address the request came from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_address: Option<String>,
-    /// `X-Forwarded-For` as the edge passed it.
+    /// The client's address behind trusted proxies (the right-most `X-Forwarded-For` address
+    /// that is not one), when the request came through one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forwarded_for: Option<String>,
     /// Why the change was made, when the client said (`X-Change-Reason`).

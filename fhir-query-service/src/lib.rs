@@ -23,6 +23,7 @@ pub use settings::Settings;
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    http: service_kit::config::HttpSettings,
 }
 
 impl Application {
@@ -50,7 +51,7 @@ impl Application {
             ),
             checkpoint: fhir_search::sql::checkpoint::Checkpoint::follow(pool.clone()),
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
-            base_url: settings.fhir_base_url.clone(),
+            public_url: settings.public_url.clone(),
         };
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await
@@ -59,7 +60,11 @@ impl Application {
         let router = service_kit::http::with_common_layers(
             routes::router(state).merge(service_kit::health::routes("fhir-query-service", checks)),
         );
-        Ok(Application { listener, router })
+        Ok(Application {
+            listener,
+            router,
+            http: settings.http,
+        })
     }
 
     /// The port actually bound (tests bind port 0).
@@ -75,9 +80,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        service_kit::http::serve(self.listener, self.router, &self.http, shutdown).await?;
         Ok(())
     }
 }

@@ -4,7 +4,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use service_kit::config::{DatabaseSettings, RedisSettings, TelemetrySettings};
+use service_kit::config::{
+    DatabaseSettings, HttpSettings, PublicUrlSettings, RedisSettings, TelemetrySettings,
+};
 
 /// FHIR R4 reads: read and vread from the event store, search over the projections.
 #[derive(Debug, Clone, Parser)]
@@ -19,10 +21,6 @@ pub struct Settings {
     /// Port to listen on (0 picks a free one).
     #[arg(long, env = "FHIR_QUERY_SERVICE_PORT", default_value_t = 8082)]
     pub port: u16,
-    /// Base URL of the FHIR API as clients see it, for `fullUrl` and page links; by default it
-    /// is taken from each request's `Host` header.
-    #[arg(long, env = "FHIR_BASE_URL")]
-    pub fhir_base_url: Option<String>,
     /// The base that absolute references to this server start with, as the projection service
     /// indexes them (its `--fhir-base-url`).
     #[arg(
@@ -35,6 +33,11 @@ pub struct Settings {
     /// milliseconds; past it the answer is 503.
     #[arg(long, env = "FHIR_QUERY_CONSISTENCY_WAIT_MS", default_value_t = 5000)]
     pub consistency_wait_ms: u64,
+    /// Where `fullUrl`s and page links point.
+    #[command(flatten)]
+    pub public_url: PublicUrlSettings,
+    #[command(flatten)]
+    pub http: HttpSettings,
     #[command(flatten)]
     pub database: DatabaseSettings,
     /// The read cache (`fhir:resource:<Type>/<id>`).

@@ -20,7 +20,7 @@ pub mod presence;
 pub mod protocol;
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +32,9 @@ use axum::routing::get;
 use clap::Parser;
 use event_store::EventStore;
 use secrecy::ExposeSecret;
-use service_kit::config::{DatabaseSettings, NatsSettings, RedisSettings, TelemetrySettings};
+use service_kit::config::{
+    DatabaseSettings, HttpSettings, NatsSettings, RedisSettings, TelemetrySettings,
+};
 use service_kit::health::{DependencyCheck, tcp_check};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -91,6 +93,8 @@ pub struct Settings {
     #[arg(long, env = "NOTIFIER_REDIS_PREFIX", default_value = "ws")]
     pub redis_prefix: String,
     #[command(flatten)]
+    pub http: HttpSettings,
+    #[command(flatten)]
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub nats: NatsSettings,
@@ -104,6 +108,7 @@ pub struct Settings {
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    http: HttpSettings,
     hub: Arc<Hub>,
     source: Source,
     presence: Arc<Presence>,
@@ -157,6 +162,7 @@ impl Application {
         Ok(Application {
             listener,
             router: service_kit::http::with_common_layers(router),
+            http: settings.http.clone(),
             hub,
             source: Source {
                 nats_url: settings.nats.nats_url.clone(),
@@ -185,12 +191,7 @@ impl Application {
         let presence = self.presence.clone();
         let upkeep = tokio::spawn(async move { presence.maintain().await });
         let stop = self.stop.clone();
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let served = service_kit::http::serve(self.listener, self.router, &self.http, async move {
             shutdown.await;
             let _ = stop.send(true);
         })

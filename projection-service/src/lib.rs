@@ -29,7 +29,9 @@ use axum::routing::post;
 use clap::{Parser, Subcommand};
 use fhir_search::{ExtractOptions, Registry};
 use secrecy::{ExposeSecret, SecretString};
-use service_kit::config::{DatabaseSettings, NatsSettings, RedisSettings, TelemetrySettings};
+use service_kit::config::{
+    DatabaseSettings, HttpSettings, NatsSettings, RedisSettings, TelemetrySettings,
+};
 use service_kit::health::{DependencyCheck, tcp_check};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -63,6 +65,8 @@ pub struct Settings {
         default_value = "http://localhost:8080/fhir"
     )]
     pub fhir_base_url: String,
+    #[command(flatten)]
+    pub http: HttpSettings,
     #[command(flatten)]
     pub database: DatabaseSettings,
     #[command(flatten)]
@@ -133,6 +137,7 @@ pub async fn run_rebuild(settings: &Settings) -> anyhow::Result<rebuild::Rebuild
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    http: HttpSettings,
     consumer: Consumer,
 }
 
@@ -194,6 +199,7 @@ impl Application {
         Ok(Application {
             listener,
             router: service_kit::http::with_common_layers(router),
+            http: settings.http.clone(),
             consumer,
         })
     }
@@ -211,9 +217,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served =
+            service_kit::http::serve(self.listener, self.router, &self.http, shutdown).await;
         self.consumer.stop().await;
         served?;
         Ok(())

@@ -7,10 +7,12 @@
 //! (`database-url = "..."` or `database_url = "..."`).
 
 use std::ffi::OsString;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser};
+use ipnet::IpNet;
 use secrecy::SecretString;
 
 /// Where the event store lives.
@@ -93,6 +95,67 @@ pub struct TelemetrySettings {
         default_value = "info,sqlx=warn,async_nats=warn"
     )]
     pub log_filter: String,
+}
+
+/// How the HTTP server treats its connections.
+#[derive(Debug, Clone, Args)]
+pub struct HttpSettings {
+    /// Longest a client may take to send a request's line and headers, in milliseconds; its
+    /// connection is closed past it (a client that sends them slowly would otherwise hold a
+    /// connection for ever).
+    #[arg(
+        id = "header_read_timeout_ms",
+        long = "header-read-timeout-ms",
+        env = "HTTP_HEADER_READ_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub header_read_timeout_ms: u64,
+}
+
+/// Which peers' forwarding headers (`X-Forwarded-For`) are believed.
+#[derive(Debug, Clone, Args)]
+pub struct ProxySettings {
+    /// Proxies (addresses or CIDR blocks, comma-separated) whose `X-Forwarded-For` is believed.
+    /// The client address recorded is the right-most one in that header that is not such a
+    /// proxy; what any other peer claims is ignored.
+    #[arg(
+        id = "trusted_proxies",
+        long = "trusted-proxies",
+        env = "TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_parser = parse_network,
+        default_value = "127.0.0.0/8,::1"
+    )]
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// An address (`10.0.0.7`, a block of one) or a CIDR block (`10.0.0.0/8`).
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{text}' is neither an IP address nor a CIDR block"))
+}
+
+/// Where the links a service writes (`Location`, `fullUrl`, paging links) point.
+#[derive(Debug, Clone, Args)]
+pub struct PublicUrlSettings {
+    /// Base URL of the FHIR API as clients see it, for `Location` headers, `fullUrl`s and links.
+    /// Without it, the base is taken from each request's `Host` (and `X-Forwarded-Proto`) when
+    /// that host is one of --allowed-hosts, and is http://localhost:8080/fhir otherwise.
+    #[arg(id = "fhir_base_url", long = "fhir-base-url", env = "FHIR_BASE_URL")]
+    pub fhir_base_url: Option<String>,
+    /// Hosts (comma-separated, any port) a request's `Host` header may name for links to be
+    /// built from it, when --fhir-base-url is not set; any other host gets the default base, so
+    /// a forged `Host` never reaches a response.
+    #[arg(
+        id = "allowed_hosts",
+        long = "allowed-hosts",
+        env = "FHIR_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1,[::1]"
+    )]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Loads `T` from the process's arguments and environment, and the file `--config` names.
@@ -231,6 +294,52 @@ mod tests {
         let settings: Example =
             load_from(args(&["--database-url", "postgres://u:hunter2@h/d"])).unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    #[derive(Debug, Parser)]
+    struct WithLists {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        proxies: ProxySettings,
+        #[command(flatten)]
+        public_url: PublicUrlSettings,
+    }
+
+    #[test]
+    fn lists_split_on_commas_from_every_layer() {
+        let defaults: WithLists = load_from(args(&[])).unwrap();
+        let loopback: Vec<IpNet> = vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        if std::env::var_os("TRUSTED_PROXIES").is_none() {
+            assert_eq!(defaults.proxies.trusted_proxies, loopback);
+        }
+        if std::env::var_os("FHIR_ALLOWED_HOSTS").is_none() {
+            assert_eq!(
+                defaults.public_url.allowed_hosts,
+                ["localhost", "127.0.0.1", "[::1]"]
+            );
+        }
+        let given: WithLists =
+            load_from(args(&["--trusted-proxies", "10.0.0.0/8, 192.168.1.7"])).unwrap();
+        assert_eq!(
+            given.proxies.trusted_proxies,
+            vec![
+                "10.0.0.0/8".parse::<IpNet>().unwrap(),
+                "192.168.1.7/32".parse().unwrap()
+            ]
+        );
+        let mut file = tempfile_in_target();
+        writeln!(file.1, "allowed-hosts = \"fhir.example.org,localhost\"").unwrap();
+        let path = file.0.to_str().unwrap().to_owned();
+        let from_file: WithLists = load_from(args(&["--config", &path])).unwrap();
+        if std::env::var_os("FHIR_ALLOWED_HOSTS").is_none() {
+            assert_eq!(
+                from_file.public_url.allowed_hosts,
+                ["fhir.example.org", "localhost"]
+            );
+        }
+        std::fs::remove_file(&file.0).unwrap();
+        assert!(load_from::<WithLists>(args(&["--trusted-proxies", "nonsense"])).is_err());
     }
 
     fn tempfile_in_target() -> (PathBuf, std::fs::File) {

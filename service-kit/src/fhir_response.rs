@@ -2,9 +2,12 @@
 //! as `application/fhir+json`. Each service maps its domain errors to a `FhirError` in one
 //! line each; nothing else writes error bodies.
 
+use axum::http::uri::Authority;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use fhir_model::{IssueCode, OperationOutcome, OutcomeIssue};
+
+use crate::config::PublicUrlSettings;
 
 /// The media type of FHIR JSON.
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
@@ -61,21 +64,50 @@ pub fn fhir_json(status: StatusCode, body: String) -> Response {
 /// that sends it back (same header) can ask to see at least that position.
 pub const EVENT_POSITION_HEADER: &str = "x-event-position";
 
-/// This server's FHIR base as the client sees it (for `Location`, `fullUrl` and links):
-/// configured, or this request's `Host` (and `X-Forwarded-Proto`) + `/fhir`.
-pub fn base_url(configured: Option<&str>, headers: &HeaderMap) -> String {
-    if let Some(base) = configured {
+/// The base of links when none is configured and the request's `Host` is not an allowed one:
+/// the development edge's address.
+pub const DEFAULT_BASE_URL: &str = "http://localhost:8080/fhir";
+
+/// This server's FHIR base as the client sees it (for `Location`, `fullUrl` and links): the
+/// configured one; else this request's `Host` (and `X-Forwarded-Proto`) + `/fhir` when that
+/// host is allowed; else [`DEFAULT_BASE_URL`]. A `Host` header is whatever the client wrote, so
+/// building links from any host would let a client put its own server into the links others
+/// follow (and into cached pages).
+pub fn base_url(settings: &PublicUrlSettings, headers: &HeaderMap) -> String {
+    if let Some(base) = &settings.fhir_base_url {
         return base.trim_end_matches('/').to_owned();
     }
-    let host = headers
+    let Some(authority) = headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = headers
+        .and_then(|value| value.parse::<Authority>().ok())
+        .filter(|authority| !authority.as_str().contains('@'))
+        .filter(|authority| host_allowed(&settings.allowed_hosts, authority.host()))
+    else {
+        return DEFAULT_BASE_URL.to_owned();
+    };
+    let scheme = match headers
         .get("x-forwarded-proto")
         .and_then(|value| value.to_str().ok())
-        .unwrap_or("http");
-    format!("{scheme}://{host}/fhir")
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{authority}/fhir")
+}
+
+/// Whether `host` (as a `Host` header names it, IPv6 in brackets) is one of `allowed`.
+fn host_allowed(allowed: &[String], host: &str) -> bool {
+    let unbracketed = |name: &str| {
+        name.trim()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned()
+    };
+    let host = unbracketed(host);
+    allowed
+        .iter()
+        .any(|name| unbracketed(name).eq_ignore_ascii_case(&host))
 }
 
 /// `ETag` of a resource version, as FHIR writes it: `W/"<versionId>"`.
@@ -113,6 +145,56 @@ mod tests {
         assert_eq!(parse_version_tag("W/\"x\""), None);
         assert_eq!(parse_version_tag("W/\"0\""), None);
         assert_eq!(etag(4), HeaderValue::from_static("W/\"4\""));
+    }
+
+    #[test]
+    fn links_are_built_only_from_allowed_hosts() {
+        let settings = PublicUrlSettings {
+            fhir_base_url: None,
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+        };
+        let with = |pairs: &[(&'static str, &'static str)]| {
+            let mut headers = HeaderMap::new();
+            for (name, value) in pairs {
+                headers.insert(*name, HeaderValue::from_static(value));
+            }
+            base_url(&settings, &headers)
+        };
+        assert_eq!(
+            with(&[("host", "localhost:8080")]),
+            "http://localhost:8080/fhir"
+        );
+        assert_eq!(with(&[("host", "LOCALHOST")]), "http://LOCALHOST/fhir");
+        assert_eq!(with(&[("host", "[::1]:9000")]), "http://[::1]:9000/fhir");
+        assert_eq!(
+            with(&[("host", "127.0.0.1:1"), ("x-forwarded-proto", "https")]),
+            "https://127.0.0.1:1/fhir"
+        );
+        for hostile in [
+            "evil.example",
+            "evil.example:8080",
+            "localhost.evil.example",
+            "evil.example@localhost",
+            "localhost/../evil",
+            "",
+        ] {
+            assert_eq!(with(&[("host", hostile)]), DEFAULT_BASE_URL, "{hostile}");
+        }
+        assert_eq!(
+            with(&[("host", "localhost"), ("x-forwarded-proto", "javascript")]),
+            "http://localhost/fhir"
+        );
+        assert_eq!(with(&[]), DEFAULT_BASE_URL);
+        let configured = PublicUrlSettings {
+            fhir_base_url: Some("https://fhir.example.org/fhir/".into()),
+            ..settings.clone()
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("host", HeaderValue::from_static("localhost"));
+        assert_eq!(
+            base_url(&configured, &headers),
+            "https://fhir.example.org/fhir"
+        );
     }
 
     #[test]

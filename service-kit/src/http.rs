@@ -1,24 +1,49 @@
-//! HTTP plumbing every service shares: request ids, request tracing, binding, graceful shutdown.
+//! HTTP plumbing every service shares: request ids, request tracing, a panic guard, binding,
+//! serving with a header-read timeout, graceful shutdown.
+//!
+//! Every service builds its router through [`with_common_layers`] and serves it with [`serve`],
+//! so what protects one service protects all four: a handler that panics answers 500 with an
+//! `OperationOutcome` (the connection is not dropped, the panic is logged with the request id),
+//! and a client that sends its headers slowly is disconnected after
+//! [`HttpSettings::header_read_timeout_ms`](crate::config::HttpSettings) instead of holding a
+//! connection for ever.
 
+use std::any::Any;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::Request;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use fhir_model::IssueCode;
 use http::HeaderName;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+
+use crate::config::HttpSettings;
+use crate::fhir_response::FhirError;
 
 /// The header that carries the request id: taken from the client or the edge when present,
 /// generated otherwise, returned on the response and recorded with every event.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps a router with request ids and a tracing span per request (method, path, request id),
-/// with one log line per response (status, latency).
+/// Wraps a router with request ids, a tracing span per request (method, path, request id) with
+/// one log line per response (status, latency), and the panic guard ([`panic_response`]).
 pub fn with_common_layers(router: Router) -> Router {
     router
+        // Innermost, so the panic is logged inside the request's span (with its id) and the
+        // 500 it becomes gets the request id header like any other response.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID_HEADER))
         .layer(
             TraceLayer::new_for_http()
@@ -39,6 +64,84 @@ pub fn with_common_layers(router: Router) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
+}
+
+/// The answer to a request whose handler panicked: logged in full (inside the request's span,
+/// so with its request id), answered with a 500 `OperationOutcome` that reveals nothing.
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %message, "a request handler panicked");
+    FhirError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        IssueCode::Exception,
+        "the server failed to process the request; the request id identifies it in the server log",
+    )
+    .into_response()
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets requests in flight finish
+/// (for at most [`DRAIN_TIMEOUT`]). Like `axum::serve` with connect info (handlers may extract
+/// `ConnectInfo<SocketAddr>`) and upgrades (WebSockets), plus what it cannot be told: a client
+/// must send a request's headers within `settings.header_read_timeout_ms`, or its connection is
+/// closed.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    settings: &HttpSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(
+            settings.header_read_timeout_ms.max(1),
+        ));
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            router
+                .clone()
+                .map_request(move |mut request: Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after the drain timeout were cut off");
+    }
+    Ok(())
 }
 
 /// Binds `host:port`; port 0 picks a free port (tests read it back from the listener).

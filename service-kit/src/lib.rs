@@ -4,12 +4,15 @@
 //! - `config`: one typed settings struct per service, layered defaults < file < environment <
 //!   command line, with `--help` listing every setting.
 //! - `telemetry`: structured (JSON) log lines carrying the request id.
-//! - `http`: request ids, tracing, graceful shutdown, binding.
+//! - `http`: request ids, tracing, the panic guard, binding, serving (with a header-read
+//!   timeout), graceful shutdown.
+//! - `forwarded`: the client's address behind trusted proxies.
 //! - `health`: `GET /health` (alive) and `GET /ready` (dependencies reachable).
 //! - `fhir_response`: the one place an error becomes an HTTP response with an `OperationOutcome`.
 
 pub mod config;
 pub mod fhir_response;
+pub mod forwarded;
 pub mod health;
 pub mod http;
 pub mod resource_cache;

@@ -55,7 +55,7 @@ pub(crate) async fn post(
         ))
         .into());
     }
-    let base = base_url(state.settings.fhir_base_url.as_deref(), &headers);
+    let base = base_url(&state.settings.public_url, &headers);
     let representation = return_preference(&headers) == ReturnPreference::Representation
         && headers.contains_key("prefer");
     match kind {
@@ -65,7 +65,7 @@ pub(crate) async fn post(
                 entries.push(entry::read(index, raw).map_err(|error| fail(Some(index), error))?);
             }
             check_full_urls(&entries)?;
-            let context = commit_context(&headers, Some(peer), now());
+            let context = commit_context(&headers, Some(peer), &state.settings.proxies, now());
             let results = transaction::run(&state, &context, entries)
                 .await
                 .map_err(|EntryError { index, error }| fail(index, error))?;
@@ -81,7 +81,8 @@ pub(crate) async fn post(
             for (index, raw) in raw_entries.iter().enumerate() {
                 let outcome = match entry::read(index, raw) {
                     Ok(entry) => {
-                        let context = commit_context(&headers, Some(peer), now());
+                        let context =
+                            commit_context(&headers, Some(peer), &state.settings.proxies, now());
                         transaction::run(&state, &context, vec![entry])
                             .await
                             .map_err(|failure| failure.error)

@@ -95,7 +95,7 @@ async fn existing(
         .latest(resource_type.as_str(), id)
         .await?
         .ok_or(WriteError::Resource(event_store::ResourceError::NotFound))?;
-    let base = base_url(state.settings.fhir_base_url.as_deref(), headers);
+    let base = base_url(&state.settings.public_url, headers);
     Ok(write_response(
         WriteOutcome::current(head),
         resource_type.as_str(),

@@ -101,7 +101,7 @@ pub(crate) async fn perform(
 ) -> Result<Response, WriteError> {
     let (resource_type, id) = target;
     let at = now();
-    let context = commit_context(headers, Some(peer), at);
+    let context = commit_context(headers, Some(peer), &state.settings.proxies, at);
     let outcome = execute(
         &state.store,
         state.settings.write_limits(),
@@ -113,7 +113,7 @@ pub(crate) async fn perform(
     )
     .await?;
     cache_version(&state.cache, resource_type.as_str(), id, &outcome).await;
-    let base = base_url(state.settings.fhir_base_url.as_deref(), headers);
+    let base = base_url(&state.settings.public_url, headers);
     let message = message(&outcome);
     Ok(write_response(
         outcome,

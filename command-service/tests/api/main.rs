@@ -9,6 +9,7 @@ mod concurrency;
 mod conditional;
 mod create;
 mod delete;
+mod forged_headers;
 mod helpers;
 mod limits;
 mod nats_outage;

@@ -31,13 +31,13 @@ pub(crate) struct AppState {
     pub checkpoint: Checkpoint,
     /// How long a search carrying a write's position waits for the projections.
     pub consistency_wait: Duration,
-    /// The configured public base URL, if any (otherwise taken from each request).
-    pub base_url: Option<String>,
+    /// Where links point: the configured public base URL, or one built from an allowed `Host`.
+    pub public_url: service_kit::config::PublicUrlSettings,
 }
 
 impl AppState {
     fn base_url(&self, headers: &HeaderMap) -> String {
-        service_kit::fhir_response::base_url(self.base_url.as_deref(), headers)
+        service_kit::fhir_response::base_url(&self.public_url, headers)
     }
 }
 
