@@ -51,9 +51,10 @@ pub struct Settings {
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, env = "COMMAND_SERVICE_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
-    /// Largest resource version accepted, in bytes of its JSON as stored, whichever way it was
-    /// written (create, update, the result of a patch, each Bundle entry); larger: 413 and
-    /// nothing is written. A patch is refused as soon as its result could pass this size.
+    /// Largest resource version accepted, in bytes of its JSON as stored (default 16 MiB, as the
+    /// body limit), whichever way it was written (create, update, the result of a patch, each
+    /// Bundle entry); larger: 413 and nothing is written. A patch is refused as soon as its
+    /// result could pass this size.
     #[arg(long, env = "COMMAND_SERVICE_MAX_RESOURCE_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_resource_bytes: usize,
     /// Most operations in one JSON Patch document (more: 413).
