@@ -19,11 +19,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use fhir_model::IssueCode;
 use http::HeaderName;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower::ServiceExt;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -86,22 +85,27 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
 /// Serves `router` on `listener` until `shutdown` resolves, then lets requests in flight finish
 /// (for at most [`DRAIN_TIMEOUT`]). Like `axum::serve` with connect info (handlers may extract
 /// `ConnectInfo<SocketAddr>`) and upgrades (WebSockets), plus what it cannot be told: a client
-/// must send a request's headers within `settings.header_read_timeout_ms`, or its connection is
-/// closed.
+/// must send each request's line and headers within `settings.header_read_timeout_ms` of the
+/// connection opening (or of the previous response), or the connection is closed.
+///
+/// HTTP/1.1 only: the edge and every client speak it, and telling HTTP/2 apart first means
+/// waiting for a connection's first bytes with no timeout at all.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     settings: &HttpSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_millis(
             settings.header_read_timeout_ms.max(1),
         ));
-    let graceful = GracefulShutdown::new();
+    // `stop` tells each connection to finish the request in flight and close; the drain is over
+    // when every connection has dropped its clone of `open`.
+    let (stop, stopping) = watch::channel(false);
+    let (drained, open) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -125,17 +129,29 @@ pub async fn serve(
                     request
                 });
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
-            .into_owned();
-        let connection = graceful.watch(connection);
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+            .with_upgrades();
+        let mut stopping = stopping.clone();
+        let open = open.clone();
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                _ = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(%error, %peer, "connection ended with an error");
             }
+            drop(open);
         });
     }
     drop(listener);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    let _ = stop.send(true);
+    drop(open);
+    if tokio::time::timeout(DRAIN_TIMEOUT, drained.closed())
         .await
         .is_err()
     {

@@ -1,5 +1,5 @@
-//! A client that sends half a request line and stalls is disconnected within the header-read
-//! timeout; a client that sends its request promptly is served.
+//! A client that sends half a request line and stalls, or nothing at all, is disconnected
+//! within the header-read timeout; a client that sends its request promptly is served.
 
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,24 @@ async fn a_slow_header_client_is_disconnected_within_the_timeout() {
         "closed only after {:?}",
         started.elapsed()
     );
+
+    // A client that connects and sends nothing at all is disconnected too.
+    let mut silent = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let started = Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match silent.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(
+        closed.is_ok(),
+        "a silent connection was still open after 5 s"
+    );
+    assert!(started.elapsed() < Duration::from_secs(3));
 
     // A prompt client on a fresh connection is served as usual.
     let mut prompt = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
