@@ -32,12 +32,14 @@ pub const ROW_TABLES: &[&str] = &[
     "encounter_census",
 ];
 
-/// Everything a rebuild copies and swaps: the row tables, `hfj_resource` and the checkpoint.
+/// Everything a rebuild copies and swaps: the row tables, `hfj_resource`, the checkpoint and
+/// the quarantine (a rebuild quarantines afresh what still cannot be indexed).
 pub fn all_tables() -> impl Iterator<Item = &'static str> {
     ROW_TABLES.iter().copied().chain([
         "hfj_resource",
         "projection_checkpoint",
         "projection_applied",
+        "projection_quarantine",
     ])
 }
 
