@@ -1,5 +1,6 @@
-//! Values the database will not index must not stop the projections: an event the database
-//! refuses is quarantined, reported in `/status`, and passed over.
+//! Values the database will not index must not stop the projections: extraction bounds what the
+//! tables hold (long keys, out-of-range numbers), and an event the database still refuses is
+//! quarantined, reported in `/status`, and passed over.
 
 use std::time::Duration;
 
@@ -10,8 +11,164 @@ use crate::helpers::TestApp;
 /// How soon the projection must be caught up again after a hostile event.
 const LAG_BOUND: Duration = Duration::from_secs(5);
 
+/// About 3 kB of random text: too long for a btree index entry even compressed.
+fn long_system() -> String {
+    let random: String = (0..92)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
+    format!("http://example.org/{random}")
+}
+
 async fn quarantined(app: &TestApp) -> Value {
     app.status(&app.projection).await
+}
+
+#[tokio::test]
+async fn a_3_kb_identifier_system_is_indexed_and_found() {
+    let app = TestApp::spawn().await;
+    let system = long_system();
+    assert!(system.len() > 2_900);
+    app.put_ok(&json!({"resourceType": "Patient", "id": "before", "name": [{"family": "Before"}]}))
+        .await;
+    app.put_ok(&json!({"resourceType": "Patient", "id": "huge",
+        "identifier": [{"system": system, "value": "1"}], "name": [{"family": "Huge"}]}))
+        .await;
+    app.put_ok(&json!({"resourceType": "Patient", "id": "after", "name": [{"family": "After"}]}))
+        .await;
+    app.caught_up_within(LAG_BOUND).await;
+
+    for (family, id) in [("before", "before"), ("huge", "huge"), ("after", "after")] {
+        assert_eq!(app.search("Patient", &[("family", family)]).await, vec![id]);
+    }
+    assert_eq!(
+        app.search("Patient", &[("identifier", &format!("{system}|1"))])
+            .await,
+        vec!["huge"],
+        "found by the hash of the whole system and value"
+    );
+    assert_eq!(
+        app.search("Patient", &[("identifier", &format!("{system}|"))])
+            .await,
+        vec!["huge"],
+        "found by the system alone, through its bounded key"
+    );
+    let other = format!("{}x|1", &system[..system.len() - 1]);
+    assert!(
+        app.search("Patient", &[("identifier", &other)])
+            .await
+            .is_empty(),
+        "a system differing in its last character is another system"
+    );
+    let status = quarantined(&app).await;
+    assert_eq!(status["quarantinedEvents"], 0, "{status}");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn long_uris_and_references_are_indexed_and_found() {
+    let app = TestApp::spawn().await;
+    let url = long_system();
+    app.put_ok(&json!({"resourceType": "ValueSet", "id": "long", "status": "active", "url": url}))
+        .await;
+    app.put_ok(
+        &json!({"resourceType": "Observation", "id": "external", "status": "final",
+        "code": {"text": "x"}, "subject": {"reference": url,
+            "identifier": {"system": url, "value": "v"}}}),
+    )
+    .await;
+    app.caught_up_within(LAG_BOUND).await;
+
+    assert_eq!(app.search("ValueSet", &[("url", &url)]).await, vec!["long"]);
+    assert_eq!(
+        app.search("ValueSet", &[("url:below", &url[..250])]).await,
+        vec!["long"]
+    );
+    assert_eq!(
+        app.search("ValueSet", &[("url:below", "http://example.org/")])
+            .await,
+        vec!["long"]
+    );
+    assert_eq!(
+        app.search("ValueSet", &[("url:above", &format!("{url}/child"))])
+            .await,
+        vec!["long"]
+    );
+    assert_eq!(
+        app.search("Observation", &[("subject", &url)]).await,
+        vec!["external"]
+    );
+    assert_eq!(
+        app.search(
+            "Observation",
+            &[("subject:identifier", &format!("{url}|v"))]
+        )
+        .await,
+        vec!["external"]
+    );
+    assert_eq!(quarantined(&app).await["quarantinedEvents"], 0);
+    app.cleanup().await;
+}
+
+/// Appends `resource` to the event store directly, as an event written before validation
+/// bounded it (or forged) would be.
+async fn append_unvalidated(app: &TestApp, resource: &str) {
+    let value: Value = serde_json::from_str(resource).unwrap();
+    let metadata: event_store::EventMetadata = serde_json::from_value(json!({
+        "actor": {"user": "tester"},
+        "requestId": "unvalidated",
+        "transactionId": uuid::Uuid::now_v7(),
+        "recordedAt": chrono::Utc::now(),
+    }))
+    .unwrap();
+    event_store::EventStore::new(app.pool.clone())
+        .append(
+            &event_store::CommitContext { metadata },
+            &[event_store::NewEvent {
+                resource_type: value["resourceType"].as_str().unwrap().to_owned(),
+                resource_id: value["id"].as_str().unwrap().to_owned(),
+                version: 1,
+                kind: event_store::EventKind::ResourceCreated,
+                resource: resource.to_owned(),
+                patch: None,
+                prev_hash: None,
+            }],
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_number_beyond_what_numeric_holds_is_indexed_clamped() {
+    let app = TestApp::spawn().await;
+    let hostile = r#"{"resourceType": "Observation", "id": "huge", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 1e999999999, "system": "http://unitsofmeasure.org", "code": "/min"}}"#;
+    // Validation may refuse it; an event stored before it did (or a forged one) must still not
+    // stop the projection.
+    let response = app.put(&serde_json::from_str(hostile).unwrap()).await;
+    if !response.status().is_success() {
+        assert_eq!(response.status(), 400);
+        append_unvalidated(&app, hostile).await;
+    }
+    app.put_ok(
+        &json!({"resourceType": "Observation", "id": "after", "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+        "valueQuantity": {"value": 72, "system": "http://unitsofmeasure.org", "code": "/min"}}),
+    )
+    .await;
+    app.caught_up_within(LAG_BOUND).await;
+
+    assert_eq!(
+        app.search("Observation", &[("value-quantity", "gt1000")])
+            .await,
+        vec!["huge"]
+    );
+    assert_eq!(
+        app.search("Observation", &[("value-quantity", "72")]).await,
+        vec!["after"]
+    );
+    assert_eq!(quarantined(&app).await["quarantinedEvents"], 0);
+    app.cleanup().await;
 }
 
 #[tokio::test]
