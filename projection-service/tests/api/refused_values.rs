@@ -222,6 +222,22 @@ async fn an_event_the_database_refuses_is_quarantined_and_the_rest_flows() {
         "the resource itself is still known"
     );
 
+    // A rebuild quarantines afresh what still cannot be indexed (the copies keep the
+    // constraint).
+    let report: Value = app
+        .client
+        .post(format!("{}/admin/rebuild", app.projection))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["quarantined"], 1, "{report}");
+    let status = app.status(&app.projection).await;
+    assert_eq!(status["quarantinedEvents"], 1, "{status}");
+    assert_eq!(status["latestQuarantined"][0]["resourceId"], "bad");
+
     // A later version that can be indexed is.
     app.put_ok(&patient("Healthy")).await;
     app.caught_up_within(LAG_BOUND).await;
@@ -311,5 +327,51 @@ async fn a_nul_character_is_refused_at_the_door_or_indexed_without_stopping() {
             "the resource is projected (its rows may be refused, not its version)"
         );
     }
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_message_that_is_not_an_event_is_quarantined() {
+    let app = TestApp::spawn().await;
+    app.put_ok(&json!({"resourceType": "Patient", "id": "first", "name": [{"family": "First"}]}))
+        .await;
+    app.caught_up().await;
+    // A forged message. Its position is one already applied: the relay reads the stream's last
+    // position when it resumes, and one far ahead would hold it back.
+    let client = async_nats::connect(test_support::nats_url()).await.unwrap();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(event_store::relay::POSITION_HEADER, "1");
+    async_nats::jetstream::new(client)
+        .publish_with_headers(
+            format!("{}.Patient", app.subject_prefix),
+            headers,
+            "not an event".into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    app.put_ok(&json!({"resourceType": "Patient", "id": "after", "name": [{"family": "After"}]}))
+        .await;
+    app.caught_up_within(LAG_BOUND).await;
+
+    let status = app
+        .status_when(&app.projection, "the message is quarantined", |status| {
+            status["quarantinedEvents"] == 1
+        })
+        .await;
+    let entry = &status["latestQuarantined"][0];
+    assert_eq!(entry["position"], 1, "{status}");
+    assert!(entry["resourceType"].is_null());
+    assert!(
+        entry["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a FHIR event envelope")
+    );
+    assert_eq!(
+        app.search("Patient", &[("family", "after")]).await,
+        vec!["after"]
+    );
     app.cleanup().await;
 }
