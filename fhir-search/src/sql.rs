@@ -6,11 +6,14 @@
 //! joined to the target's `hfj_resource` row, and `_has` the same in reverse, nesting as deep
 //! as the query does. Equality on tokens, exact strings and uris probes the hash columns the
 //! projector wrote (`fhir_search::hash`), which is why hashes are computed here for each type a
-//! criterion may apply to. Every value is a bind parameter; only aliases and fixed SQL are
+//! criterion may apply to. Columns the projector stores as bounded keys (token systems, uris,
+//! reference targets and identifiers) are compared with the searched value's key
+//! (`normalize::key`). Every value is a bind parameter; only aliases and fixed SQL are
 //! formatted into the text.
 
 use crate::ParamType;
 use crate::hash;
+use crate::normalize::key::{key, key_prefix};
 use crate::normalize::words;
 use crate::query::{
     Criterion, DateValue, NearValue, NumberValue, Prefix, QuantityValue, ReferenceValue,
@@ -407,7 +410,7 @@ impl Sql {
             }
             TokenValue::System(system) => {
                 self.builder.push(format!("{row}.system = "));
-                self.builder.push_bind(system.clone());
+                self.builder.push_bind(key(system).into_owned());
             }
             TokenValue::Text(text) => {
                 self.builder.push(format!("{row}.text LIKE "));
@@ -432,7 +435,7 @@ impl Sql {
         match value {
             ReferenceValue::Local { resource_type, id } => {
                 self.builder.push(format!("{row}.target_id = "));
-                self.builder.push_bind(id.clone());
+                self.builder.push_bind(key(id).into_owned());
                 self.builder.push(format!(" AND {row}.kind = 'local'"));
                 if let Some(resource_type) = resource_type {
                     self.builder.push(format!(" AND {row}.target_type = "));
@@ -441,15 +444,15 @@ impl Sql {
             }
             ReferenceValue::Url(url) => {
                 self.builder.push(format!("{row}.target_url = "));
-                self.builder.push_bind(url.clone());
+                self.builder.push_bind(key(url).into_owned());
             }
             ReferenceValue::Identifier { system, value } => {
                 self.builder.push(format!("{row}.identifier_value = "));
-                self.builder.push_bind(value.clone());
+                self.builder.push_bind(key(value).into_owned());
                 if let Some(system) = system {
                     self.builder
                         .push(format!(" AND {row}.identifier_system = "));
-                    self.builder.push_bind(system.clone());
+                    self.builder.push_bind(key(system).into_owned());
                 }
             }
         }
@@ -598,16 +601,22 @@ impl Sql {
                 self.builder.push(format!("{row}.hash_uri = ANY("));
                 self.builder.push_bind(hashes);
                 self.builder.push(format!(") AND {row}.uri = "));
-                self.builder.push_bind(value.uri.clone());
+                self.builder.push_bind(key(&value.uri).into_owned());
             }
             UriMatch::Below => {
                 self.builder.push(format!("{row}.uri LIKE "));
                 self.builder
-                    .push_bind(format!("{}%", like_escape(&value.uri)));
+                    .push_bind(format!("{}%", like_escape(&key_prefix(&value.uri))));
             }
             UriMatch::Above => {
                 self.builder.push(format!("{row}.uri = ANY("));
-                self.builder.push_bind(value.ancestors());
+                self.builder.push_bind(
+                    value
+                        .ancestors()
+                        .iter()
+                        .map(|uri| key(uri).into_owned())
+                        .collect::<Vec<_>>(),
+                );
                 self.builder.push(")");
             }
         }

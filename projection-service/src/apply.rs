@@ -6,8 +6,19 @@
 //! seen, whatever order the versions came in, and a delete (a newer version that is deleted)
 //! leaves no rows. Each batch is one transaction that also records the positions it applied;
 //! the checkpoint then advances over them (see the migration's `projection_advance_checkpoint`).
+//!
+//! An event that cannot be indexed is quarantined rather than retried for ever: when the
+//! database refuses a batch for a reason retrying cannot cure (a data exception, an integrity
+//! violation or a program limit: SQLSTATE classes 22, 23 and 54), its
+//! changes are written one by one, and one refused again is written without rows and recorded
+//! in `projection_quarantine` with the reason, in the batch's transaction; its position counts
+//! as applied, so the checkpoint moves on. An event whose rows could not be computed (a defect
+//! in extraction) and a message that is not an event are quarantined the same way. Anything
+//! else (a lost connection, a serialisation failure, a timeout) fails the batch, which is
+//! retried whole.
 
 use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use chrono::{DateTime, Utc};
 use fhir_search::normalize::words::words;
@@ -31,6 +42,56 @@ pub struct PreparedChange {
     pub index: ResourceIndex,
     pub workflow: WorkflowRows,
     pub words: TextWords,
+    /// Why the change is written without rows and quarantined, when it is.
+    pub quarantine: Option<String>,
+}
+
+impl PreparedChange {
+    /// The change without rows, to be quarantined for `reason`.
+    fn without_rows(change: Change, reason: String) -> Self {
+        Self {
+            change,
+            index: ResourceIndex::default(),
+            workflow: WorkflowRows::default(),
+            words: TextWords::default(),
+            quarantine: Some(reason),
+        }
+    }
+}
+
+/// An event the projection could not index, as `projection_quarantine` records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quarantined {
+    pub position: i64,
+    /// `None` for a message that is not an event.
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub version: Option<i32>,
+    pub reason: String,
+}
+
+impl Quarantined {
+    /// `change`, quarantined for `reason`.
+    pub fn change(change: &Change, reason: &str) -> Self {
+        Self {
+            position: change.position,
+            resource_type: Some(change.resource_type.clone()),
+            resource_id: Some(change.resource_id.clone()),
+            version: Some(change.version),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// A message at `position` that is not an event.
+    pub fn message(position: i64, reason: String) -> Self {
+        Self {
+            position,
+            resource_type: None,
+            resource_id: None,
+            version: None,
+            reason,
+        }
+    }
 }
 
 /// The folded words of the narrative and of all the resource's strings, space-separated, for
@@ -55,6 +116,8 @@ impl TextWords {
 pub struct PreparedBatch {
     pub changes: Vec<PreparedChange>,
     pub positions: Vec<i64>,
+    /// Messages of the batch that are not events (their positions are in `positions`).
+    pub quarantined: Vec<Quarantined>,
 }
 
 /// What a batch changed.
@@ -66,6 +129,8 @@ pub struct Applied {
     pub stale: usize,
     /// Expressions that failed on some resource: logged, the other rows are kept.
     pub problems: Vec<String>,
+    /// Events recorded in `projection_quarantine` by this batch.
+    pub quarantined: Vec<Quarantined>,
 }
 
 impl Applied {
@@ -73,6 +138,7 @@ impl Applied {
         self.replaced.extend(other.replaced);
         self.stale += other.stale;
         self.problems.extend(other.problems);
+        self.quarantined.extend(other.quarantined);
     }
 }
 
@@ -97,20 +163,42 @@ pub fn prepare(
     let mut changes: Vec<PreparedChange> = newest
         .into_values()
         .map(|change| {
-            let (index, workflow) = if change.deleted {
-                (ResourceIndex::default(), WorkflowRows::default())
-            } else {
-                (
-                    fhir_search::index_resource(registry, options, &change.resource),
-                    workflow::extract(&change.resource_type, &change.resource),
-                )
-            };
-            let words = TextWords::of(&index);
-            PreparedChange {
-                change,
-                index,
-                workflow,
-                words,
+            if change.deleted {
+                return PreparedChange {
+                    change,
+                    index: ResourceIndex::default(),
+                    workflow: WorkflowRows::default(),
+                    words: TextWords::default(),
+                    quarantine: None,
+                };
+            }
+            // A panic here is a defect in extraction: it costs this resource its rows, not the
+            // batch or the consumer.
+            let computed = catch_unwind(AssertUnwindSafe(|| {
+                let index = fhir_search::index_resource(registry, options, &change.resource);
+                let workflow = workflow::extract(&change.resource_type, &change.resource);
+                let words = TextWords::of(&index);
+                (index, workflow, words)
+            }));
+            match computed {
+                Ok((index, workflow, words)) => PreparedChange {
+                    change,
+                    index,
+                    workflow,
+                    words,
+                    quarantine: None,
+                },
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|text| (*text).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    PreparedChange::without_rows(
+                        change,
+                        format!("computing its index rows panicked: {message}"),
+                    )
+                }
             }
         })
         .collect();
@@ -119,7 +207,11 @@ pub fn prepare(
         (&a.change.resource_type, &a.change.resource_id)
             .cmp(&(&b.change.resource_type, &b.change.resource_id))
     });
-    PreparedBatch { changes, positions }
+    PreparedBatch {
+        changes,
+        positions,
+        quarantined: Vec::new(),
+    }
 }
 
 /// Writes `batch` in one transaction, then advances the checkpoint. Returns what changed.
@@ -149,19 +241,20 @@ async fn write_once(pool: &PgPool, batch: &PreparedBatch) -> Result<Applied, sql
 }
 
 /// Writes a batch inside the caller's transaction (a rebuild uses it on its own tables): the
-/// changes' rows, then the positions covered.
+/// changes' rows, the quarantined events, then the positions covered.
 ///
-/// A resource whose rows the database refuses (a value too long for an index, a NUL character)
-/// must not stop projecting, since its event would be redelivered forever. So when the batch
-/// as a whole is refused, its changes are written one at a time, each in a savepoint, and one
-/// that is refused again is written without rows: its version is recorded (so the version rule
-/// still holds), and the failure is reported as a problem.
+/// A resource whose rows the database refuses (a value too long for an index, a NUL character,
+/// a number out of range) must not stop projecting, since its event would be redelivered for
+/// ever. So when the batch as a whole is refused, its changes are written one at a time, each
+/// in a savepoint, and one that is refused again is written without rows and quarantined: its
+/// version is recorded (so the version rule still holds, and older index rows are gone rather
+/// than describing a version that is no longer current).
 pub async fn write_rows(
     conn: &mut PgConnection,
     batch: &PreparedBatch,
 ) -> Result<Applied, sqlx::Error> {
     let changes: Vec<&PreparedChange> = batch.changes.iter().collect();
-    let applied = match write_in_savepoint(conn, &changes).await? {
+    let mut applied = match write_in_savepoint(conn, &changes).await? {
         Ok(applied) => applied,
         Err(refused) => {
             tracing::warn!(error = %refused, "batch refused by the database; writing its changes one by one");
@@ -170,22 +263,19 @@ pub async fn write_rows(
                 match write_in_savepoint(conn, &[prepared]).await? {
                     Ok(one) => applied.merge(one),
                     Err(refused) => {
-                        let bare = PreparedChange {
-                            change: prepared.change.clone(),
-                            index: ResourceIndex {
-                                problems: vec![format!("its index rows were refused: {refused}")],
-                                ..ResourceIndex::default()
-                            },
-                            workflow: WorkflowRows::default(),
-                            words: TextWords::default(),
-                        };
-                        applied.merge(write_changes(conn, &[&bare]).await?);
+                        let reason =
+                            format!("the database refused its rows: {}", describe(&refused));
+                        applied.merge(write_without_rows(conn, &prepared.change, reason).await?);
                     }
                 }
             }
             applied
         }
     };
+    applied
+        .quarantined
+        .extend(batch.quarantined.iter().cloned());
+    record_quarantined(conn, &applied.quarantined).await?;
     sqlx::query(
         "INSERT INTO projection_applied (position) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
     )
@@ -193,6 +283,87 @@ pub async fn write_rows(
     .execute(&mut *conn)
     .await?;
     Ok(applied)
+}
+
+/// Claims `change`'s version without rows and quarantines it for `reason`. Should even its
+/// `hfj_resource` row be refused (a forged message's id too long for the index), the event is
+/// quarantined without it.
+async fn write_without_rows(
+    conn: &mut PgConnection,
+    change: &Change,
+    reason: String,
+) -> Result<Applied, sqlx::Error> {
+    let bare = PreparedChange::without_rows(change.clone(), reason.clone());
+    match write_in_savepoint(conn, &[&bare]).await? {
+        Ok(applied) => Ok(applied),
+        Err(refused) => Ok(Applied {
+            quarantined: vec![Quarantined::change(
+                change,
+                &format!(
+                    "{reason}; its version could not be recorded either: {}",
+                    describe(&refused)
+                ),
+            )],
+            ..Applied::default()
+        }),
+    }
+}
+
+/// Longest reason, type or id recorded in `projection_quarantine`, in characters.
+const MAX_QUARANTINE_TEXT: usize = 1_000;
+
+/// Inserts `quarantined` into `projection_quarantine` (a redelivered event keeps its first
+/// record). Texts are cut and stripped of NUL characters, which a text column refuses: the
+/// record of a bad event must not be refused in turn.
+async fn record_quarantined(
+    conn: &mut PgConnection,
+    quarantined: &[Quarantined],
+) -> Result<(), sqlx::Error> {
+    if quarantined.is_empty() {
+        return Ok(());
+    }
+    let clean = |text: &str| -> String {
+        text.chars()
+            .filter(|&ch| ch != '\0')
+            .take(MAX_QUARANTINE_TEXT)
+            .collect()
+    };
+    let mut positions = Vec::new();
+    let mut types = Vec::new();
+    let mut ids = Vec::new();
+    let mut versions = Vec::new();
+    let mut reasons = Vec::new();
+    for entry in quarantined {
+        positions.push(entry.position);
+        types.push(entry.resource_type.as_deref().map(clean));
+        ids.push(entry.resource_id.as_deref().map(clean));
+        versions.push(entry.version);
+        reasons.push(clean(&entry.reason));
+    }
+    sqlx::query(
+        "INSERT INTO projection_quarantine (position, resource_type, resource_id, version, reason) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[]) \
+         ON CONFLICT (position) DO NOTHING",
+    )
+    .bind(positions)
+    .bind(types)
+    .bind(ids)
+    .bind(versions)
+    .bind(reasons)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A refused write as a reason: the database's message and SQLSTATE.
+fn describe(error: &sqlx::Error) -> String {
+    match error.as_database_error() {
+        Some(database) => match database.code() {
+            Some(code) => format!("{} (SQLSTATE {code})", database.message()),
+            None => database.message().to_owned(),
+        },
+        None => error.to_string(),
+    }
 }
 
 /// Writes `changes` in a savepoint: `Ok(Err(_))` when the database refused their values (the
@@ -245,6 +416,11 @@ async fn write_changes(
                 format!("{}/{}: {problem}", change.resource_type, change.resource_id)
             }),
         );
+        if let Some(reason) = &prepared.quarantine {
+            applied
+                .quarantined
+                .push(Quarantined::change(change, reason));
+        }
         if !change.deleted {
             targets.push(Target {
                 res_pk,
@@ -332,8 +508,10 @@ pub async fn advance_checkpoint(pool: &PgPool) -> Result<i64, sqlx::Error> {
     Ok(position)
 }
 
-/// Values the database will not store: data exceptions (a NUL character, a number out of
-/// range), integrity violations and program limits (an index row too large).
+/// Values the database will not store, however often asked: data exceptions (SQLSTATE class 22:
+/// a NUL character, a number out of range), integrity violations (23) and program limits (54:
+/// an index row too large). Everything else (a lost connection, a serialisation failure, a
+/// cancelled statement, a missing table) is worth retrying, and is.
 fn is_refused_value(error: &sqlx::Error) -> bool {
     error
         .as_database_error()

@@ -18,7 +18,7 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::apply::{self, PreparedBatch};
+use crate::apply::{self, PreparedBatch, Quarantined};
 use crate::cache::CacheInvalidator;
 use crate::change::Change;
 
@@ -289,6 +289,16 @@ async fn finish(
     for problem in &applied.problems {
         tracing::warn!(%problem, "search parameter could not be indexed");
     }
+    for event in &applied.quarantined {
+        tracing::error!(
+            position = event.position,
+            resource_type = ?event.resource_type,
+            resource_id = ?event.resource_id,
+            version = ?event.version,
+            reason = %event.reason,
+            "event quarantined: it cannot be indexed"
+        );
+    }
     status
         .events
         .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -305,8 +315,8 @@ async fn finish(
 }
 
 /// Decodes the messages and computes their rows on the blocking pool. A message that is not an
-/// event envelope is logged and skipped, but its position (from the `Fhir-Position` header)
-/// still counts as applied, so one bad message cannot hold the checkpoint back forever.
+/// event envelope is quarantined: its position (from the `Fhir-Position` header) counts as
+/// applied, so one bad message cannot hold the checkpoint back forever.
 async fn prepare(
     registry: &'static Registry,
     options: &ExtractOptions,
@@ -314,6 +324,7 @@ async fn prepare(
 ) -> PreparedBatch {
     let mut changes = Vec::with_capacity(batch.len());
     let mut skipped = Vec::new();
+    let mut malformed = Vec::new();
     for message in batch {
         match Change::from_message(&message.payload) {
             Ok(change) => changes.push(change),
@@ -325,6 +336,9 @@ async fn prepare(
                     .and_then(|value| value.as_str().parse::<i64>().ok());
                 tracing::error!(%error, subject = %message.subject, ?position, "skipping a message that is not an event");
                 skipped.extend(position);
+                malformed.extend(
+                    position.map(|position| Quarantined::message(position, error.to_string())),
+                );
             }
         }
     }
@@ -345,10 +359,12 @@ async fn prepare(
             return PreparedBatch {
                 changes: Vec::new(),
                 positions,
+                quarantined: malformed,
             };
         }
     };
     prepared.positions.extend(skipped);
+    prepared.quarantined = malformed;
     prepared
 }
 

@@ -39,6 +39,8 @@ pub struct RebuildReport {
     /// Seconds the swap transaction held the tables locked.
     pub swap_seconds: f64,
     pub index_problems: usize,
+    /// Events that could not be indexed (listed in `projection_quarantine`).
+    pub quarantined: usize,
 }
 
 /// Why a rebuild did not happen.
@@ -137,6 +139,7 @@ async fn replay_and_swap(
         seconds: started.elapsed().as_secs_f64(),
         swap_seconds: swap_started.elapsed().as_secs_f64(),
         index_problems: progress.problems,
+        quarantined: progress.quarantined,
     })
 }
 
@@ -170,6 +173,7 @@ struct Replay {
     position: i64,
     events: u64,
     problems: usize,
+    quarantined: usize,
 }
 
 /// Applies the feed after `progress.position` up to its current end, batch by batch, each in a
@@ -208,6 +212,7 @@ async fn replay(
         progress.position = last;
         progress.events += count as u64;
         progress.problems += applied.problems.len();
+        progress.quarantined += applied.quarantined.len();
         if progress.events % 10_000 < count as u64 {
             tracing::info!(
                 events = progress.events,

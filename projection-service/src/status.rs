@@ -2,7 +2,9 @@
 //!
 //! "Behind" is measured against the store's feed, not against NATS: an event counts from the
 //! moment it has a position, so a stalled relay shows up as projection lag too, which is what
-//! a reader waiting for its write cares about.
+//! a reader waiting for its write cares about. Events the projection could not index
+//! (`projection_quarantine`, see [`crate::apply`]) are counted, and the latest listed with
+//! their reasons, so someone can look at them: they no longer hold up the lag.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -61,6 +63,36 @@ pub async fn progress(pool: &PgPool) -> Result<Progress, sqlx::Error> {
     })
 }
 
+/// How many of the latest quarantined events `/status` lists.
+const LATEST_QUARANTINED: i64 = 10;
+
+/// An event the projection could not index, as `/status` lists it.
+#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantinedEvent {
+    pub position: i64,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub version: Option<i32>,
+    pub reason: String,
+    pub quarantined_at: DateTime<Utc>,
+}
+
+/// The number of quarantined events and the latest of them, newest first.
+pub async fn quarantine(pool: &PgPool) -> Result<(i64, Vec<QuarantinedEvent>), sqlx::Error> {
+    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM projection_quarantine")
+        .fetch_one(pool)
+        .await?;
+    let latest = sqlx::query_as(
+        "SELECT position, resource_type, resource_id, version, reason, quarantined_at \
+         FROM projection_quarantine ORDER BY quarantined_at DESC, position DESC LIMIT $1",
+    )
+    .bind(LATEST_QUARANTINED)
+    .fetch_all(pool)
+    .await?;
+    Ok((count, latest))
+}
+
 #[derive(Clone)]
 struct StatusState {
     pool: PgPool,
@@ -77,6 +109,10 @@ struct StatusBody {
     stale_events: u64,
     batches: u64,
     index_problems: u64,
+    /// Events that could not be indexed, in all (every instance, since the last rebuild).
+    quarantined_events: i64,
+    /// The latest of them, newest first.
+    latest_quarantined: Vec<QuarantinedEvent>,
     cache_invalidation_failures: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<String>,
@@ -91,8 +127,13 @@ pub fn routes(pool: PgPool, consumer: Arc<ConsumerStatus>) -> Router {
 }
 
 async fn status(State(state): State<StatusState>) -> Response {
-    match progress(&state.pool).await {
-        Ok(progress) => {
+    let read = async {
+        let progress = progress(&state.pool).await?;
+        let (quarantined, latest) = quarantine(&state.pool).await?;
+        Ok::<_, sqlx::Error>((progress, quarantined, latest))
+    };
+    match read.await {
+        Ok((progress, quarantined_events, latest_quarantined)) => {
             let consumer = &state.consumer;
             Json(StatusBody {
                 progress,
@@ -101,6 +142,8 @@ async fn status(State(state): State<StatusState>) -> Response {
                 stale_events: consumer.stale(),
                 batches: consumer.batches(),
                 index_problems: consumer.problems(),
+                quarantined_events,
+                latest_quarantined,
                 cache_invalidation_failures: consumer.cache_failures(),
                 last_error: consumer.last_error(),
             })
@@ -115,9 +158,13 @@ async fn metrics(State(state): State<StatusState>) -> Response {
         Ok(progress) => progress,
         Err(error) => return unavailable(&error),
     };
+    let quarantined = match quarantine(&state.pool).await {
+        Ok((count, _)) => count,
+        Err(error) => return unavailable(&error),
+    };
     let consumer = &state.consumer;
     let mut text = String::new();
-    let gauges: [(&str, &str, f64); 9] = [
+    let gauges: [(&str, &str, f64); 10] = [
         (
             "projection_position",
             "Every event up to this position is projected.",
@@ -157,6 +204,11 @@ async fn metrics(State(state): State<StatusState>) -> Response {
             "projection_index_problems_total",
             "Search-parameter expressions that failed on a resource.",
             consumer.problems() as f64,
+        ),
+        (
+            "projection_quarantined_events",
+            "Events that could not be indexed and were set aside (projection_quarantine).",
+            quarantined as f64,
         ),
         (
             "projection_cache_invalidation_failures_total",

@@ -3,10 +3,17 @@
 //! Rows are sent as one array per column and spread out again with `unnest`, so a batch of a
 //! few hundred resources costs a few dozen statements, not thousands. Every table is keyed by
 //! `res_pk`; replacing a resource's rows is a delete by `res_pk` followed by these inserts.
+//!
+//! Text that goes into a btree-indexed column and is compared whole (token systems, uris,
+//! reference targets and identifiers, tags, the workflow tables' ids and codes) is stored as
+//! its bounded key ([`fhir_search::normalize::key`]), which the query service computes from
+//! search values too: a btree entry holds at most about 2.7 kB, and one resource with a longer
+//! value would otherwise have its rows refused. Hash columns are computed over whole values.
 
 use chrono::{DateTime, Utc};
 use fhir_search::hash;
 use fhir_search::index::{CompositePart, ResourceIndex};
+use fhir_search::normalize::key::key;
 use sqlx::PgConnection;
 
 use crate::apply::TextWords;
@@ -32,12 +39,14 @@ pub const ROW_TABLES: &[&str] = &[
     "encounter_census",
 ];
 
-/// Everything a rebuild copies and swaps: the row tables, `hfj_resource` and the checkpoint.
+/// Everything a rebuild copies and swaps: the row tables, `hfj_resource`, the checkpoint and
+/// the quarantine (a rebuild quarantines afresh what still cannot be indexed).
 pub fn all_tables() -> impl Iterator<Item = &'static str> {
     ROW_TABLES.iter().copied().chain([
         "hfj_resource",
         "projection_checkpoint",
         "projection_applied",
+        "projection_quarantine",
     ])
 }
 
@@ -165,7 +174,7 @@ async fn insert_tokens(conn: &mut PgConnection, targets: &[Target<'_>]) -> Resul
                 &row.param,
                 code_text,
             ));
-            system.push(row.system.clone());
+            system.push(bounded(row.system.as_deref()));
             code.push(row.code.clone());
             text.push(row.text.clone());
             type_system.push(row.type_system.clone());
@@ -313,7 +322,7 @@ async fn insert_uris(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
         for row in &target.index.uris {
             keys.push(target, &row.param, row.composite);
             hashes.push(hash::uri(target.resource_type, &row.param, &row.uri));
-            uri.push(row.uri.clone());
+            uri.push(key(&row.uri).into_owned());
         }
     }
     if keys.is_empty() {
@@ -375,12 +384,12 @@ async fn insert_links(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result
             keys.push(target, &row.param, row.composite);
             src_path.push(row.source_path.clone());
             kind.push(row.kind.as_str().to_owned());
-            target_type.push(row.target_type.clone());
-            target_id.push(row.target_id.clone());
+            target_type.push(bounded(row.target_type.as_deref()));
+            target_id.push(bounded(row.target_id.as_deref()));
             target_version.push(row.target_version.clone());
-            target_url.push(row.target_url.clone());
-            identifier_system.push(row.identifier_system.clone());
-            identifier_value.push(row.identifier_value.clone());
+            target_url.push(bounded(row.target_url.as_deref()));
+            identifier_system.push(bounded(row.identifier_system.as_deref()));
+            identifier_value.push(bounded(row.identifier_value.as_deref()));
         }
     }
     if keys.is_empty() {
@@ -416,8 +425,8 @@ async fn insert_tags(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
             res_pk.push(target.res_pk);
             res_type.push(target.resource_type.to_owned());
             kind.push(row.kind.as_str().to_owned());
-            system.push(row.system.clone());
-            code.push(row.code.clone());
+            system.push(bounded(row.system.as_deref()));
+            code.push(bounded(row.code.as_deref()));
             display.push(row.display.clone());
         }
     }
@@ -483,7 +492,7 @@ async fn insert_workflow(
             .bind(target.res_pk)
             .bind(target.resource_type)
             .bind(target.resource_id)
-            .bind(&note.patient_id)
+            .bind(bounded(note.patient_id.as_deref()))
             .bind(&note.encounter_id)
             .bind(&note.status)
             .bind(&note.type_system)
@@ -503,11 +512,11 @@ async fn insert_workflow(
             .bind(target.res_pk)
             .bind(target.resource_type)
             .bind(target.resource_id)
-            .bind(&order.patient_id)
+            .bind(bounded(order.patient_id.as_deref()))
             .bind(&order.encounter_id)
-            .bind(&order.status)
+            .bind(bounded(order.status.as_deref()))
             .bind(&order.intent)
-            .bind(&order.priority)
+            .bind(bounded(order.priority.as_deref()))
             .bind(&order.requester)
             .bind(&order.code_system)
             .bind(&order.code)
@@ -524,11 +533,11 @@ async fn insert_workflow(
             )
             .bind(target.res_pk)
             .bind(target.resource_id)
-            .bind(&task.patient_id)
-            .bind(&task.status)
+            .bind(bounded(task.patient_id.as_deref()))
+            .bind(bounded(task.status.as_deref()))
             .bind(&task.intent)
             .bind(&task.priority)
-            .bind(&task.owner)
+            .bind(bounded(task.owner.as_deref()))
             .bind(&task.focus)
             .bind(&task.description)
             .bind(&task.code_display)
@@ -560,7 +569,7 @@ async fn insert_workflow(
             .bind(target.res_pk)
             .bind(target.resource_id)
             .bind(&place.patient_id)
-            .bind(&place.location_id)
+            .bind(key(&place.location_id).into_owned())
             .bind(&place.location_name)
             .bind(&place.class_code)
             .bind(place.period_start)
@@ -581,8 +590,8 @@ async fn insert_catalog(
         for entry in &target.workflow.catalog {
             res_pk.push(target.res_pk);
             catalog.push(entry.catalog.to_owned());
-            system.push(entry.system.clone());
-            code.push(entry.code.clone());
+            system.push(key(&entry.system).into_owned());
+            code.push(key(&entry.code).into_owned());
             display.push(entry.display.clone());
         }
     }
@@ -601,4 +610,9 @@ async fn insert_catalog(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// The bounded key of an optional value, as stored in a btree-indexed column.
+fn bounded(value: Option<&str>) -> Option<String> {
+    value.map(|text| key(text).into_owned())
 }

@@ -4,13 +4,15 @@
 //! Range: a Range gives its low and high values as two rows (HAPI skips Ranges here; their bounds
 //! are what a number search would mean). Quantity-like values give their `value`.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::Target;
 use super::node::Node;
 use crate::ResourceIndex;
 use crate::index::NumberRow;
-use crate::normalize::decimal::{decimal_text, is_decimal};
+use crate::normalize::decimal::{clamped, decimal_text, is_decimal};
 
 pub(super) fn extract(out: &mut ResourceIndex, target: &Target<'_>, node: Node<'_>) {
     match node {
@@ -59,6 +61,10 @@ fn short(text: &str) -> &str {
 }
 
 fn push(out: &mut ResourceIndex, target: &Target<'_>, value: String) {
+    let value = match clamped(&value) {
+        Cow::Borrowed(_) => value,
+        Cow::Owned(clamped) => clamped,
+    };
     out.numbers.push(NumberRow {
         param: target.code.to_owned(),
         composite: target.composite,

@@ -15,7 +15,7 @@ use super::node::Node;
 use super::token::text_of;
 use crate::ResourceIndex;
 use crate::index::QuantityRow;
-use crate::normalize::decimal::decimal_text;
+use crate::normalize::decimal::{clamped, decimal_text};
 use crate::ucum::{UCUM_SYSTEM, canonicalize};
 
 /// Money's code system (ISO 4217 currency codes).
@@ -48,7 +48,7 @@ fn value_text(
 ) -> Option<String> {
     let raw = object.get("value").filter(|v| !v.is_null())?;
     match decimal_text(raw) {
-        Some(text) => Some(text.into_owned()),
+        Some(text) => Some(clamped(&text).into_owned()),
         None => {
             target.problem(out, "a quantity value that is not a number");
             None

@@ -186,6 +186,44 @@ impl TestApp {
         .await;
     }
 
+    /// Waits until the projections have applied everything the store holds, failing after
+    /// `within`: for tests where the time is what is tested.
+    pub async fn caught_up_within(&self, within: Duration) {
+        let store = event_store::EventStore::new(self.pool.clone());
+        test_support::eventually("projection lag reaches 0", within, || async {
+            let head = store.head_position().await.unwrap();
+            let (position,): (i64,) =
+                sqlx::query_as("SELECT position FROM projection_checkpoint WHERE name = 'search'")
+                    .fetch_one(&self.pool)
+                    .await
+                    .unwrap();
+            (head > 0 && position == head).then_some(())
+        })
+        .await;
+    }
+
+    /// The ids of the `resource_type` resources a search with `params` finds, by the query
+    /// service's own statement.
+    pub async fn search(&self, resource_type: &str, params: &[(&str, &str)]) -> Vec<String> {
+        let params: Vec<(String, String)> = params
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        let query = fhir_search::query::parse(
+            fhir_search::Registry::r4(),
+            vec![resource_type.to_owned()],
+            &params,
+            BASE_URL,
+        )
+        .unwrap();
+        let rows: Vec<(i64, String, String)> = fhir_search::sql::select_matches(&query, None, 100)
+            .build_query_as()
+            .fetch_all(&self.pool)
+            .await
+            .unwrap();
+        rows.into_iter().map(|(_, _, id)| id).collect()
+    }
+
     /// The rows of `table` for one resource, as JSON text without `res_pk`, sorted.
     pub async fn rows(&self, table: &str, resource_type: &str, id: &str) -> Vec<Value> {
         let rows: Vec<(Value,)> = sqlx::query_as(&format!(
