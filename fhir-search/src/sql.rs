@@ -540,11 +540,10 @@ impl Sql {
             Prefix::Ge => compare(self, ">=", value.value),
             Prefix::Le => compare(self, "<=", value.value),
             Prefix::Ap => {
-                let tenth = (value.value / Decimal::TEN).abs();
                 self.builder.push(format!("({column} >= "));
-                self.decimal(value.value - tenth);
+                self.decimal(value.approx_low);
                 self.builder.push(format!(" AND {column} <= "));
-                self.decimal(value.value + tenth);
+                self.decimal(value.approx_high);
                 self.builder.push(")");
             }
         }
@@ -553,18 +552,11 @@ impl Sql {
     /// Quantities: in canonical UCUM units when the searched unit converts (so `mg` finds
     /// `g`), otherwise by system and code as written.
     fn quantity(&mut self, row: &str, value: &QuantityValue) {
-        if let Some((low, high, code)) = &value.canonical {
-            let two = Decimal::from(2);
-            let canonical = NumberValue {
-                prefix: value.number.prefix,
-                value: (*low + *high) / two,
-                low: *low,
-                high: *high,
-            };
+        if let Some((canonical, code)) = &value.canonical {
             self.builder.push(format!("{row}.canonical_code = "));
             self.builder.push_bind(code.clone());
             self.builder.push(" AND ");
-            self.number(&format!("{row}.canonical_value"), &canonical);
+            self.number(&format!("{row}.canonical_value"), canonical);
             return;
         }
         if let Some(system) = &value.system {

@@ -222,3 +222,36 @@ fn empty_values_are_ignored() {
     let query = search("Patient", &[("name", "")]).unwrap();
     assert!(query.criteria.is_empty() && query.ignored.is_empty());
 }
+
+#[test]
+fn decimal_values_beyond_range_are_an_error_naming_the_parameter() {
+    for (resource_type, name, value) in [
+        ("Observation", "value-quantity", "1e-28"),
+        (
+            "Observation",
+            "value-quantity",
+            "le1e-28|http://unitsofmeasure.org|mg",
+        ),
+        (
+            "RiskAssessment",
+            "probability",
+            "ap79228162514264337593543950335",
+        ),
+        (
+            "Observation",
+            "combo-value-quantity",
+            "99999999999999999999999999999||kg",
+        ),
+        (
+            "Observation",
+            "code-value-quantity",
+            "http://loinc.org|8867-4$1e-28",
+        ),
+    ] {
+        let error = search(resource_type, &[(name, value)]).unwrap_err();
+        assert!(
+            error.to_string().starts_with(&format!("{name}: ")),
+            "{name}={value}: {error}"
+        );
+    }
+}
