@@ -32,6 +32,7 @@ pub enum IssueCode {
     NotFound,
     Deleted,
     TooLong,
+    TooCostly,
     Conflict,
     Exception,
     Timeout,

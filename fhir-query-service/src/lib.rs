@@ -17,7 +17,7 @@ use event_store::store::migrate;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-pub use settings::Settings;
+pub use settings::{SearchSettings, Settings};
 
 /// A built, bound query service.
 pub struct Application {
@@ -47,6 +47,12 @@ impl Application {
                 pool.clone(),
                 settings.reference_base_url.clone(),
                 cache,
+                search::Budget {
+                    limits: settings.search.limits(),
+                    statement_timeout: std::time::Duration::from_millis(
+                        settings.search.search_statement_timeout_ms,
+                    ),
+                },
             ),
             checkpoint: fhir_search::sql::checkpoint::Checkpoint::follow(pool.clone()),
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),

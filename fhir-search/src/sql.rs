@@ -49,6 +49,16 @@ pub fn select_matches(
     sql.builder
 }
 
+/// The bind parameters of a built statement: what the search's budget
+/// ([`crate::query::Limits::bind_parameters`]) holds, below Postgres' own 65,535. The text of
+/// these statements is fixed SQL, aliases and placeholders only, so each `$n` is one value.
+pub fn bind_count(builder: &QueryBuilder<'static, Postgres>) -> usize {
+    let sql = builder.sql().as_bytes();
+    sql.windows(2)
+        .filter(|pair| pair[0] == b'$' && pair[1].is_ascii_digit())
+        .count()
+}
+
 /// Counts the matches (for `_total=accurate` beyond the kept result list).
 pub fn count_matches(
     query: &SearchQuery,
@@ -698,5 +708,29 @@ fn value_kind(value: &Value) -> ParamType {
         Value::Uri(_) => ParamType::Uri,
         Value::Near(_) => ParamType::Special,
         Value::Composite(_) | Value::Text(_) => ParamType::Token,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Registry;
+
+    #[test]
+    fn bind_count_counts_every_value() {
+        let params: Vec<(String, String)> = vec![
+            ("_id".into(), "a,b,c".into()),
+            ("name".into(), "x,y".into()),
+        ];
+        let query = crate::query::parse(
+            Registry::r4(),
+            vec!["Patient".into()],
+            &params,
+            "http://x/fhir",
+        )
+        .unwrap();
+        let one = bind_count(&select_matches(&query, None, 10));
+        // Types, the ids (one array), two name values each with their name and types, limit.
+        assert_eq!(one, 1 + 1 + 2 * 3 + 1);
     }
 }
