@@ -10,6 +10,7 @@ pub mod search;
 mod settings;
 
 use std::future::Future;
+use std::time::Duration;
 
 use anyhow::Context;
 use event_store::EventStore;
@@ -23,6 +24,8 @@ pub use settings::{SearchSettings, Settings};
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
+    searcher: search::Searcher,
+    cleanup_interval: Duration,
 }
 
 impl Application {
@@ -40,20 +43,23 @@ impl Application {
         let store = EventStore::new(pool.clone());
         let cache =
             service_kit::resource_cache::ResourceCache::new(Some(&settings.redis.redis_url));
+        let searcher = search::Searcher::new(
+            pool.clone(),
+            settings.reference_base_url.clone(),
+            cache.clone(),
+            search::Budget {
+                limits: settings.search.limits(),
+                statement_timeout: Duration::from_millis(
+                    settings.search.search_statement_timeout_ms,
+                ),
+                result_ttl: Duration::from_secs(settings.search.search_result_ttl_secs),
+                results_per_client: settings.search.search_results_per_client,
+            },
+        );
         let state = routes::AppState {
             store,
             cache: cache.clone(),
-            searcher: search::Searcher::new(
-                pool.clone(),
-                settings.reference_base_url.clone(),
-                cache,
-                search::Budget {
-                    limits: settings.search.limits(),
-                    statement_timeout: std::time::Duration::from_millis(
-                        settings.search.search_statement_timeout_ms,
-                    ),
-                },
-            ),
+            searcher: searcher.clone(),
             checkpoint: fhir_search::sql::checkpoint::Checkpoint::follow(pool.clone()),
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
             base_url: settings.fhir_base_url.clone(),
@@ -65,7 +71,14 @@ impl Application {
         let router = service_kit::http::with_common_layers(
             routes::router(state).merge(service_kit::health::routes("fhir-query-service", checks)),
         );
-        Ok(Application { listener, router })
+        Ok(Application {
+            listener,
+            router,
+            searcher,
+            cleanup_interval: Duration::from_secs(
+                settings.search.search_result_cleanup_interval_secs.max(1),
+            ),
+        })
     }
 
     /// The port actually bound (tests bind port 0).
@@ -76,14 +89,32 @@ impl Application {
             .unwrap_or(0)
     }
 
-    /// Serves until `shutdown` resolves, then drains.
+    /// Serves until `shutdown` resolves, then drains; meanwhile deletes expired result lists
+    /// on schedule.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let cleanup = tokio::spawn(delete_expired_results(self.searcher, self.cleanup_interval));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        cleanup.abort();
+        served?;
         Ok(())
+    }
+}
+
+/// Deletes expired result lists every `interval`, for as long as the service runs.
+async fn delete_expired_results(searcher: search::Searcher, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match searcher.delete_expired().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "expired result lists deleted"),
+            Err(error) => tracing::warn!(%error, "cannot delete expired result lists"),
+        }
     }
 }

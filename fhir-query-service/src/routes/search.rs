@@ -37,7 +37,7 @@ impl From<SearchError> for FhirError {
                      stopped: narrow it (fewer criteria, no :contains, a smaller _count)",
                 )
             }
-            SearchError::UnknownPage(_) => {
+            SearchError::UnknownPage(_) | SearchError::StalePage(_) => {
                 FhirError::new(StatusCode::GONE, IssueCode::NotFound, error.to_string())
             }
             SearchError::Database(error) => FhirError::internal(error),
@@ -262,7 +262,23 @@ fn request(
         params,
         strict: prefers_strict(headers),
         compartment: None,
+        client: client_address(headers),
     }
+}
+
+/// The client's address as the edge reports it (`X-Real-IP`, which the edge sets from the TCP
+/// peer, replacing any the client sent); the service itself listens on loopback behind it.
+/// Requests that did not come through the edge share one bound.
+fn client_address(headers: &HeaderMap) -> String {
+    headers
+        .get("x-real-ip")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map_or_else(
+            || "direct".to_owned(),
+            |address| address.chars().take(64).collect(),
+        )
 }
 
 /// `Prefer: handling=strict` (lenient is the default, as in HAPI).

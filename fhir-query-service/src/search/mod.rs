@@ -8,6 +8,12 @@
 //! resources on a page are fetched when the page is asked for, at their current version, and
 //! one deleted since the search is left out. Searches that fit in one page keep nothing.
 //!
+//! A kept list holds `res_pk`s, which mean something only in the projection they were read
+//! from: each list records that projection's generation (the OID of `hfj_resource`, which a
+//! rebuild's swap replaces), and a page of a list from before a rebuild answers 410 rather
+//! than other resources. Lists expire ([`Searcher::delete_expired`] runs on a schedule) and
+//! each client keeps at most so many (its oldest are dropped), so paging cannot fill the disk.
+//!
 //! A page's resources come from the Redis read cache where it holds them (one `MGET`), and from
 //! the event store for the rest, which are then cached: the same versions a read would give.
 //!
@@ -45,6 +51,10 @@ pub struct Budget {
     pub limits: query::Limits,
     /// Longest one statement of a search may run.
     pub statement_timeout: Duration,
+    /// How long a kept result list serves pages.
+    pub result_ttl: Duration,
+    /// Most result lists one client keeps; its oldest are dropped past it.
+    pub results_per_client: i64,
 }
 
 impl Default for Budget {
@@ -52,6 +62,8 @@ impl Default for Budget {
         Self {
             limits: query::Limits::default(),
             statement_timeout: Duration::from_secs(10),
+            result_ttl: Duration::from_secs(3_600),
+            results_per_client: 200,
         }
     }
 }
@@ -69,6 +81,10 @@ pub enum SearchError {
     Strict(String),
     #[error("the result list `{0}` is unknown or has expired: run the search again")]
     UnknownPage(String),
+    #[error(
+        "the result list `{0}` was computed before the search index was rebuilt: run the search again"
+    )]
+    StalePage(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// A stored resource that is not JSON (the event store guarantees it is).
@@ -89,6 +105,8 @@ pub struct Request {
     pub strict: bool,
     /// Compartment search and `$everything`: only resources in this patient's compartment.
     pub compartment: Option<compartment::PatientCompartment>,
+    /// Who asked (the address the edge reports), for the bound on kept result lists.
+    pub client: String,
 }
 
 /// A page of a kept result list: `_getpages=<id>&_getpagesoffset=<n>&_count=<m>`.
@@ -255,12 +273,24 @@ impl Searcher {
         page: &PageRequest,
         base: &str,
     ) -> Result<Value, SearchError> {
-        let row =
-            sqlx::query("SELECT path, params, res_pks, total FROM search_result WHERE id = $1")
-                .bind(page.id)
-                .fetch_optional(session.connection()?)
-                .await?
-                .ok_or_else(|| SearchError::UnknownPage(page.id.to_string()))?;
+        // Held until the page is read, so no rebuild can swap the table between the check of
+        // the generation and the reading of the page's rows.
+        sqlx::query("LOCK TABLE public.hfj_resource IN ACCESS SHARE MODE")
+            .execute(session.connection()?)
+            .await?;
+        let row = sqlx::query(
+            "SELECT path, params, res_pks, total, \
+             generation IS NOT DISTINCT FROM 'public.hfj_resource'::regclass::oid AS current \
+             FROM search_result WHERE id = $1 AND created_at > now() - make_interval(secs => $2)",
+        )
+        .bind(page.id)
+        .bind(self.budget.result_ttl.as_secs_f64())
+        .fetch_optional(session.connection()?)
+        .await?
+        .ok_or_else(|| SearchError::UnknownPage(page.id.to_string()))?;
+        if !row.get::<bool, _>("current") {
+            return Err(SearchError::StalePage(page.id.to_string()));
+        }
         let path: String = row.get("path");
         let params: sqlx::types::Json<Vec<(String, String)>> = row.get("params");
         let all: Vec<i64> = row.get("res_pks");
@@ -271,6 +301,7 @@ impl Searcher {
             params: params.0,
             strict: false,
             compartment: None,
+            client: String::new(),
         };
         let mut query = self.parse(types_of(&request.path, &request.params)?, &request)?;
         if let Some(count) = page.count {
@@ -302,7 +333,8 @@ impl Searcher {
         Ok(usize::try_from(count).unwrap_or(0))
     }
 
-    /// Keeps the ordered matches for paging; old lists are dropped now and then.
+    /// Keeps the ordered matches for paging, with the projection's generation; the client's
+    /// lists beyond its bound are dropped, oldest first.
     async fn keep(
         &self,
         connection: &mut PgConnection,
@@ -312,21 +344,39 @@ impl Searcher {
     ) -> Result<Uuid, SearchError> {
         let id = Uuid::new_v4();
         sqlx::query(
-            "INSERT INTO search_result (id, path, params, res_pks, total) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO search_result (id, path, params, res_pks, total, generation, client) \
+             VALUES ($1, $2, $3, $4, $5, 'public.hfj_resource'::regclass, $6)",
         )
         .bind(id)
         .bind(&request.path)
         .bind(sqlx::types::Json(&request.params))
         .bind(matches)
         .bind(total.map(|total| total as i64))
+        .bind(&request.client)
         .execute(&mut *connection)
         .await?;
-        if rand_one_in(50) {
-            sqlx::query("DELETE FROM search_result WHERE created_at < now() - interval '1 hour'")
-                .execute(&mut *connection)
-                .await?;
-        }
+        sqlx::query(
+            "DELETE FROM search_result WHERE id IN (SELECT id FROM search_result \
+             WHERE client = $1 AND id <> $2 ORDER BY created_at DESC OFFSET $3)",
+        )
+        .bind(&request.client)
+        .bind(id)
+        .bind((self.budget.results_per_client - 1).max(0))
+        .execute(&mut *connection)
+        .await?;
         Ok(id)
+    }
+
+    /// Deletes the result lists older than their time to live; the query service runs it on a
+    /// schedule. Returns how many it deleted.
+    pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
+        let deleted = sqlx::query(
+            "DELETE FROM search_result WHERE created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(self.budget.result_ttl.as_secs_f64())
+        .execute(&self.pool)
+        .await?;
+        Ok(deleted.rows_affected())
     }
 
     /// The page's resources in order, and what `_include`/`_revinclude` add.
@@ -648,11 +698,6 @@ async fn reverse(
     .fetch_all(connection)
     .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
-}
-
-/// True about once in `n` calls (cheap housekeeping trigger).
-fn rand_one_in(n: u32) -> bool {
-    rand::random_range(0..n) == 0
 }
 
 /// Parameters that select by reference, for the CapabilityStatement's include lists.

@@ -17,6 +17,7 @@ pub struct TestApp {
     pub client: Client,
     /// The test's database, for what a test checks underneath the API.
     pub database: sqlx::PgPool,
+    pub database_url: String,
     /// The highest position a write of this test returned.
     last_position: std::sync::atomic::AtomicI64,
 }
@@ -99,6 +100,7 @@ impl TestApp {
                 .build()
                 .unwrap(),
             database: database.pool.clone(),
+            database_url: database.url.clone(),
             last_position: std::sync::atomic::AtomicI64::new(0),
         }
     }

@@ -4,7 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::TestApp;
+use serde_json::json;
+use test_support::ServiceArgs;
+
+use crate::helpers::{BASE_URL, TestApp, link, match_ids};
 
 #[tokio::test]
 async fn decimal_values_beyond_range_are_400_naming_the_parameter() {
@@ -238,4 +241,110 @@ async fn a_search_whose_client_leaves_is_cancelled() {
         || async { (running_searches(&app).await == 0).then_some(()) },
     )
     .await;
+}
+
+/// Three patients, and the `next` link of a search that pages through them one at a time,
+/// asked as the client at `address`.
+async fn paged(app: &TestApp, address: &str) -> String {
+    let response = app
+        .client
+        .get(format!("{}/Patient?_count=1&_sort=_id", app.reads))
+        .header("x-event-position", app.position())
+        .header("x-real-ip", address)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let bundle: serde_json::Value = response.json().await.unwrap();
+    link(&bundle, "next").expect("a next link")
+}
+
+async fn three_patients(app: &TestApp) {
+    app.put_all(
+        &["a", "b", "c"].map(|id| json!({"resourceType": "Patient", "id": id, "gender": "other"})),
+    )
+    .await;
+}
+
+async fn page_status(app: &TestApp, url: &str) -> (u16, serde_json::Value) {
+    let response = app.client.get(url).send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_page_link_from_before_a_projection_rebuild_is_410() {
+    let app = TestApp::spawn().await;
+    three_patients(&app).await;
+    let next = paged(&app, "203.0.113.1").await;
+    let (status, page) = page_status(&app, &next).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(match_ids(&page), ["b"]);
+    let settings = service_kit::config::load_from(
+        ServiceArgs::new("projection-service", &app.database_url, 5)
+            .arg("--fhir-base-url", BASE_URL)
+            .into_args(),
+    )
+    .unwrap();
+    projection_service::run_rebuild(&settings).await.unwrap();
+    let (status, outcome) = page_status(&app, &next).await;
+    assert_eq!(status, 410, "{outcome}");
+    assert_eq!(outcome["resourceType"], "OperationOutcome");
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("rebuilt"),
+        "{outcome}"
+    );
+    // A search after the rebuild pages as before.
+    let next = paged(&app, "203.0.113.1").await;
+    let (status, page) = page_status(&app, &next).await;
+    assert_eq!((status, match_ids(&page)), (200, vec!["b".to_owned()]));
+}
+
+#[tokio::test]
+async fn expired_result_lists_are_deleted_on_schedule() {
+    let app = TestApp::spawn_with_query_args(&[
+        ("--search-result-ttl-secs", "1"),
+        ("--search-result-cleanup-interval-secs", "1"),
+    ])
+    .await;
+    three_patients(&app).await;
+    let next = paged(&app, "203.0.113.2").await;
+    let kept = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM search_result")
+            .fetch_one(&app.database)
+            .await
+            .unwrap()
+    };
+    assert_eq!(kept().await, 1);
+    test_support::eventually(
+        "the expired list to be deleted",
+        Duration::from_secs(5),
+        || async { (kept().await == 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(page_status(&app, &next).await.0, 410);
+}
+
+#[tokio::test]
+async fn each_client_keeps_a_bounded_number_of_result_lists() {
+    let app = TestApp::spawn_with_query_args(&[("--search-results-per-client", "2")]).await;
+    three_patients(&app).await;
+    let other = paged(&app, "198.51.100.9").await;
+    let first = paged(&app, "203.0.113.3").await;
+    let second = paged(&app, "203.0.113.3").await;
+    let third = paged(&app, "203.0.113.3").await;
+    // The client's oldest list made way for its newest; other clients' lists are untouched.
+    assert_eq!(page_status(&app, &first).await.0, 410);
+    for kept in [&second, &third, &other] {
+        assert_eq!(page_status(&app, kept).await.0, 200, "{kept}");
+    }
+    let lists: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM search_result WHERE client = '203.0.113.3'")
+            .fetch_one(&app.database)
+            .await
+            .unwrap();
+    assert_eq!(lists, 2);
 }
