@@ -198,8 +198,11 @@ impl Searcher {
             )));
         }
         let mut session = Session::begin(&self.pool, self.budget.statement_timeout).await?;
-        let bundle = self.search_in(&mut session, select, query, request).await?;
-        session.finish().await?;
+        let bundle = self.search_in(&mut session, select, query, request).await;
+        // Finished on errors too: only a search abandoned half-way needs cancelling.
+        let finished = session.finish().await;
+        let bundle = bundle?;
+        finished?;
         Ok(bundle)
     }
 
@@ -262,8 +265,10 @@ impl Searcher {
     /// A later page of a kept result list.
     pub async fn page(&self, page: &PageRequest, base: &str) -> Result<Value, SearchError> {
         let mut session = Session::begin(&self.pool, self.budget.statement_timeout).await?;
-        let bundle = self.page_in(&mut session, page, base).await?;
-        session.finish().await?;
+        let bundle = self.page_in(&mut session, page, base).await;
+        let finished = session.finish().await;
+        let bundle = bundle?;
+        finished?;
         Ok(bundle)
     }
 

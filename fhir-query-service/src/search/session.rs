@@ -5,10 +5,10 @@
 //! result, and Postgres runs it to the end (a search of 3,000 `:contains` criteria was seen
 //! running minutes after its client left). Two things stop it. `statement_timeout`, set for
 //! the transaction, bounds every statement whatever happens to the client. And a [`Session`]
-//! dropped before [`Session::finish`] (the handler's future was dropped, or an error left early)
-//! asks Postgres to cancel whatever its backend is running (`pg_cancel_backend`) from a task
-//! that owns the transaction until the cancel is sent, so the connection cannot have gone back
-//! to the pool and be running someone else's statement when the cancel arrives.
+//! dropped before [`Session::finish`] (the handler's future was dropped) asks Postgres to
+//! cancel whatever its backend is running (`pg_cancel_backend`), from a task that owns the
+//! transaction until the cancel is sent, so the connection cannot have gone back to the pool
+//! and be running someone else's statement when the cancel arrives.
 
 use std::time::Duration;
 
@@ -49,7 +49,8 @@ impl Session {
         }
     }
 
-    /// Commits what the search wrote (its kept result list); the session is done.
+    /// Commits what the search wrote (its kept result list), or ends the transaction a failed
+    /// statement aborted; the session is done.
     pub async fn finish(mut self) -> Result<(), sqlx::Error> {
         match self.transaction.take() {
             Some(transaction) => transaction.commit().await,
