@@ -63,21 +63,33 @@ fn assert_too_costly(outcome: &serde_json::Value, limit: &str) {
 #[tokio::test]
 async fn searches_beyond_the_budget_answer_400_too_costly_at_once() {
     let app = TestApp::spawn().await;
-    let started = Instant::now();
+    let under_a_second = |started: Instant| {
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+    };
     // 96 sort keys (11 s before).
+    let started = Instant::now();
     let sort = vec!["birthdate"; 96].join(",");
     let outcome = app.outcome(&format!("Patient?_sort={sort}"), 400).await;
     assert_too_costly(&outcome, "_sort keys");
+    under_a_second(started);
     // 3,000 :contains criteria in a POST _search (still running after 107 s before).
+    let started = Instant::now();
     let criteria: Vec<String> = (0..3_000).map(|n| format!("name:contains=a{n}")).collect();
     let (status, outcome) = post_form(&app, "Patient/_search", criteria.join("&")).await;
     assert_eq!(status, 400);
     assert_too_costly(&outcome, "parameters exceed");
+    under_a_second(started);
     // 70,000 OR values (500 before: more bind parameters than Postgres takes).
+    let started = Instant::now();
     let values = vec!["x"; 70_000].join(",");
     let (status, outcome) = post_form(&app, "Patient/_search", format!("_id={values}")).await;
     assert_eq!(status, 400);
     assert_too_costly(&outcome, "per parameter");
+    under_a_second(started);
     // Distinct includes beyond the limit; the same one 200 times is one include.
     let includes: Vec<String> = [
         "Observation",
@@ -109,11 +121,6 @@ async fn searches_beyond_the_budget_answer_400_too_costly_at_once() {
     );
     let has = format!("{}name=x", "_has:Patient:link:".repeat(5));
     assert_too_costly(&app.outcome(&format!("Patient?{has}"), 400).await, "_has");
-    assert!(
-        started.elapsed() < Duration::from_secs(1) * 7,
-        "seven refusals took {:?}",
-        started.elapsed()
-    );
     // Within the budget, repeats included, the search runs.
     let same = vec!["_revinclude:iterate=Observation:subject"; 200].join("&");
     let (status, bundle) = post_form(&app, "Patient/_search", same).await;
