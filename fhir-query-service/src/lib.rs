@@ -10,6 +10,7 @@ pub mod search;
 mod settings;
 
 use std::future::Future;
+use std::time::Duration;
 
 use anyhow::Context;
 use event_store::EventStore;
@@ -17,13 +18,15 @@ use event_store::store::migrate;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-pub use settings::Settings;
+pub use settings::{SearchSettings, Settings};
 
 /// A built, bound query service.
 pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     http: service_kit::config::HttpSettings,
+    searcher: search::Searcher,
+    cleanup_interval: Duration,
 }
 
 impl Application {
@@ -41,14 +44,23 @@ impl Application {
         let store = EventStore::new(pool.clone());
         let cache =
             service_kit::resource_cache::ResourceCache::new(Some(&settings.redis.redis_url));
+        let searcher = search::Searcher::new(
+            pool.clone(),
+            settings.reference_base_url.clone(),
+            cache.clone(),
+            search::Budget {
+                limits: settings.search.limits(),
+                statement_timeout: Duration::from_millis(
+                    settings.search.search_statement_timeout_ms,
+                ),
+                result_ttl: Duration::from_secs(settings.search.search_result_ttl_secs),
+                results_per_client: settings.search.search_results_per_client,
+            },
+        );
         let state = routes::AppState {
             store,
             cache: cache.clone(),
-            searcher: search::Searcher::new(
-                pool.clone(),
-                settings.reference_base_url.clone(),
-                cache,
-            ),
+            searcher: searcher.clone(),
             checkpoint: fhir_search::sql::checkpoint::Checkpoint::follow(pool.clone()),
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
             public_url: settings.public_url.clone(),
@@ -64,6 +76,10 @@ impl Application {
             listener,
             router,
             http: settings.http,
+            searcher,
+            cleanup_interval: Duration::from_secs(
+                settings.search.search_result_cleanup_interval_secs.max(1),
+            ),
         })
     }
 
@@ -75,12 +91,30 @@ impl Application {
             .unwrap_or(0)
     }
 
-    /// Serves until `shutdown` resolves, then drains.
+    /// Serves until `shutdown` resolves, then drains; meanwhile deletes expired result lists
+    /// on schedule.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        service_kit::http::serve(self.listener, self.router, &self.http, shutdown).await?;
+        let cleanup = tokio::spawn(delete_expired_results(self.searcher, self.cleanup_interval));
+        let served = service_kit::http::serve(self.listener, self.router, &self.http, shutdown).await;
+        cleanup.abort();
+        served?;
         Ok(())
+    }
+}
+
+/// Deletes expired result lists every `interval`, for as long as the service runs.
+async fn delete_expired_results(searcher: search::Searcher, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match searcher.delete_expired().await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::debug!(deleted, "expired result lists deleted"),
+            Err(error) => tracing::warn!(%error, "cannot delete expired result lists"),
+        }
     }
 }

@@ -7,6 +7,12 @@
 //! the server does not know or cannot apply are collected as [`Ignored`]: under
 //! `Prefer: handling=strict` the caller answers 400 naming them, otherwise it drops them and
 //! says so in the Bundle. Values that cannot be understood are always an error.
+//!
+//! A search's cost grows with what it asks for (criteria, OR values, sort keys, includes,
+//! chain and `_has` hops), and a few hundred of any of these made one request run for
+//! minutes. So every parse is held to a [`Limits`] budget, counted before any value is parsed
+//! (includes once duplicates are removed); past a limit the search is refused as
+//! [`QueryErrorKind::TooCostly`], naming the limit, and nothing runs.
 
 pub mod values;
 
@@ -23,8 +29,47 @@ use values::{split_unescaped, unescape};
 pub const MAX_COUNT: usize = 1000;
 /// The page size when `_count` is absent.
 pub const DEFAULT_COUNT: usize = 20;
-/// Deepest chain (`a.b.c...`) and `_has` nesting accepted.
-const MAX_DEPTH: usize = 4;
+
+/// What one search may ask for. The query service takes these from its settings; the other
+/// users of the parser (conditional writes, subscription criteria) keep the defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Parameters in one request (`_sort`, `_include` and the like count; `_format` does not).
+    pub parameters: usize,
+    /// OR values (`a,b,c`) of one parameter.
+    pub values_per_parameter: usize,
+    /// OR values of all the parameters together.
+    pub values: usize,
+    /// `_sort` keys.
+    pub sort_keys: usize,
+    /// Distinct `_include`s and `_revinclude`s together, after duplicates are removed.
+    pub includes: usize,
+    /// Rounds of `:iterate` (applied by the caller when it follows includes).
+    pub iterate_depth: usize,
+    /// Hops of one chain (`subject:Patient.organization.name` has 2).
+    pub chain_depth: usize,
+    /// Nested `_has` in one parameter.
+    pub has_depth: usize,
+    /// Bind parameters of the SQL statement a search becomes (checked by the caller that
+    /// builds it, `sql::bind_count`).
+    pub bind_parameters: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            parameters: 100,
+            values_per_parameter: 200,
+            values: 1_000,
+            sort_keys: 8,
+            includes: 20,
+            iterate_depth: 4,
+            chain_depth: 4,
+            has_depth: 4,
+            bind_parameters: 10_000,
+        }
+    }
+}
 
 /// How the search reaches the resources it tests, from the searched resource outwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +213,17 @@ pub struct SearchQuery {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{}", .messages.join("; "))]
 pub struct QueryError {
+    pub kind: QueryErrorKind,
     pub messages: Vec<String>,
+}
+
+/// What kind of mistake a [`QueryError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryErrorKind {
+    /// A value or parameter that cannot be understood.
+    Invalid,
+    /// The search asks for more than a [`Limits`] allows (FHIR issue code `too-costly`).
+    TooCostly,
 }
 
 /// Parameters that shape the answer rather than select resources, with what they do; the
@@ -188,16 +243,38 @@ const TRANSPORT_PARAMETERS: &[&str] = &["_format", "_pretty", "_type", "_method"
 
 /// Parses a search of `types` (one type, or several for a system search) from the request's
 /// decoded parameters. `base_url` is this server's FHIR base, so that absolute references to it
-/// are local.
+/// are local. The budget is [`Limits::default`].
 pub fn parse(
     registry: &Registry,
     types: Vec<String>,
     params: &[(String, String)],
     base_url: &str,
 ) -> Result<SearchQuery, QueryError> {
+    parse_within(registry, types, params, base_url, &Limits::default())
+}
+
+/// As [`parse`], held to `limits`.
+pub fn parse_within(
+    registry: &Registry,
+    types: Vec<String>,
+    params: &[(String, String)],
+    base_url: &str,
+    limits: &Limits,
+) -> Result<SearchQuery, QueryError> {
+    // A repeated `name=value` adds nothing (criteria are AND-ed, includes a set): it is read
+    // once, and counts once.
+    let mut distinct: Vec<&(String, String)> = Vec::with_capacity(params.len());
+    let mut seen = std::collections::HashSet::with_capacity(params.len());
+    for pair in params {
+        if seen.insert(pair) {
+            distinct.push(pair);
+        }
+    }
+    budget(&distinct, limits)?;
     let mut parser = Parser {
         registry,
         base_url,
+        limits,
         query: SearchQuery {
             types,
             criteria: Vec::new(),
@@ -211,30 +288,117 @@ pub fn parse(
             ignored: Vec::new(),
         },
         errors: Vec::new(),
+        costly: Vec::new(),
     };
-    for (name, value) in params {
+    for (name, value) in distinct {
         parser.parameter(name, value);
     }
+    if !parser.costly.is_empty() {
+        return Err(too_costly(parser.costly));
+    }
+    let mut query = parser.query;
+    dedup(&mut query.includes);
+    dedup(&mut query.revincludes);
+    let includes = query.includes.len() + query.revincludes.len();
+    if includes > limits.includes {
+        return Err(too_costly(vec![format!(
+            "{includes} distinct _include and _revinclude exceed the limit of {} per search",
+            limits.includes
+        )]));
+    }
     if parser.errors.is_empty() {
-        Ok(parser.query)
+        Ok(query)
     } else {
         Err(QueryError {
+            kind: QueryErrorKind::Invalid,
             messages: parser.errors,
         })
     }
 }
 
+fn too_costly(messages: Vec<String>) -> QueryError {
+    QueryError {
+        kind: QueryErrorKind::TooCostly,
+        messages,
+    }
+}
+
+/// The counts that need no parsing: parameters, OR values and sort keys, checked before any
+/// value is looked at, so that a request of 70,000 values costs no more than its decoding.
+fn budget(params: &[&(String, String)], limits: &Limits) -> Result<(), QueryError> {
+    let counted = params.iter().filter(|(name, value)| {
+        !value.is_empty() && !TRANSPORT_PARAMETERS.contains(&name.as_str())
+    });
+    let mut parameters = 0;
+    let mut values = 0;
+    let mut sort_keys = 0;
+    for (name, value) in counted {
+        parameters += 1;
+        if name == "_sort" {
+            sort_keys += value
+                .split(',')
+                .filter(|key| !key.trim().is_empty())
+                .count();
+            continue;
+        }
+        if name.starts_with('_')
+            && RESULT_PARAMETERS.contains(&name.split(':').next().unwrap_or_default())
+        {
+            continue;
+        }
+        let alternatives = split_unescaped(value, ',').len();
+        if alternatives > limits.values_per_parameter {
+            return Err(too_costly(vec![format!(
+                "{name}: {alternatives} values exceed the limit of {} per parameter",
+                limits.values_per_parameter
+            )]));
+        }
+        values += alternatives;
+    }
+    let over = [
+        (parameters, limits.parameters, "parameters"),
+        (values, limits.values, "values"),
+        (sort_keys, limits.sort_keys, "_sort keys"),
+    ];
+    for (count, limit, what) in over {
+        if count > limit {
+            return Err(too_costly(vec![format!(
+                "{count} {what} exceed the limit of {limit} per search"
+            )]));
+        }
+    }
+    Ok(())
+}
+
+/// Removes repeated includes, keeping the first of each.
+fn dedup(includes: &mut Vec<Include>) {
+    let mut seen = Vec::with_capacity(includes.len());
+    includes.retain(|include| {
+        if seen.contains(include) {
+            false
+        } else {
+            seen.push(include.clone());
+            true
+        }
+    });
+}
+
 struct Parser<'r> {
     registry: &'r Registry,
     base_url: &'r str,
+    limits: &'r Limits,
     query: SearchQuery,
     errors: Vec<String>,
+    /// Limits the search goes beyond.
+    costly: Vec<String>,
 }
 
-/// Why a criterion was not built: the parameter is unknown (ignorable) or its value is wrong.
+/// Why a criterion was not built: the parameter is unknown (ignorable), its value is wrong,
+/// or it goes beyond a limit.
 enum Refusal {
     Unknown(String),
     Invalid(String),
+    TooCostly(String),
 }
 
 impl<'r> Parser<'r> {
@@ -286,10 +450,11 @@ impl<'r> Parser<'r> {
 
     fn criterion(&mut self, name: &str, value: &str) {
         let types = self.query.types.clone();
-        match self.chain(&types, name, value, 0) {
+        match self.chain(&types, name, value, Depth::default()) {
             Ok(criterion) => self.query.criteria.push(criterion),
             Err(Refusal::Unknown(reason)) => self.ignore(name, reason),
             Err(Refusal::Invalid(message)) => self.invalid(format!("{name}: {message}")),
+            Err(Refusal::TooCostly(message)) => self.costly.push(format!("{name}: {message}")),
         }
     }
 
@@ -301,17 +466,25 @@ impl<'r> Parser<'r> {
             .collect()
     }
 
-    /// Parses `name=value` evaluated on resources of `types`, following chains and `_has`.
+    /// Parses `name=value` evaluated on resources of `types`, following chains and `_has`;
+    /// `depth` counts the chain hops and `_has` levels above this one.
     fn chain(
         &self,
         types: &[String],
         name: &str,
         value: &str,
-        depth: usize,
+        depth: Depth,
     ) -> Result<Criterion, Refusal> {
-        if depth > MAX_DEPTH {
-            return Err(Refusal::Invalid(format!(
-                "chains and _has may be at most {MAX_DEPTH} deep"
+        if depth.chain > self.limits.chain_depth {
+            return Err(Refusal::TooCostly(format!(
+                "a chain may have at most {} hops (the chain depth limit)",
+                self.limits.chain_depth
+            )));
+        }
+        if depth.has > self.limits.has_depth {
+            return Err(Refusal::TooCostly(format!(
+                "_has may be nested at most {} deep (the _has depth limit)",
+                self.limits.has_depth
             )));
         }
         if let Some(rest) = name.strip_prefix("_has:") {
@@ -373,7 +546,11 @@ impl<'r> Parser<'r> {
                 describe(types)
             )));
         }
-        let mut inner = self.chain(&targets, tail, value, depth + 1)?;
+        let deeper = Depth {
+            chain: depth.chain + 1,
+            ..depth
+        };
+        let mut inner = self.chain(&targets, tail, value, deeper)?;
         inner.steps.insert(
             0,
             Step::Forward {
@@ -390,7 +567,7 @@ impl<'r> Parser<'r> {
         types: &[String],
         rest: &str,
         value: &str,
-        depth: usize,
+        depth: Depth,
     ) -> Result<Criterion, Refusal> {
         let mut parts = rest.splitn(3, ':');
         let (Some(source), Some(param_code), Some(inner_name)) =
@@ -421,7 +598,11 @@ impl<'r> Parser<'r> {
                 describe(types)
             )));
         }
-        let mut inner = self.chain(&[source.to_owned()], inner_name, value, depth + 1)?;
+        let deeper = Depth {
+            has: depth.has + 1,
+            ..depth
+        };
+        let mut inner = self.chain(&[source.to_owned()], inner_name, value, deeper)?;
         inner.steps.insert(
             0,
             Step::Reverse {
@@ -699,6 +880,13 @@ impl<'r> Parser<'r> {
             self.query.revincludes.push(include);
         }
     }
+}
+
+/// Chain hops and `_has` levels walked so far.
+#[derive(Debug, Clone, Copy, Default)]
+struct Depth {
+    chain: usize,
+    has: usize,
 }
 
 fn composite_value(

@@ -52,6 +52,16 @@ pub fn select_matches(
     sql.builder
 }
 
+/// The bind parameters of a built statement: what the search's budget
+/// ([`crate::query::Limits::bind_parameters`]) holds, below Postgres' own 65,535. The text of
+/// these statements is fixed SQL, aliases and placeholders only, so each `$n` is one value.
+pub fn bind_count(builder: &QueryBuilder<'static, Postgres>) -> usize {
+    let sql = builder.sql().as_bytes();
+    sql.windows(2)
+        .filter(|pair| pair[0] == b'$' && pair[1].is_ascii_digit())
+        .count()
+}
+
 /// Counts the matches (for `_total=accurate` beyond the kept result list).
 pub fn count_matches(
     query: &SearchQuery,
@@ -543,11 +553,10 @@ impl Sql {
             Prefix::Ge => compare(self, ">=", value.value),
             Prefix::Le => compare(self, "<=", value.value),
             Prefix::Ap => {
-                let tenth = (value.value / Decimal::TEN).abs();
                 self.builder.push(format!("({column} >= "));
-                self.decimal(value.value - tenth);
+                self.decimal(value.approx_low);
                 self.builder.push(format!(" AND {column} <= "));
-                self.decimal(value.value + tenth);
+                self.decimal(value.approx_high);
                 self.builder.push(")");
             }
         }
@@ -556,18 +565,11 @@ impl Sql {
     /// Quantities: in canonical UCUM units when the searched unit converts (so `mg` finds
     /// `g`), otherwise by system and code as written.
     fn quantity(&mut self, row: &str, value: &QuantityValue) {
-        if let Some((low, high, code)) = &value.canonical {
-            let two = Decimal::from(2);
-            let canonical = NumberValue {
-                prefix: value.number.prefix,
-                value: (*low + *high) / two,
-                low: *low,
-                high: *high,
-            };
+        if let Some((canonical, code)) = &value.canonical {
             self.builder.push(format!("{row}.canonical_code = "));
             self.builder.push_bind(code.clone());
             self.builder.push(" AND ");
-            self.number(&format!("{row}.canonical_value"), &canonical);
+            self.number(&format!("{row}.canonical_value"), canonical);
             return;
         }
         if let Some(system) = &value.system {
@@ -715,5 +717,29 @@ fn value_kind(value: &Value) -> ParamType {
         Value::Uri(_) => ParamType::Uri,
         Value::Near(_) => ParamType::Special,
         Value::Composite(_) | Value::Text(_) => ParamType::Token,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Registry;
+
+    #[test]
+    fn bind_count_counts_every_value() {
+        let params: Vec<(String, String)> = vec![
+            ("_id".into(), "a,b,c".into()),
+            ("name".into(), "x,y".into()),
+        ];
+        let query = crate::query::parse(
+            Registry::r4(),
+            vec!["Patient".into()],
+            &params,
+            "http://x/fhir",
+        )
+        .unwrap();
+        let one = bind_count(&select_matches(&query, None, 10));
+        // Types, the ids (one array), two name values each with their name and types, limit.
+        assert_eq!(one, 1 + 1 + 2 * 3 + 1);
     }
 }

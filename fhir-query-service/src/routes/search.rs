@@ -1,6 +1,7 @@
 //! Search endpoints: `GET /fhir/<Type>?...`, `POST /fhir/<Type>/_search` (form body), the
 //! system-wide `GET|POST /fhir?_type=...`, and later pages (`GET /fhir?_getpages=...`).
 
+use axum::extract::rejection::StringRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -10,6 +11,7 @@ use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
 use uuid::Uuid;
 
 use super::AppState;
+use crate::search::session::QUERY_CANCELED;
 use crate::search::{PageRequest, Request, SearchError, system_types};
 use fhir_search::compartment::PatientCompartment;
 
@@ -20,7 +22,22 @@ impl From<SearchError> for FhirError {
             SearchError::Invalid(message) | SearchError::Strict(message) => {
                 FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Invalid, message)
             }
-            SearchError::UnknownPage(_) => {
+            SearchError::TooCostly(message) => {
+                FhirError::new(StatusCode::BAD_REQUEST, IssueCode::TooCostly, message)
+            }
+            // The statement timeout (or a cancel): the search, not the server, is at fault, but
+            // the same search may pass on a quieter server, so 503 rather than 400.
+            SearchError::Database(sqlx::Error::Database(error))
+                if error.code().as_deref() == Some(QUERY_CANCELED) =>
+            {
+                FhirError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    IssueCode::Timeout,
+                    "the search ran longer than this server's statement timeout and was \
+                     stopped: narrow it (fewer criteria, no :contains, a smaller _count)",
+                )
+            }
+            SearchError::UnknownPage(_) | SearchError::StalePage(_) => {
                 FhirError::new(StatusCode::GONE, IssueCode::NotFound, error.to_string())
             }
             SearchError::Database(error) => FhirError::internal(error),
@@ -44,10 +61,10 @@ pub(crate) async fn type_post(
     Path(type_name): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: String,
+    body: Result<String, StringRejection>,
 ) -> Result<Response, FhirError> {
     let mut params = decode(query.as_deref().unwrap_or_default());
-    params.extend(form_body(&headers, &body)?);
+    params.extend(form_body(&headers, body)?);
     type_search(state, &type_name, &headers, params).await
 }
 
@@ -64,10 +81,10 @@ pub(crate) async fn system_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    body: String,
+    body: Result<String, StringRejection>,
 ) -> Result<Response, FhirError> {
     let mut params = decode(query.as_deref().unwrap_or_default());
-    params.extend(form_body(&headers, &body)?);
+    params.extend(form_body(&headers, body)?);
     system_search(state, &headers, params).await
 }
 
@@ -245,7 +262,23 @@ fn request(
         params,
         strict: prefers_strict(headers),
         compartment: None,
+        client: client_address(headers),
     }
+}
+
+/// The client's address as the edge reports it (`X-Real-IP`, which the edge sets from the TCP
+/// peer, replacing any the client sent); the service itself listens on loopback behind it.
+/// Requests that did not come through the edge share one bound.
+fn client_address(headers: &HeaderMap) -> String {
+    headers
+        .get("x-real-ip")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map_or_else(
+            || "direct".to_owned(),
+            |address| address.chars().take(64).collect(),
+        )
 }
 
 /// `Prefer: handling=strict` (lenient is the default, as in HAPI).
@@ -293,7 +326,28 @@ fn decode(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn form_body(headers: &HeaderMap, body: &str) -> Result<Vec<(String, String)>, FhirError> {
+/// The parameters of a `_search` form body. A body over axum's limit (2 MiB) or not UTF-8 is
+/// refused here as an OperationOutcome, not with axum's plain-text rejection.
+fn form_body(
+    headers: &HeaderMap,
+    body: Result<String, StringRejection>,
+) -> Result<Vec<(String, String)>, FhirError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            IssueCode::TooLong
+        } else {
+            IssueCode::Invalid
+        };
+        FhirError::new(
+            status,
+            code,
+            format!(
+                "the _search form body cannot be read: {}",
+                rejection.body_text()
+            ),
+        )
+    })?;
     let content_type = headers
         .get("content-type")
         .and_then(|value| value.to_str().ok())
@@ -305,7 +359,7 @@ fn form_body(headers: &HeaderMap, body: &str) -> Result<Vec<(String, String)>, F
             "_search takes its parameters as application/x-www-form-urlencoded",
         ));
     }
-    Ok(decode(body))
+    Ok(decode(&body))
 }
 
 /// The Bundle (`_pretty` is applied by the format middleware).

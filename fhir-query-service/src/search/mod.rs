@@ -8,41 +8,83 @@
 //! resources on a page are fetched when the page is asked for, at their current version, and
 //! one deleted since the search is left out. Searches that fit in one page keep nothing.
 //!
+//! A kept list holds `res_pk`s, which mean something only in the projection they were read
+//! from: each list records that projection's generation (the OID of `hfj_resource`, which a
+//! rebuild's swap replaces), and a page of a list from before a rebuild answers 410 rather
+//! than other resources. Lists expire ([`Searcher::delete_expired`] runs on a schedule) and
+//! each client keeps at most so many (its oldest are dropped), so paging cannot fill the disk.
+//!
 //! A page's resources come from the Redis read cache where it holds them (one `MGET`), and from
 //! the event store for the rest, which are then cached: the same versions a read would give.
+//!
+//! Every search is held to a [`Budget`]: the parser's [`query::Limits`], a bind parameter
+//! count for the statement built, and a statement timeout, in a [`session::Session`] that is
+//! cancelled on the server when the client goes away.
 
+pub mod session;
 pub mod summary;
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use fhir_search::compartment;
 use fhir_search::query::{self, Include, SearchQuery, Summary, Total};
 use fhir_search::sql;
 use fhir_search::{ParamType, Registry};
 use serde_json::{Map, Value, json};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use service_kit::resource_cache::{CachedVersion, ResourceCache};
+use session::Session;
 use summary::Trim;
 
 /// The most matches kept for paging; beyond it the search says so and pages stop there.
 pub const RESULT_CAP: usize = 10_000;
 /// The most resources `_include` and `_revinclude` add to one page.
 const INCLUDE_CAP: usize = 5_000;
-/// How many rounds `:iterate` goes.
-const ITERATE_ROUNDS: usize = 4;
+
+/// What one search may cost (the query service's settings).
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// The parser's limits, the bind parameter count and the `:iterate` rounds.
+    pub limits: query::Limits,
+    /// Longest one statement of a search may run.
+    pub statement_timeout: Duration,
+    /// How long a kept result list serves pages.
+    pub result_ttl: Duration,
+    /// Most result lists one client keeps; its oldest are dropped past it.
+    pub results_per_client: i64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            limits: query::Limits::default(),
+            statement_timeout: Duration::from_secs(10),
+            result_ttl: Duration::from_secs(3_600),
+            results_per_client: 200,
+        }
+    }
+}
 
 /// Why a search failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error("{0}")]
     Invalid(String),
+    /// Beyond a limit of the search budget.
+    #[error("{0}")]
+    TooCostly(String),
     /// Unknown or unsupported parameters under `handling=strict`.
     #[error("{0}")]
     Strict(String),
     #[error("the result list `{0}` is unknown or has expired: run the search again")]
     UnknownPage(String),
+    #[error(
+        "the result list `{0}` was computed before the search index was rebuilt: run the search again"
+    )]
+    StalePage(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// A stored resource that is not JSON (the event store guarantees it is).
@@ -63,6 +105,8 @@ pub struct Request {
     pub strict: bool,
     /// Compartment search and `$everything`: only resources in this patient's compartment.
     pub compartment: Option<compartment::PatientCompartment>,
+    /// Who asked (the address the edge reports), for the bound on kept result lists.
+    pub client: String,
 }
 
 /// A page of a kept result list: `_getpages=<id>&_getpagesoffset=<n>&_count=<m>`.
@@ -81,6 +125,7 @@ pub struct Searcher {
     /// The base that absolute references to this server start with (as the projector sees it).
     reference_base: String,
     cache: ResourceCache,
+    budget: Budget,
 }
 
 /// A resource by its `res_pk`, type and id.
@@ -96,12 +141,13 @@ struct Page {
 }
 
 impl Searcher {
-    pub fn new(pool: PgPool, reference_base: String, cache: ResourceCache) -> Self {
+    pub fn new(pool: PgPool, reference_base: String, cache: ResourceCache, budget: Budget) -> Self {
         Self {
             pool,
             registry: Registry::r4(),
             reference_base,
             cache,
+            budget,
         }
     }
 
@@ -111,8 +157,17 @@ impl Searcher {
 
     /// Parses a search of `types` with `request`'s parameters.
     pub fn parse(&self, types: Vec<String>, request: &Request) -> Result<SearchQuery, SearchError> {
-        let query = query::parse(self.registry, types, &request.params, &self.reference_base)
-            .map_err(|error| SearchError::Invalid(error.to_string()))?;
+        let query = query::parse_within(
+            self.registry,
+            types,
+            &request.params,
+            &self.reference_base,
+            &self.budget.limits,
+        )
+        .map_err(|error| match error.kind {
+            query::QueryErrorKind::Invalid => SearchError::Invalid(error.to_string()),
+            query::QueryErrorKind::TooCostly => SearchError::TooCostly(error.to_string()),
+        })?;
         if request.strict && !query.ignored.is_empty() {
             let names: Vec<String> = query
                 .ignored
@@ -133,8 +188,33 @@ impl Searcher {
         query: &SearchQuery,
         request: &Request,
     ) -> Result<Value, SearchError> {
+        let select =
+            sql::select_matches(query, request.compartment.as_ref(), RESULT_CAP as i64 + 1);
+        let binds = sql::bind_count(&select);
+        if binds > self.budget.limits.bind_parameters {
+            return Err(SearchError::TooCostly(format!(
+                "the search needs {binds} bind parameters, beyond the limit of {}",
+                self.budget.limits.bind_parameters
+            )));
+        }
+        let mut session = Session::begin(&self.pool, self.budget.statement_timeout).await?;
+        let bundle = self.search_in(&mut session, select, query, request).await;
+        // Finished on errors too: only a search abandoned half-way needs cancelling.
+        let finished = session.finish().await;
+        let bundle = bundle?;
+        finished?;
+        Ok(bundle)
+    }
+
+    async fn search_in(
+        &self,
+        session: &mut Session,
+        mut select: sqlx::QueryBuilder<'static, sqlx::Postgres>,
+        query: &SearchQuery,
+        request: &Request,
+    ) -> Result<Value, SearchError> {
         if query.summary == Some(Summary::Count) || query.count == 0 {
-            let total = self.count(query, request).await?;
+            let total = self.count(session.connection()?, query, request).await?;
             return Ok(self.bundle(
                 query,
                 request,
@@ -148,22 +228,26 @@ impl Searcher {
                 &[],
             ));
         }
-        let limit = RESULT_CAP as i64 + 1;
-        let mut matches: Vec<Named> =
-            sql::select_matches(query, request.compartment.as_ref(), limit)
-                .build_query_as()
-                .fetch_all(&self.pool)
-                .await?;
+        let mut matches: Vec<Named> = select
+            .build_query_as()
+            .fetch_all(session.connection()?)
+            .await?;
         let overflow = matches.len() > RESULT_CAP;
         matches.truncate(RESULT_CAP);
         let total = match (overflow, query.total) {
             (false, _) => Some(matches.len()),
-            (true, Total::Accurate) => Some(self.count(query, request).await?),
+            (true, Total::Accurate) => {
+                Some(self.count(session.connection()?, query, request).await?)
+            }
             (true, _) => None,
         };
         let list = if matches.len() > query.count {
             let pks: Vec<i64> = matches.iter().map(|(pk, _, _)| *pk).collect();
-            Some((self.keep(request, &pks, total).await?, matches.len()))
+            Some((
+                self.keep(session.connection()?, request, &pks, total)
+                    .await?,
+                matches.len(),
+            ))
         } else {
             None
         };
@@ -174,18 +258,44 @@ impl Searcher {
             total,
             list,
         };
-        let (resources, included) = self.resources(query, &page.named).await?;
+        let (resources, included) = self.resources(session, query, &page.named).await?;
         Ok(self.bundle(query, request, resources, &page, &included))
     }
 
     /// A later page of a kept result list.
     pub async fn page(&self, page: &PageRequest, base: &str) -> Result<Value, SearchError> {
-        let row =
-            sqlx::query("SELECT path, params, res_pks, total FROM search_result WHERE id = $1")
-                .bind(page.id)
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or_else(|| SearchError::UnknownPage(page.id.to_string()))?;
+        let mut session = Session::begin(&self.pool, self.budget.statement_timeout).await?;
+        let bundle = self.page_in(&mut session, page, base).await;
+        let finished = session.finish().await;
+        let bundle = bundle?;
+        finished?;
+        Ok(bundle)
+    }
+
+    async fn page_in(
+        &self,
+        session: &mut Session,
+        page: &PageRequest,
+        base: &str,
+    ) -> Result<Value, SearchError> {
+        // Held until the page is read, so no rebuild can swap the table between the check of
+        // the generation and the reading of the page's rows.
+        sqlx::query("LOCK TABLE public.hfj_resource IN ACCESS SHARE MODE")
+            .execute(session.connection()?)
+            .await?;
+        let row = sqlx::query(
+            "SELECT path, params, res_pks, total, \
+             generation IS NOT DISTINCT FROM 'public.hfj_resource'::regclass::oid AS current \
+             FROM search_result WHERE id = $1 AND created_at > now() - make_interval(secs => $2)",
+        )
+        .bind(page.id)
+        .bind(self.budget.result_ttl.as_secs_f64())
+        .fetch_optional(session.connection()?)
+        .await?
+        .ok_or_else(|| SearchError::UnknownPage(page.id.to_string()))?;
+        if !row.get::<bool, _>("current") {
+            return Err(SearchError::StalePage(page.id.to_string()));
+        }
         let path: String = row.get("path");
         let params: sqlx::types::Json<Vec<(String, String)>> = row.get("params");
         let all: Vec<i64> = row.get("res_pks");
@@ -196,6 +306,7 @@ impl Searcher {
             params: params.0,
             strict: false,
             compartment: None,
+            client: String::new(),
         };
         let mut query = self.parse(types_of(&request.path, &request.params)?, &request)?;
         if let Some(count) = page.count {
@@ -204,53 +315,79 @@ impl Searcher {
         let offset = page.offset.min(all.len());
         let ids: Vec<i64> = all.iter().skip(offset).take(query.count).copied().collect();
         let page_data = Page {
-            named: self.names(&ids).await?,
+            named: self.names(session.connection()?, &ids).await?,
             offset,
             total: total.and_then(|total| usize::try_from(total).ok()),
             list: Some((page.id, all.len())),
         };
-        let (resources, included) = self.resources(&query, &page_data.named).await?;
+        let (resources, included) = self.resources(session, &query, &page_data.named).await?;
         Ok(self.bundle(&query, &request, resources, &page_data, &included))
     }
 
-    async fn count(&self, query: &SearchQuery, request: &Request) -> Result<usize, SearchError> {
+    async fn count(
+        &self,
+        connection: &mut PgConnection,
+        query: &SearchQuery,
+        request: &Request,
+    ) -> Result<usize, SearchError> {
         let count: i64 = sql::count_matches(query, request.compartment.as_ref())
             .build()
-            .fetch_one(&self.pool)
+            .fetch_one(connection)
             .await?
             .get(0);
         Ok(usize::try_from(count).unwrap_or(0))
     }
 
-    /// Keeps the ordered matches for paging; old lists are dropped now and then.
+    /// Keeps the ordered matches for paging, with the projection's generation; the client's
+    /// lists beyond its bound are dropped, oldest first.
     async fn keep(
         &self,
+        connection: &mut PgConnection,
         request: &Request,
         matches: &[i64],
         total: Option<usize>,
     ) -> Result<Uuid, SearchError> {
         let id = Uuid::new_v4();
         sqlx::query(
-            "INSERT INTO search_result (id, path, params, res_pks, total) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO search_result (id, path, params, res_pks, total, generation, client) \
+             VALUES ($1, $2, $3, $4, $5, 'public.hfj_resource'::regclass, $6)",
         )
         .bind(id)
         .bind(&request.path)
         .bind(sqlx::types::Json(&request.params))
         .bind(matches)
         .bind(total.map(|total| total as i64))
+        .bind(&request.client)
+        .execute(&mut *connection)
+        .await?;
+        sqlx::query(
+            "DELETE FROM search_result WHERE id IN (SELECT id FROM search_result \
+             WHERE client = $1 AND id <> $2 ORDER BY created_at DESC OFFSET $3)",
+        )
+        .bind(&request.client)
+        .bind(id)
+        .bind((self.budget.results_per_client - 1).max(0))
+        .execute(&mut *connection)
+        .await?;
+        Ok(id)
+    }
+
+    /// Deletes the result lists older than their time to live; the query service runs it on a
+    /// schedule. Returns how many it deleted.
+    pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
+        let deleted = sqlx::query(
+            "DELETE FROM search_result WHERE created_at < now() - make_interval(secs => $1)",
+        )
+        .bind(self.budget.result_ttl.as_secs_f64())
         .execute(&self.pool)
         .await?;
-        if rand_one_in(50) {
-            sqlx::query("DELETE FROM search_result WHERE created_at < now() - interval '1 hour'")
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(id)
+        Ok(deleted.rows_affected())
     }
 
     /// The page's resources in order, and what `_include`/`_revinclude` add.
     async fn resources(
         &self,
+        session: &mut Session,
         query: &SearchQuery,
         page: &[Named],
     ) -> Result<(Vec<Value>, Vec<Value>), SearchError> {
@@ -262,16 +399,16 @@ impl Searcher {
         let mut seen: HashSet<i64> = ids.iter().copied().collect();
         let mut included_ids = Vec::new();
         let mut frontier = ids;
-        for round in 0..=ITERATE_ROUNDS {
+        for round in 0..=self.budget.limits.iterate_depth {
             let mut found = Vec::new();
             for include in &query.includes {
                 if round == 0 || include.iterate {
-                    found.extend(self.forward(include, &frontier).await?);
+                    found.extend(forward(session.connection()?, include, &frontier).await?);
                 }
             }
             for include in &query.revincludes {
                 if round == 0 || include.iterate {
-                    found.extend(self.reverse(include, &frontier).await?);
+                    found.extend(reverse(session.connection()?, include, &frontier).await?);
                 }
             }
             let fresh: Vec<i64> = found.into_iter().filter(|id| seen.insert(*id)).collect();
@@ -282,47 +419,17 @@ impl Searcher {
             frontier = fresh;
         }
         included_ids.truncate(INCLUDE_CAP);
-        let included = self.fetch(&self.names(&included_ids).await?).await?;
+        let named = self.names(session.connection()?, &included_ids).await?;
+        let included = self.fetch(&named).await?;
         Ok((resources, included))
     }
 
-    /// Targets of `include` from the resources `from`.
-    async fn forward(&self, include: &Include, from: &[i64]) -> Result<Vec<i64>, SearchError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT t.res_pk FROM hfj_res_link l \
-             JOIN hfj_resource t ON t.res_type = l.target_type AND t.res_id = l.target_id AND NOT t.deleted \
-             WHERE l.res_pk = ANY($1) AND l.kind = 'local' \
-             AND ($2::text IS NULL OR l.src_type = $2) AND ($3::text IS NULL OR l.sp_name = $3) \
-             AND ($4::text IS NULL OR l.target_type = $4)",
-        )
-        .bind(from)
-        .bind(&include.source_type)
-        .bind(&include.param)
-        .bind(&include.target_type)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
-    }
-
-    /// Resources whose `include` reference points at one of `to`.
-    async fn reverse(&self, include: &Include, to: &[i64]) -> Result<Vec<i64>, SearchError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT s.res_pk FROM hfj_resource t \
-             JOIN hfj_res_link l ON l.target_type = t.res_type AND l.target_id = t.res_id \
-             JOIN hfj_resource s ON s.res_pk = l.res_pk AND NOT s.deleted \
-             WHERE t.res_pk = ANY($1) AND l.kind = 'local' \
-             AND ($2::text IS NULL OR l.src_type = $2) AND ($3::text IS NULL OR l.sp_name = $3)",
-        )
-        .bind(to)
-        .bind(&include.source_type)
-        .bind(&include.param)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(|row| row.get(0)).collect())
-    }
-
     /// The types and ids of `ids`, in that order.
-    async fn names(&self, ids: &[i64]) -> Result<Vec<Named>, SearchError> {
+    async fn names(
+        &self,
+        connection: &mut PgConnection,
+        ids: &[i64],
+    ) -> Result<Vec<Named>, SearchError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -331,7 +438,7 @@ impl Searcher {
              JOIN hfj_resource r ON r.res_pk = p.pk ORDER BY p.ord",
         )
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_all(connection)
         .await?)
     }
 
@@ -555,9 +662,47 @@ fn outcome_of_ignored(query: &SearchQuery) -> Value {
     json!({"resourceType": "OperationOutcome", "issue": issues})
 }
 
-/// True about once in `n` calls (cheap housekeeping trigger).
-fn rand_one_in(n: u32) -> bool {
-    rand::random_range(0..n) == 0
+/// Targets of `include` from the resources `from`.
+async fn forward(
+    connection: &mut PgConnection,
+    include: &Include,
+    from: &[i64],
+) -> Result<Vec<i64>, SearchError> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT t.res_pk FROM hfj_res_link l \
+         JOIN hfj_resource t ON t.res_type = l.target_type AND t.res_id = l.target_id AND NOT t.deleted \
+         WHERE l.res_pk = ANY($1) AND l.kind = 'local' \
+         AND ($2::text IS NULL OR l.src_type = $2) AND ($3::text IS NULL OR l.sp_name = $3) \
+         AND ($4::text IS NULL OR l.target_type = $4)",
+    )
+    .bind(from)
+    .bind(&include.source_type)
+    .bind(&include.param)
+    .bind(&include.target_type)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
+/// Resources whose `include` reference points at one of `to`.
+async fn reverse(
+    connection: &mut PgConnection,
+    include: &Include,
+    to: &[i64],
+) -> Result<Vec<i64>, SearchError> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT s.res_pk FROM hfj_resource t \
+         JOIN hfj_res_link l ON l.target_type = t.res_type AND l.target_id = t.res_id \
+         JOIN hfj_resource s ON s.res_pk = l.res_pk AND NOT s.deleted \
+         WHERE t.res_pk = ANY($1) AND l.kind = 'local' \
+         AND ($2::text IS NULL OR l.src_type = $2) AND ($3::text IS NULL OR l.sp_name = $3)",
+    )
+    .bind(to)
+    .bind(&include.source_type)
+    .bind(&include.param)
+    .fetch_all(connection)
+    .await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
 /// Parameters that select by reference, for the CapabilityStatement's include lists.

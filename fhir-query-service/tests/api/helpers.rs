@@ -15,6 +15,9 @@ pub struct TestApp {
     /// `http://127.0.0.1:<port>/fhir` of the query service.
     pub reads: String,
     pub client: Client,
+    /// The test's database, for what a test checks underneath the API.
+    pub database: sqlx::PgPool,
+    pub database_url: String,
     /// The highest position a write of this test returned.
     last_position: std::sync::atomic::AtomicI64,
 }
@@ -30,6 +33,20 @@ impl TestApp {
         projection: bool,
         consistency_wait_ms: u64,
         query_redis_url: &str,
+    ) -> TestApp {
+        Self::spawn_configured(projection, consistency_wait_ms, query_redis_url, &[]).await
+    }
+
+    /// The three services, the query service with `query_args` (`--name`, value) besides.
+    pub async fn spawn_with_query_args(query_args: &[(&str, &str)]) -> TestApp {
+        Self::spawn_configured(true, 10_000, &test_support::redis_url(), query_args).await
+    }
+
+    async fn spawn_configured(
+        projection: bool,
+        consistency_wait_ms: u64,
+        query_redis_url: &str,
+        query_args: &[(&str, &str)],
     ) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
@@ -61,15 +78,15 @@ impl TestApp {
             .unwrap();
             tokio::spawn(service.run_until(std::future::pending()));
         }
+        let args = query_args.iter().fold(
+            ServiceArgs::new("fhir-query-service", &database.url, 16)
+                .arg("--reference-base-url", BASE_URL)
+                .arg("--consistency-wait-ms", consistency_wait_ms)
+                .arg("--redis-url", query_redis_url),
+            |args, (name, value)| args.arg(name, value),
+        );
         let query = fhir_query_service::Application::build(
-            service_kit::config::load_from(
-                ServiceArgs::new("fhir-query-service", &database.url, 16)
-                    .arg("--reference-base-url", BASE_URL)
-                    .arg("--consistency-wait-ms", consistency_wait_ms)
-                    .arg("--redis-url", query_redis_url)
-                    .into_args(),
-            )
-            .unwrap(),
+            service_kit::config::load_from(args.into_args()).unwrap(),
         )
         .await
         .unwrap();
@@ -82,6 +99,8 @@ impl TestApp {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap(),
+            database: database.pool.clone(),
+            database_url: database.url.clone(),
             last_position: std::sync::atomic::AtomicI64::new(0),
         }
     }

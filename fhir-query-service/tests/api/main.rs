@@ -7,6 +7,7 @@ mod cache;
 mod clients;
 mod helpers;
 mod history;
+mod hostile;
 mod metadata;
 mod oracle;
 mod read;

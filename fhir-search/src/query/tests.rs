@@ -222,3 +222,153 @@ fn empty_values_are_ignored() {
     let query = search("Patient", &[("name", "")]).unwrap();
     assert!(query.criteria.is_empty() && query.ignored.is_empty());
 }
+
+#[test]
+fn decimal_values_beyond_range_are_an_error_naming_the_parameter() {
+    for (resource_type, name, value) in [
+        ("Observation", "value-quantity", "1e-28"),
+        (
+            "Observation",
+            "value-quantity",
+            "le1e-28|http://unitsofmeasure.org|mg",
+        ),
+        (
+            "RiskAssessment",
+            "probability",
+            "ap79228162514264337593543950335",
+        ),
+        (
+            "Observation",
+            "combo-value-quantity",
+            "99999999999999999999999999999||kg",
+        ),
+        (
+            "Observation",
+            "code-value-quantity",
+            "http://loinc.org|8867-4$1e-28",
+        ),
+    ] {
+        let error = search(resource_type, &[(name, value)]).unwrap_err();
+        assert!(
+            error.to_string().starts_with(&format!("{name}: ")),
+            "{name}={value}: {error}"
+        );
+    }
+}
+
+fn costly(resource_type: &str, pairs: &[(&str, String)]) -> QueryError {
+    let params: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), value.clone()))
+        .collect();
+    let error = parse(
+        Registry::r4(),
+        vec![resource_type.to_owned()],
+        &params,
+        "http://localhost:8080/fhir",
+    )
+    .unwrap_err();
+    assert_eq!(error.kind, QueryErrorKind::TooCostly, "{error}");
+    error
+}
+
+#[test]
+fn searches_beyond_the_budget_are_too_costly_naming_the_limit() {
+    let limits = Limits::default();
+    let many = |n: usize, value: &str| vec![value; n].join(",");
+    // OR values: of one parameter, then of all together.
+    let error = costly("Patient", &[("_id", many(70_000, "x"))]);
+    assert!(error.to_string().contains("per parameter"), "{error}");
+    let spread: Vec<(&str, String)> = ["family", "given", "name", "address", "telecom", "phone"]
+        .into_iter()
+        .map(|name| (name, many(limits.values_per_parameter, "x")))
+        .collect();
+    assert!(
+        costly("Patient", &spread)
+            .to_string()
+            .contains("values exceed")
+    );
+    // Parameters.
+    let criteria: Vec<(&str, String)> = (0..3_000)
+        .map(|n| ("name:contains", format!("a{n}")))
+        .collect();
+    assert!(
+        costly("Patient", &criteria)
+            .to_string()
+            .contains("parameters exceed")
+    );
+    // Sort keys, counted as written.
+    let sort = many(96, "birthdate");
+    assert!(
+        costly("Patient", &[("_sort", sort)])
+            .to_string()
+            .contains("_sort keys")
+    );
+    // Includes count once duplicates are gone: 200 of the same one is one.
+    // The same criterion 3,000 times is one criterion.
+    let repeated: Vec<(&str, &str)> = (0..3_000).map(|_| ("name:contains", "ab")).collect();
+    assert_eq!(search("Patient", &repeated).unwrap().criteria.len(), 1);
+    let same: Vec<(&str, String)> = (0..200)
+        .map(|_| ("_revinclude:iterate", "Observation:subject".into()))
+        .collect();
+    let query = parse(
+        Registry::r4(),
+        vec!["Patient".to_owned()],
+        &same
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect::<Vec<_>>(),
+        "http://localhost:8080/fhir",
+    )
+    .unwrap();
+    assert_eq!(query.revincludes.len(), 1);
+    let distinct: Vec<(&str, String)> = ["Observation", "Condition", "Encounter", "Procedure"]
+        .into_iter()
+        .flat_map(|source| {
+            ["subject", "patient", "*"]
+                .into_iter()
+                .flat_map(move |param| {
+                    ["", ":Patient"]
+                        .map(|target| ("_revinclude", format!("{source}:{param}{target}")))
+                })
+        })
+        .collect();
+    assert!(distinct.len() > limits.includes);
+    assert!(
+        costly("Patient", &distinct)
+            .to_string()
+            .contains("_include")
+    );
+    // Chains and _has, each to its own depth.
+    let chain = format!(
+        "subject:Patient.{}name",
+        "link:Patient.".repeat(limits.chain_depth)
+    );
+    assert!(
+        costly("Observation", &[(chain.as_str(), "x".into())])
+            .to_string()
+            .contains("chain depth")
+    );
+    let has = format!("{}name", "_has:Patient:link:".repeat(limits.has_depth + 1));
+    assert!(
+        costly("Patient", &[(has.as_str(), "x".into())])
+            .to_string()
+            .contains("_has depth")
+    );
+}
+
+#[test]
+fn searches_within_the_budget_parse() {
+    let limits = Limits::default();
+    let values = vec!["x"; limits.values_per_parameter].join(",");
+    let sort = vec!["birthdate"; limits.sort_keys].join(",");
+    let chain = format!(
+        "subject:Patient.{}name",
+        "link:Patient.".repeat(limits.chain_depth - 1)
+    );
+    let query = search(
+        "Observation",
+        &[("_id", &values), ("_sort", &sort), (&chain, "x")],
+    );
+    assert!(query.is_ok(), "{query:?}");
+}

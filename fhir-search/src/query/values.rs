@@ -295,7 +295,11 @@ impl DateValue {
     }
 }
 
-/// A number search value: the value and the range its precision implies.
+/// A number search value: the value and the ranges its precision and `ap` imply.
+///
+/// Every bound is computed here, with checked arithmetic, so that building SQL or matching
+/// never does arithmetic on a client's number: a value whose bounds leave `Decimal`'s range
+/// (28 decimal places, about 7.9e28) is refused when parsed, as a 400 naming the parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NumberValue {
     pub prefix: Prefix,
@@ -304,7 +308,15 @@ pub struct NumberValue {
     pub low: Decimal,
     /// `value` plus half a unit of its last digit.
     pub high: Decimal,
+    /// `ap`: `value` minus a tenth of its magnitude.
+    pub approx_low: Decimal,
+    /// `ap`: `value` plus a tenth of its magnitude.
+    pub approx_high: Decimal,
 }
+
+/// The most decimal places a search value may have: its implicit range needs one more, and
+/// `Decimal` holds 28.
+const MAX_SCALE: u32 = 27;
 
 impl NumberValue {
     pub fn parse(raw: &str) -> Result<Self, ValueError> {
@@ -315,12 +327,36 @@ impl NumberValue {
 
     fn from_text(prefix: Prefix, text: &str) -> Result<Self, ValueError> {
         let value = parse_decimal(text)?;
+        if value.scale() > MAX_SCALE {
+            return Err(error(format!(
+                "`{text}` has more than {MAX_SCALE} decimal places"
+            )));
+        }
         let half = Decimal::new(5, value.scale() + 1);
-        Ok(Self {
+        Self::with_range(
             prefix,
             value,
-            low: value - half,
-            high: value + half,
+            value.checked_sub(half),
+            value.checked_add(half),
+        )
+        .ok_or_else(|| error(format!("`{text}` is out of the range a search can compare")))
+    }
+
+    /// `value` with the range `[low, high)` (already computed; `None` when it overflowed).
+    fn with_range(
+        prefix: Prefix,
+        value: Decimal,
+        low: Option<Decimal>,
+        high: Option<Decimal>,
+    ) -> Option<Self> {
+        let tenth = value.checked_div(Decimal::TEN)?.abs();
+        Some(Self {
+            prefix,
+            value,
+            low: low?,
+            high: high?,
+            approx_low: value.checked_sub(tenth)?,
+            approx_high: value.checked_add(tenth)?,
         })
     }
 }
@@ -342,9 +378,9 @@ pub struct QuantityValue {
     pub system: Option<String>,
     /// The unit code (or, without a system, the code or the unit text).
     pub code: Option<String>,
-    /// The number's range in canonical UCUM units, when the unit is UCUM and convertible:
-    /// `(low, high, canonical code)`.
-    pub canonical: Option<(Decimal, Decimal, String)>,
+    /// The number in canonical UCUM units, when the unit is UCUM and convertible: its range
+    /// converted, its value the middle of that range, and the canonical code.
+    pub canonical: Option<(NumberValue, String)>,
 }
 
 impl QuantityValue {
@@ -365,10 +401,10 @@ impl QuantityValue {
         let code = code.filter(|code| !code.is_empty());
         let canonical = match (&system, &code) {
             (Some(system), Some(code)) if system == ucum::UCUM_SYSTEM => {
-                canonical_range(&number, code)
+                canonical_range(&number, code)?
             }
             // Without a system the code may still be UCUM; HAPI converts when it parses.
-            (None, Some(code)) => canonical_range(&number, code),
+            (None, Some(code)) => canonical_range(&number, code)?,
             _ => None,
         };
         Ok(Self {
@@ -380,12 +416,34 @@ impl QuantityValue {
     }
 }
 
-fn canonical_range(number: &NumberValue, code: &str) -> Option<(Decimal, Decimal, String)> {
-    let low = ucum::canonicalize(&number.low.to_string(), code)?;
-    let high = ucum::canonicalize(&number.high.to_string(), code)?;
-    let low_value = Decimal::from_str(&low.value).ok()?;
-    let high_value = Decimal::from_str(&high.value).ok()?;
-    Some((low_value, high_value, low.code))
+/// `number`'s range in canonical units; `None` when `code` is no UCUM unit this server
+/// converts, an error when it is one but the converted range leaves `Decimal`'s range.
+fn canonical_range(
+    number: &NumberValue,
+    code: &str,
+) -> Result<Option<(NumberValue, String)>, ValueError> {
+    if ucum::parser::parse(code).is_none() {
+        return Ok(None);
+    }
+    let convert = |bound: Decimal| {
+        let canonical = ucum::canonicalize(&bound.to_string(), code)?;
+        Decimal::from_str(&canonical.value)
+            .ok()
+            .map(|value| (value, canonical.code))
+    };
+    let converted = (|| {
+        let (low, canonical_code) = convert(number.low)?;
+        let (high, _) = convert(number.high)?;
+        let middle = low.checked_add(high)?.checked_div(Decimal::TWO)?;
+        let value = NumberValue::with_range(number.prefix, middle, Some(low), Some(high))?;
+        Some((value, canonical_code))
+    })();
+    converted.map(Some).ok_or_else(|| {
+        error(format!(
+            "`{}` {code} is out of the range a search can compare once converted to base units",
+            number.value
+        ))
+    })
 }
 
 /// How a uri value matches.
@@ -585,10 +643,11 @@ mod tests {
     #[test]
     fn quantities_convert_ucum_units() {
         let q = QuantityValue::parse("5.4|http://unitsofmeasure.org|mg").unwrap();
-        let (low, high, code) = q.canonical.unwrap();
+        let (canonical, code) = q.canonical.unwrap();
         assert_eq!(code, "g");
-        assert!(low < Decimal::from_str("0.0054").unwrap());
-        assert!(high > Decimal::from_str("0.0054").unwrap());
+        assert!(canonical.low < Decimal::from_str("0.0054").unwrap());
+        assert!(canonical.high > Decimal::from_str("0.0054").unwrap());
+        assert_eq!(canonical.value, Decimal::from_str("0.0054").unwrap());
         let q = QuantityValue::parse("lt5.4||mmol/L").unwrap();
         assert_eq!(q.number.prefix, Prefix::Lt);
         assert_eq!(q.system, None);
@@ -596,6 +655,51 @@ mod tests {
         let q = QuantityValue::parse("5.4").unwrap();
         assert!(q.canonical.is_none() && q.code.is_none());
         assert!(QuantityValue::parse("5|x").is_err());
+    }
+
+    #[test]
+    fn numbers_out_of_decimal_range_are_refused_not_overflowed() {
+        for raw in [
+            "1e-28",
+            "ge1e-28",
+            "ap1e-28",
+            "0.0000000000000000000000000001",
+            "79228162514264337593543950335",
+            "lt79228162514264337593543950335",
+            "-79228162514264337593543950335",
+            "ap79228162514264337593543950335",
+            "7.9228162514264337593543950335e28",
+        ] {
+            assert!(NumberValue::parse(raw).is_err(), "{raw}");
+            assert!(QuantityValue::parse(raw).is_err(), "{raw}");
+            assert!(
+                QuantityValue::parse(&format!("{raw}|http://unitsofmeasure.org|mg")).is_err(),
+                "{raw} mg"
+            );
+        }
+        // The extremes that still have a range are accepted, with every bound computed.
+        let n = NumberValue::parse("ap1e-27").unwrap();
+        assert!(n.low < n.value && n.value < n.high);
+        assert!(n.approx_low < n.value && n.value < n.approx_high);
+        assert!(NumberValue::parse("7922816251426433759354395033").is_ok());
+    }
+
+    #[test]
+    fn quantities_whose_conversion_overflows_are_refused() {
+        // Fine as written, beyond `Decimal` once in grams or cubic metres per second.
+        for raw in [
+            "70000000000000000000000000000|http://unitsofmeasure.org|kg",
+            "ge70000000000000000000000000|http://unitsofmeasure.org|Tg",
+            "70000000000000000000000000||kg",
+            "1e27||10*6/uL",
+        ] {
+            let message = QuantityValue::parse(raw).unwrap_err().0;
+            assert!(message.contains("base units"), "{raw}: {message}");
+        }
+        // A unit that is not UCUM is compared as written, whatever the number's size.
+        assert!(QuantityValue::parse("70000000000000000000000000000||beats").is_ok());
+        // Converting a tiny value rounds; it does not fail.
+        assert!(QuantityValue::parse("1e-27|http://unitsofmeasure.org|ng").is_ok());
     }
 
     #[test]
