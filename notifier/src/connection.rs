@@ -41,8 +41,8 @@ use tokio_tungstenite::tungstenite;
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 4 * 1024;
 
-/// Events read from the store per replay query.
-const REPLAY_PAGE: i64 = 500;
+/// Events read from the store per replay query: what a replay holds in memory at a time.
+const REPLAY_PAGE: i64 = 100;
 
 /// What every connection shares.
 #[derive(Clone)]
@@ -54,6 +54,10 @@ pub struct Shared {
     /// Peers whose `X-Real-IP` / `X-Forwarded-For` name the client (the edge); every other
     /// peer is the client itself.
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// Replay pages being read and matched at once, across connections
+    /// (`--concurrent-replays`): many clients resuming from far back share the database with
+    /// the live path instead of taking it over.
+    pub replays: Arc<tokio::sync::Semaphore>,
     pub stopping: watch::Receiver<bool>,
 }
 
@@ -487,8 +491,9 @@ impl Connection {
         let (sender, receiver) = mpsc::channel(64);
         let store = self.shared.store.clone();
         let hub = self.shared.hub.clone();
+        let replays = self.shared.replays.clone();
         tokio::spawn(async move {
-            let outcome = replay(&store, &hub, &topics, after, before, &sender).await;
+            let outcome = replay(&store, &hub, &replays, &topics, after, before, &sender).await;
             let last = match outcome {
                 Ok(position) => Replayed::CaughtUp(position),
                 Err(error) => {
@@ -549,9 +554,16 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Sends the stored events after `after` and before `before` that match `topics`; gives the
 /// position it read up to.
+///
+/// A page at a time, each page read and matched under a permit of `replays`, yielding to the
+/// scheduler after every event: a replay of thousands of events costs the live path (other
+/// connections' events, which the hub matches in the same process) no more than its share,
+/// and at most a page of events and the channel's few messages are held in memory, however far
+/// back it starts. The connection sends what it receives as its client reads it.
 async fn replay(
     store: &EventStore,
     hub: &Hub,
+    replays: &tokio::sync::Semaphore,
     topics: &[Topic],
     after: i64,
     before: i64,
@@ -561,50 +573,74 @@ async fn replay(
     let wards = topics.iter().any(|t| matches!(t, Topic::Ward(_)));
     let mut cursor = after;
     loop {
-        let page = store.read_feed(cursor, REPLAY_PAGE).await?;
-        for stored in &page {
-            let Some(position) = stored.position else {
-                continue;
-            };
-            if position >= before {
+        let mut matched = Vec::new();
+        let (read, reached_before) = {
+            let Ok(_permit) = replays.acquire().await else {
                 return Ok(cursor);
+            };
+            let page = store.read_feed(cursor, REPLAY_PAGE).await?;
+            let mut reached_before = false;
+            for stored in &page {
+                let Some(position) = stored.position else {
+                    continue;
+                };
+                if position >= before {
+                    reached_before = true;
+                    break;
+                }
+                cursor = position;
+                if let Some(delivery) = replayed(hub, topics, patients, wards, stored).await {
+                    matched.push(delivery);
+                }
+                tokio::task::yield_now().await;
             }
-            cursor = position;
-            let Ok(event) = Event::from_stored(stored) else {
-                continue;
-            };
-            let interest = Interest {
-                patients,
-                wards,
-                criteria: topics
-                    .iter()
-                    .filter_map(|t| match t {
-                        Topic::Criteria(c) if c.resource_type == event.resource_type => Some(c),
-                        _ => None,
-                    })
-                    .collect(),
-            };
-            let matched: Vec<String> = hub
-                .audience()
-                .topics(&event, &interest)
-                .await
-                .iter()
-                .filter(|topic| topics.contains(topic))
-                .map(Topic::id)
-                .collect();
-            if matched.is_empty() {
-                continue;
-            }
-            let delivery = Delivery {
-                position,
-                text: Utf8Bytes::from(event.message(&matched)),
-            };
+            (page.len(), reached_before)
+        };
+        for delivery in matched {
             if sender.send(Replayed::Event(delivery)).await.is_err() {
                 return Ok(cursor);
             }
         }
-        if page.len() < REPLAY_PAGE as usize {
+        if reached_before || read < REPLAY_PAGE as usize {
             return Ok(cursor);
         }
     }
+}
+
+/// The message for a stored event, if it matches any of `topics`.
+async fn replayed(
+    hub: &Hub,
+    topics: &[Topic],
+    patients: bool,
+    wards: bool,
+    stored: &event_store::event::StoredEvent,
+) -> Option<Delivery> {
+    let position = stored.position?;
+    let event = Event::from_stored(stored).ok()?;
+    let interest = Interest {
+        patients,
+        wards,
+        criteria: topics
+            .iter()
+            .filter_map(|t| match t {
+                Topic::Criteria(c) if c.resource_type == event.resource_type => Some(c),
+                _ => None,
+            })
+            .collect(),
+    };
+    let matched: Vec<String> = hub
+        .audience()
+        .topics(&event, &interest)
+        .await
+        .iter()
+        .filter(|topic| topics.contains(topic))
+        .map(Topic::id)
+        .collect();
+    if matched.is_empty() {
+        return None;
+    }
+    Some(Delivery {
+        position,
+        text: Utf8Bytes::from(event.message(&matched)),
+    })
 }

@@ -83,6 +83,10 @@ pub struct Settings {
         default_value_t = 50
     )]
     pub max_subscriptions_per_connection: usize,
+    /// Resuming clients' replay pages read and matched at once; more wait their turn, so that
+    /// clients resuming from far back cannot take the database from the live path.
+    #[arg(long, env = "NOTIFIER_CONCURRENT_REPLAYS", default_value_t = 2)]
+    pub concurrent_replays: usize,
     /// Search (`criteria`) subscriptions per client address, across all its connections and
     /// every notifier sharing the Redis: each costs a database lookup per event of its type.
     #[arg(long, env = "NOTIFIER_MAX_CRITERIA_PER_ADDRESS", default_value_t = 100)]
@@ -161,6 +165,9 @@ impl Application {
                 max_subscriptions: settings.max_subscriptions_per_connection,
             },
             trusted_proxies: settings.trusted_proxies.clone().into(),
+            replays: Arc::new(tokio::sync::Semaphore::new(
+                settings.concurrent_replays.max(1),
+            )),
             stopping,
         };
         let listener = service_kit::http::bind(settings.host, settings.port)
