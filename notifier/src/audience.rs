@@ -15,7 +15,8 @@
 //! - Criteria: the searches run against the projections, restricted to the resource, once the
 //!   projections have applied the event, with the query service's own SQL: all the distinct
 //!   searches on the event's type in one statement (a `UNION ALL`, [`CRITERIA_PER_QUERY`] at a
-//!   time), so an event costs one round trip however many subscriptions ask. A delete is sent
+//!   time), so an event costs one round trip however many subscriptions ask; a statement the
+//!   database refuses is split until the one search it cannot run is alone. A delete is sent
 //!   to every search subscription of its type: a deleted resource no longer matches anything,
 //!   and the client needs to hear that it is gone.
 
@@ -236,8 +237,12 @@ impl Audience {
         if let Err(not_yet) = self.checkpoint.wait_for(event.position, self.wait).await {
             tracing::warn!(%not_yet, "criteria evaluated before the projections caught up");
         }
+        // A statement that fails (one search the database refuses, too many bind parameters)
+        // is split in halves and tried again, so one bad search costs only itself a match.
         let mut matched = Vec::new();
-        for chunk in parsed.chunks(CRITERIA_PER_QUERY) {
+        let mut pending: Vec<&[(&Criteria, fhir_search::query::SearchQuery)]> =
+            parsed.chunks(CRITERIA_PER_QUERY).rev().collect();
+        while let Some(chunk) = pending.pop() {
             let queries: Vec<&fhir_search::query::SearchQuery> =
                 chunk.iter().map(|(_, query)| query).collect();
             let found: Result<Vec<i32>, sqlx::Error> = fhir_search::sql::select_matching_queries(
@@ -255,8 +260,14 @@ impl Audience {
                         .filter_map(|index| chunk.get(usize::try_from(index).ok()?))
                         .map(|(criteria, _)| *criteria),
                 ),
+                Err(_) if chunk.len() > 1 => {
+                    let (first, second) = chunk.split_at(chunk.len() / 2);
+                    pending.push(second);
+                    pending.push(first);
+                }
                 Err(error) => {
-                    tracing::warn!(%error, resource_type = %event.resource_type, "evaluating criteria failed");
+                    let criteria = &chunk[0].0.text;
+                    tracing::warn!(%error, %criteria, "evaluating criteria failed");
                 }
             }
         }

@@ -493,12 +493,21 @@ impl Connection {
         let hub = self.shared.hub.clone();
         let replays = self.shared.replays.clone();
         tokio::spawn(async move {
-            let outcome = replay(&store, &hub, &replays, &topics, after, before, &sender).await;
+            let outcome = AssertUnwindSafe(replay(
+                &store, &hub, &replays, &topics, after, before, &sender,
+            ))
+            .catch_unwind()
+            .await;
             let last = match outcome {
-                Ok(position) => Replayed::CaughtUp(position),
-                Err(error) => {
+                Ok(Ok(position)) => Replayed::CaughtUp(position),
+                Ok(Err(error)) => {
                     tracing::warn!(%error, "replay for a resuming client failed");
                     Replayed::Failed(format!("the replay failed: {error}; resume again"))
+                }
+                Err(panic) => {
+                    let what = panic_message(panic.as_ref());
+                    tracing::error!(panic = %what, "replay for a resuming client panicked");
+                    Replayed::Failed("the replay failed; resume again".to_owned())
                 }
             };
             let _ = sender.send(last).await;
