@@ -30,13 +30,13 @@ use futures::{FutureExt, SinkExt, StreamExt};
 use http::HeaderMap;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite;
 
 use crate::audience::Interest;
 use crate::event::Event;
 use crate::hub::{Delivery, Hub};
 use crate::presence::{Presence, Seat};
 use crate::protocol::{self, ClientMessage, Topic};
-use tokio_tungstenite::tungstenite;
 
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 4 * 1024;

@@ -9,8 +9,14 @@
 //!   subscribed to their topics;
 //! - [`audience`]: which topics an event falls under (compartment, ward census, search);
 //! - [`connection`]: one client's subscriptions, resume, heartbeats and queue;
-//! - [`presence`]: connection state in Redis (`ws:connected`) and the per-address cap, shared by
-//!   every instance behind the edge.
+//! - [`presence`]: connection state in Redis (`ws:connected`), the per-address cap on
+//!   connections and the per-address budget of search subscriptions, shared by every instance
+//!   behind the edge.
+//!
+//! No client may cost the others much: subscriptions are budgeted per connection and per
+//! address, every search on an event is evaluated in one statement, a resume is streamed in
+//! pages beside the live path, and a message that makes the notifier panic is answered with an
+//! error rather than taking the connection (or its seat) away.
 
 pub mod audience;
 pub mod connection;
@@ -88,7 +94,8 @@ pub struct Settings {
     #[arg(long, env = "NOTIFIER_CONCURRENT_REPLAYS", default_value_t = 2)]
     pub concurrent_replays: usize,
     /// Search (`criteria`) subscriptions per client address, across all its connections and
-    /// every notifier sharing the Redis: each costs a database lookup per event of its type.
+    /// every notifier sharing the Redis: each adds to the statement run for every event of its
+    /// type.
     #[arg(long, env = "NOTIFIER_MAX_CRITERIA_PER_ADDRESS", default_value_t = 100)]
     pub max_criteria_per_address: usize,
     /// Proxies (the edge) whose `X-Real-IP` / `X-Forwarded-For` headers name the client, comma
