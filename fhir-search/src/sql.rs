@@ -62,6 +62,36 @@ pub fn bind_count(builder: &QueryBuilder<'static, Postgres>) -> usize {
         .count()
 }
 
+/// Builds one statement saying which of `queries` the resource `resource_type`/`id` matches:
+/// the rows are the indexes (into `queries`, as `int4`) of those it matches. A subscriber asking
+/// many searches of one resource pays one round trip, not one per search. `queries` must not
+/// be empty.
+pub fn select_matching_queries(
+    queries: &[&SearchQuery],
+    resource_type: &str,
+    id: &str,
+) -> QueryBuilder<'static, Postgres> {
+    let mut sql = Sql {
+        builder: QueryBuilder::new(""),
+        aliases: 0,
+    };
+    for (index, query) in queries.iter().enumerate() {
+        if index > 0 {
+            sql.builder.push(" UNION ALL ");
+        }
+        sql.builder.push("(SELECT ");
+        sql.builder.push(index.to_string());
+        sql.builder
+            .push("::int4 AS matched FROM hfj_resource r WHERE NOT r.deleted AND r.res_type = ");
+        sql.builder.push_bind(resource_type.to_owned());
+        sql.builder.push(" AND r.res_id = ");
+        sql.builder.push_bind(id.to_owned());
+        sql.filters(query, None);
+        sql.builder.push(" LIMIT 1)");
+    }
+    sql.builder
+}
+
 /// Counts the matches (for `_total=accurate` beyond the kept result list).
 pub fn count_matches(
     query: &SearchQuery,

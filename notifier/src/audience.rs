@@ -12,12 +12,16 @@
 //!   `ward_census` view, reloaded after the projections have applied an Encounter or Location
 //!   change; events are handled in position order, so every event sees a census that includes
 //!   all admissions before it.
-//! - Criteria: the search runs against the projections, restricted to the resource's id, once
-//!   the projections have applied the event, with the query service's own SQL. A delete is sent
+//! - Criteria: the searches run against the projections, restricted to the resource, once the
+//!   projections have applied the event, with the query service's own SQL: all the distinct
+//!   searches on the event's type in one statement (a `UNION ALL`, [`CRITERIA_PER_QUERY`] at a
+//!   time), so an event costs one round trip however many subscriptions ask; a statement the
+//!   database refuses is split until the one search it cannot run is alone. A delete is sent
 //!   to every search subscription of its type: a deleted resource no longer matches anything,
 //!   and the client needs to hear that it is gone.
 
 use std::collections::{BTreeSet, HashMap};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
@@ -32,6 +36,10 @@ use tokio::sync::Mutex;
 
 use crate::event::Event;
 use crate::protocol::{Criteria, Topic};
+
+/// Searches evaluated per statement: bounds a statement's bind parameters well below
+/// Postgres' 65,535 however long each search is (a client message is at most 16 KiB).
+pub const CRITERIA_PER_QUERY: usize = 64;
 
 /// What a set of subscriptions needs to know of an event; what nobody asks for is not computed.
 #[derive(Debug, Default)]
@@ -113,10 +121,9 @@ impl Audience {
         if interest.patients {
             topics.extend(patients.into_iter().map(Topic::Patient));
         }
-        for criteria in &interest.criteria {
-            if self.matches(event, criteria).await {
-                topics.push(Topic::Criteria((*criteria).clone()));
-            }
+        if !interest.criteria.is_empty() {
+            let matched = self.matching(event, &interest.criteria).await;
+            topics.extend(matched.into_iter().map(|c| Topic::Criteria(c.clone())));
         }
         topics
     }
@@ -201,32 +208,70 @@ impl Audience {
         census.clone()
     }
 
-    /// Whether the resource matches the search, once the projections have applied the event.
-    async fn matches(&self, event: &Event, criteria: &Criteria) -> bool {
+    /// Which of the searches the resource matches, once the projections have applied the
+    /// event.
+    async fn matching<'c>(&self, event: &Event, all: &[&'c Criteria]) -> Vec<&'c Criteria> {
         if event.is_delete() {
-            return true;
+            return all.to_vec();
         }
-        let query = match criteria.query(self.registry, &self.reference_base, Some(&event.id)) {
-            Ok(query) => query,
-            Err(error) => {
-                tracing::warn!(%error, criteria = %criteria.text, "subscription criteria failed");
-                return false;
+        // Each was parsed when subscribed; a search that fails (or panics) now matches nothing
+        // rather than stopping every other subscriber's events.
+        let mut parsed = Vec::with_capacity(all.len());
+        for criteria in all {
+            let query = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                criteria.query(self.registry, &self.reference_base, None)
+            }));
+            match query {
+                Ok(Ok(query)) => parsed.push((*criteria, query)),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, criteria = %criteria.text, "subscription criteria failed");
+                }
+                Err(_) => {
+                    tracing::error!(criteria = %criteria.text, "subscription criteria panicked");
+                }
             }
-        };
+        }
+        if parsed.is_empty() {
+            return Vec::new();
+        }
         if let Err(not_yet) = self.checkpoint.wait_for(event.position, self.wait).await {
             tracing::warn!(%not_yet, "criteria evaluated before the projections caught up");
         }
-        let found = fhir_search::sql::select_matches(&query, None, 1)
-            .build()
-            .fetch_optional(&self.pool)
+        // A statement that fails (one search the database refuses, too many bind parameters)
+        // is split in halves and tried again, so one bad search costs only itself a match.
+        let mut matched = Vec::new();
+        let mut pending: Vec<&[(&Criteria, fhir_search::query::SearchQuery)]> =
+            parsed.chunks(CRITERIA_PER_QUERY).rev().collect();
+        while let Some(chunk) = pending.pop() {
+            let queries: Vec<&fhir_search::query::SearchQuery> =
+                chunk.iter().map(|(_, query)| query).collect();
+            let found: Result<Vec<i32>, sqlx::Error> = fhir_search::sql::select_matching_queries(
+                &queries,
+                &event.resource_type,
+                &event.id,
+            )
+            .build_query_scalar()
+            .fetch_all(&self.pool)
             .await;
-        match found {
-            Ok(row) => row.is_some(),
-            Err(error) => {
-                tracing::warn!(%error, criteria = %criteria.text, "evaluating criteria failed");
-                false
+            match found {
+                Ok(indexes) => matched.extend(
+                    indexes
+                        .into_iter()
+                        .filter_map(|index| chunk.get(usize::try_from(index).ok()?))
+                        .map(|(criteria, _)| *criteria),
+                ),
+                Err(_) if chunk.len() > 1 => {
+                    let (first, second) = chunk.split_at(chunk.len() / 2);
+                    pending.push(second);
+                    pending.push(first);
+                }
+                Err(error) => {
+                    let criteria = &chunk[0].0.text;
+                    tracing::warn!(%error, %criteria, "evaluating criteria failed");
+                }
             }
         }
+        matched
     }
 }
 

@@ -9,9 +9,16 @@
 //!
 //! Everything the client is sent goes through this task, and every send is abandoned when the
 //! hub evicts the connection: a client that stops reading cannot hold the task forever.
+//!
+//! No message can take the connection down: handling one that panics is answered with an
+//! `error` message, and however the task ends (closed, failed, panicked, aborted) the
+//! connection leaves the hub and gives its seat back ([`crate::presence::Seat`]), so an address
+//! cannot be locked out by connections that died. A message larger than the socket takes is
+//! answered with close code 1009 (message too big).
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,10 +26,11 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::response::Response;
 use event_store::EventStore;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use http::HeaderMap;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite;
 
 use crate::audience::Interest;
 use crate::event::Event;
@@ -33,8 +41,8 @@ use crate::protocol::{self, ClientMessage, Topic};
 /// Bytes read from a socket at a time.
 const READ_BUFFER: usize = 4 * 1024;
 
-/// Events read from the store per replay query.
-const REPLAY_PAGE: i64 = 500;
+/// Events read from the store per replay query: what a replay holds in memory at a time.
+const REPLAY_PAGE: i64 = 100;
 
 /// What every connection shares.
 #[derive(Clone)]
@@ -43,6 +51,13 @@ pub struct Shared {
     pub presence: Arc<Presence>,
     pub store: EventStore,
     pub limits: Limits,
+    /// Peers whose `X-Real-IP` / `X-Forwarded-For` name the client (the edge); every other
+    /// peer is the client itself.
+    pub trusted_proxies: Arc<[IpAddr]>,
+    /// Replay pages being read and matched at once, across connections
+    /// (`--concurrent-replays`): many clients resuming from far back share the database with
+    /// the live path instead of taking it over.
+    pub replays: Arc<tokio::sync::Semaphore>,
     pub stopping: watch::Receiver<bool>,
 }
 
@@ -54,6 +69,8 @@ pub struct Limits {
     pub resume_grace: Duration,
     /// Live events held during a replay before the client counts as too slow.
     pub held: usize,
+    /// Subscriptions one connection may hold.
+    pub max_subscriptions: usize,
 }
 
 /// `GET /ws`.
@@ -63,7 +80,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     State(shared): State<Shared>,
 ) -> Response {
-    let address = client_address(peer.ip(), &headers);
+    let address = client_address(peer.ip(), &headers, &shared.trusted_proxies);
     // Small buffers: the socket library zero-fills its whole read buffer on every poll (128 KiB
     // by default), which at ten thousand connections was a third of a core while idle, and
     // clients only send short messages.
@@ -74,10 +91,11 @@ pub async fn upgrade(
         .on_upgrade(move |socket| serve(socket, address, shared))
 }
 
-/// The client's address: the peer's, or, when the peer is the edge on this host, the one the
-/// edge forwarded.
-fn client_address(peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-    if !peer.is_loopback() {
+/// The client's address: the peer's, or, when the peer is a trusted proxy (the edge), the one
+/// it forwarded (`X-Real-IP`, else the last `X-Forwarded-For` entry, which the proxy added).
+/// Anyone else's headers are ignored, so a client cannot pick the address it is counted under.
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
+    if !trusted_proxies.contains(&peer) {
         return peer;
     }
     let forwarded = headers
@@ -100,6 +118,7 @@ async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared) {
         Ok(seat) => seat,
         Err(refused) => {
             shared.hub.unregister(registration.id);
+            tracing::debug!(%address, "connection refused: too many from its address");
             let _ = socket
                 .send(close(close_code::POLICY, &refused.to_string()))
                 .await;
@@ -112,7 +131,7 @@ async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared) {
         shared: shared.clone(),
         sink,
         evicted: registration.evicted,
-        seat,
+        seat: Some(seat),
         state: Flow::Holding { since: None },
         held: VecDeque::new(),
         last_sent: 0,
@@ -125,7 +144,9 @@ async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared) {
     if let Some((frame, patience)) = ended.close_frame() {
         let _ = tokio::time::timeout(patience, connection.sink.send(frame)).await;
     }
-    shared.presence.leave(connection.seat).await;
+    if let Some(seat) = connection.seat.take() {
+        seat.leave().await;
+    }
 }
 
 /// Whether live events go out as they come.
@@ -152,6 +173,8 @@ enum Ended {
     ClientLeft,
     SlowConsumer,
     Stopping,
+    /// The client sent a message larger than the socket takes.
+    TooBig,
 }
 
 impl Ended {
@@ -166,6 +189,16 @@ impl Ended {
             )),
             Ended::Stopping => Some((
                 close(close_code::AWAY, "the notifier is stopping"),
+                Duration::from_secs(1),
+            )),
+            Ended::TooBig => Some((
+                close(
+                    close_code::SIZE,
+                    &format!(
+                        "message too big: messages are at most {} bytes",
+                        protocol::MAX_CLIENT_MESSAGE
+                    ),
+                ),
                 Duration::from_secs(1),
             )),
         }
@@ -184,7 +217,8 @@ struct Connection {
     shared: Shared,
     sink: futures::stream::SplitSink<WebSocket, Message>,
     evicted: Arc<Notify>,
-    seat: Seat,
+    /// Taken when the connection ends normally; dropped with the connection otherwise.
+    seat: Option<Seat>,
     state: Flow,
     held: VecDeque<Delivery>,
     /// The newest event position sent.
@@ -194,6 +228,14 @@ struct Connection {
     /// The first event sent live, if any: a late replay stops before it.
     first_live: Option<i64>,
     last_activity: Instant,
+}
+
+impl Drop for Connection {
+    /// However the task ends, the hub stops sending to it (twice is harmless); the seat gives
+    /// itself back when dropped.
+    fn drop(&mut self) {
+        self.shared.hub.unregister(self.id);
+    }
 }
 
 /// The connection must end (the client left, or the hub evicted it mid-send).
@@ -233,12 +275,15 @@ impl Connection {
                 _ = tokio::time::sleep_until(beat) => Input::Beat,
             };
             let step = match input {
-                Input::Client(Some(Ok(Message::Text(text)))) => self.on_text(text.as_str()).await,
+                Input::Client(Some(Ok(Message::Text(text)))) => {
+                    self.on_text_guarded(text.as_str()).await
+                }
                 Input::Client(Some(Ok(Message::Binary(_)))) => {
                     let refused = protocol::error("messages are JSON text frames", "");
                     self.send_text(refused).await
                 }
                 Input::Client(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => Ok(()),
+                Input::Client(Some(Err(error))) if too_big(&error) => return Ended::TooBig,
                 Input::Client(Some(Ok(Message::Close(_)) | Err(_)) | None) => {
                     return Ended::ClientLeft;
                 }
@@ -263,14 +308,36 @@ impl Connection {
         }
     }
 
+    /// [`Connection::on_text`], with a panic answered by an `error` message: one bad message
+    /// must not drop the connection (nor, elsewhere, anything else).
+    async fn on_text_guarded(&mut self, text: &str) -> Result<(), Gone> {
+        match AssertUnwindSafe(self.on_text(text)).catch_unwind().await {
+            Ok(step) => step,
+            Err(panic) => {
+                let what = panic_message(panic.as_ref());
+                tracing::error!(panic = %what, received = %text.chars().take(200).collect::<String>(),
+                    "handling a client message panicked");
+                let refused = protocol::error_with_code(
+                    "server-error",
+                    "the server failed on this message; it was not applied",
+                    text,
+                );
+                self.send_text(refused).await
+            }
+        }
+    }
+
     async fn on_text(&mut self, text: &str) -> Result<(), Gone> {
-        let hub = &self.shared.hub;
+        let hub = self.shared.hub.clone();
         let audience = hub.audience();
         let message = ClientMessage::parse(text, audience.registry(), audience.reference_base());
         let reply = match message {
             Err(refused) => protocol::error(&refused.0, text),
             Ok(ClientMessage::Ping) => protocol::pong(),
             Ok(ClientMessage::Subscribe(topic)) => {
+                if let Err(refused) = self.within_budget(&topic).await {
+                    return self.send_text(refused.reply(text)).await;
+                }
                 hub.subscribe(self.id, topic.clone());
                 if let Flow::Holding {
                     since: since @ None,
@@ -282,7 +349,10 @@ impl Connection {
                 protocol::subscribed(&topic)
             }
             Ok(ClientMessage::Unsubscribe(id)) => match hub.unsubscribe(self.id, &id) {
-                Some(_) => {
+                Some(topic) => {
+                    if let (Topic::Criteria(_), Some(seat)) = (&topic, self.seat.as_mut()) {
+                        self.shared.presence.release_criteria(seat).await;
+                    }
                     self.record_subscriptions().await;
                     protocol::unsubscribed(&id)
                 }
@@ -304,7 +374,33 @@ impl Connection {
         self.send_text(reply).await
     }
 
+    /// Whether the connection may add `topic`: at most `--max-subscriptions-per-connection`,
+    /// and a search subscription is counted against its address's budget (claimed here).
+    async fn within_budget(&mut self, topic: &Topic) -> Result<(), OverBudget> {
+        let held = self.shared.hub.topics(self.id);
+        if held.contains(topic) {
+            return Ok(());
+        }
+        let max = self.shared.limits.max_subscriptions;
+        if held.len() >= max {
+            return Err(OverBudget(format!(
+                "a connection may hold at most {max} subscriptions: unsubscribe from one first"
+            )));
+        }
+        if let (Topic::Criteria(_), Some(seat)) = (topic, self.seat.as_mut()) {
+            self.shared
+                .presence
+                .claim_criteria(seat)
+                .await
+                .map_err(|refused| OverBudget(format!("{refused}: unsubscribe from one first")))?;
+        }
+        Ok(())
+    }
+
     async fn record_subscriptions(&self) {
+        let Some(seat) = &self.seat else {
+            return;
+        };
         let ids: Vec<String> = self
             .shared
             .hub
@@ -312,7 +408,7 @@ impl Connection {
             .iter()
             .map(Topic::id)
             .collect();
-        self.shared.presence.update(&self.seat, &ids).await;
+        self.shared.presence.update(seat, &ids).await;
     }
 
     async fn on_live(&mut self, delivery: Delivery) -> Result<(), Gone> {
@@ -395,19 +491,60 @@ impl Connection {
         let (sender, receiver) = mpsc::channel(64);
         let store = self.shared.store.clone();
         let hub = self.shared.hub.clone();
+        let replays = self.shared.replays.clone();
         tokio::spawn(async move {
-            let outcome = replay(&store, &hub, &topics, after, before, &sender).await;
+            let outcome = AssertUnwindSafe(replay(
+                &store, &hub, &replays, &topics, after, before, &sender,
+            ))
+            .catch_unwind()
+            .await;
             let last = match outcome {
-                Ok(position) => Replayed::CaughtUp(position),
-                Err(error) => {
+                Ok(Ok(position)) => Replayed::CaughtUp(position),
+                Ok(Err(error)) => {
                     tracing::warn!(%error, "replay for a resuming client failed");
                     Replayed::Failed(format!("the replay failed: {error}; resume again"))
+                }
+                Err(panic) => {
+                    let what = panic_message(panic.as_ref());
+                    tracing::error!(panic = %what, "replay for a resuming client panicked");
+                    Replayed::Failed("the replay failed; resume again".to_owned())
                 }
             };
             let _ = sender.send(last).await;
         });
         receiver
     }
+}
+
+/// A subscribe past a budget: answered with an `error` whose `code` is `subscription-budget`.
+struct OverBudget(String);
+
+impl OverBudget {
+    fn reply(&self, received: &str) -> String {
+        protocol::error_with_code("subscription-budget", &self.0, received)
+    }
+}
+
+/// Whether a read failed because the client's message was larger than the socket takes.
+fn too_big(error: &axum::Error) -> bool {
+    let source: &(dyn std::error::Error + 'static) = error;
+    let mut cause = std::error::Error::source(source);
+    while let Some(error) = cause {
+        if let Some(tungstenite::Error::Capacity(_)) = error.downcast_ref::<tungstenite::Error>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| (*text).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
 async fn next_replayed(state: &mut Flow) -> Option<Replayed> {
@@ -426,9 +563,16 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Sends the stored events after `after` and before `before` that match `topics`; gives the
 /// position it read up to.
+///
+/// A page at a time, each page read and matched under a permit of `replays`, yielding to the
+/// scheduler after every event: a replay of thousands of events costs the live path (other
+/// connections' events, which the hub matches in the same process) no more than its share,
+/// and at most a page of events and the channel's few messages are held in memory, however far
+/// back it starts. The connection sends what it receives as its client reads it.
 async fn replay(
     store: &EventStore,
     hub: &Hub,
+    replays: &tokio::sync::Semaphore,
     topics: &[Topic],
     after: i64,
     before: i64,
@@ -438,50 +582,74 @@ async fn replay(
     let wards = topics.iter().any(|t| matches!(t, Topic::Ward(_)));
     let mut cursor = after;
     loop {
-        let page = store.read_feed(cursor, REPLAY_PAGE).await?;
-        for stored in &page {
-            let Some(position) = stored.position else {
-                continue;
-            };
-            if position >= before {
+        let mut matched = Vec::new();
+        let (read, reached_before) = {
+            let Ok(_permit) = replays.acquire().await else {
                 return Ok(cursor);
+            };
+            let page = store.read_feed(cursor, REPLAY_PAGE).await?;
+            let mut reached_before = false;
+            for stored in &page {
+                let Some(position) = stored.position else {
+                    continue;
+                };
+                if position >= before {
+                    reached_before = true;
+                    break;
+                }
+                cursor = position;
+                if let Some(delivery) = replayed(hub, topics, patients, wards, stored).await {
+                    matched.push(delivery);
+                }
+                tokio::task::yield_now().await;
             }
-            cursor = position;
-            let Ok(event) = Event::from_stored(stored) else {
-                continue;
-            };
-            let interest = Interest {
-                patients,
-                wards,
-                criteria: topics
-                    .iter()
-                    .filter_map(|t| match t {
-                        Topic::Criteria(c) if c.resource_type == event.resource_type => Some(c),
-                        _ => None,
-                    })
-                    .collect(),
-            };
-            let matched: Vec<String> = hub
-                .audience()
-                .topics(&event, &interest)
-                .await
-                .iter()
-                .filter(|topic| topics.contains(topic))
-                .map(Topic::id)
-                .collect();
-            if matched.is_empty() {
-                continue;
-            }
-            let delivery = Delivery {
-                position,
-                text: Utf8Bytes::from(event.message(&matched)),
-            };
+            (page.len(), reached_before)
+        };
+        for delivery in matched {
             if sender.send(Replayed::Event(delivery)).await.is_err() {
                 return Ok(cursor);
             }
         }
-        if page.len() < REPLAY_PAGE as usize {
+        if reached_before || read < REPLAY_PAGE as usize {
             return Ok(cursor);
         }
     }
+}
+
+/// The message for a stored event, if it matches any of `topics`.
+async fn replayed(
+    hub: &Hub,
+    topics: &[Topic],
+    patients: bool,
+    wards: bool,
+    stored: &event_store::event::StoredEvent,
+) -> Option<Delivery> {
+    let position = stored.position?;
+    let event = Event::from_stored(stored).ok()?;
+    let interest = Interest {
+        patients,
+        wards,
+        criteria: topics
+            .iter()
+            .filter_map(|t| match t {
+                Topic::Criteria(c) if c.resource_type == event.resource_type => Some(c),
+                _ => None,
+            })
+            .collect(),
+    };
+    let matched: Vec<String> = hub
+        .audience()
+        .topics(&event, &interest)
+        .await
+        .iter()
+        .filter(|topic| topics.contains(topic))
+        .map(Topic::id)
+        .collect();
+    if matched.is_empty() {
+        return None;
+    }
+    Some(Delivery {
+        position,
+        text: Utf8Bytes::from(event.message(&matched)),
+    })
 }

@@ -9,13 +9,14 @@
 //! with 1008 `slow consumer` and can resume): the hub never waits for a client.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use axum::extract::ws::Utf8Bytes;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{Notify, mpsc, watch};
 
 use crate::audience::{Audience, Interest};
@@ -268,6 +269,23 @@ impl Hub {
         self.latest.fetch_max(event.position, Ordering::Relaxed);
     }
 
+    /// [`Hub::deliver`], with a panic logged and the event skipped: one event the notifier
+    /// cannot handle must not stop every client's stream.
+    async fn deliver_guarded(&self, event: Arc<Event>) {
+        let position = event.position;
+        if AssertUnwindSafe(self.deliver(event))
+            .catch_unwind()
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                position,
+                "delivering an event panicked; the event is skipped"
+            );
+            self.latest.fetch_max(position, Ordering::Relaxed);
+        }
+    }
+
     /// Follows the stream until `stopped` turns true, reconnecting after failures.
     pub async fn follow(self: Arc<Self>, source: Source, mut stopped: watch::Receiver<bool>) {
         let mut next_sequence = None;
@@ -325,7 +343,7 @@ impl Hub {
                 *next_sequence = Some(info.stream_sequence + 1);
             }
             match Event::from_envelope(&message.payload) {
-                Ok(event) => self.deliver(event).await,
+                Ok(event) => self.deliver_guarded(event).await,
                 Err(error) => {
                     tracing::error!(%error, subject = %message.subject, "unreadable event skipped")
                 }

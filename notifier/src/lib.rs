@@ -9,8 +9,14 @@
 //!   subscribed to their topics;
 //! - [`audience`]: which topics an event falls under (compartment, ward census, search);
 //! - [`connection`]: one client's subscriptions, resume, heartbeats and queue;
-//! - [`presence`]: connection state in Redis (`ws:connected`) and the per-address cap, shared by
-//!   every instance behind the edge.
+//! - [`presence`]: connection state in Redis (`ws:connected`), the per-address cap on
+//!   connections and the per-address budget of search subscriptions, shared by every instance
+//!   behind the edge.
+//!
+//! No client may cost the others much: subscriptions are budgeted per connection and per
+//! address, every search on an event is evaluated in one statement, a resume is streamed in
+//! pages beside the live path, and a message that makes the notifier panic is answered with an
+//! error rather than taking the connection (or its seat) away.
 
 pub mod audience;
 pub mod connection;
@@ -78,6 +84,28 @@ pub struct Settings {
         default_value_t = 64
     )]
     pub max_connections_per_address: usize,
+    /// Subscriptions one connection may hold; a subscribe past it gets an `error`.
+    #[arg(
+        long,
+        env = "NOTIFIER_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+        default_value_t = 50
+    )]
+    pub max_subscriptions_per_connection: usize,
+    /// Resuming clients' replay pages read and matched at once; more wait their turn, so that
+    /// clients resuming from far back cannot take the database from the live path.
+    #[arg(long, env = "NOTIFIER_CONCURRENT_REPLAYS", default_value_t = 2)]
+    pub concurrent_replays: usize,
+    /// Search (`criteria`) subscriptions per client address, across all its connections and
+    /// every notifier sharing the Redis: each adds to the statement run for every event of its
+    /// type.
+    #[arg(long, env = "NOTIFIER_MAX_CRITERIA_PER_ADDRESS", default_value_t = 100)]
+    pub max_criteria_per_address: usize,
+    /// Proxies (the edge) whose `X-Real-IP` / `X-Forwarded-For` headers name the client, comma
+    /// separated. Connections from anyone else are counted under their own address, whatever
+    /// headers they send. None by default: a deployment behind the edge lists the edge's
+    /// address (on one host, 127.0.0.1), which then must be the only way in.
+    #[arg(long, env = "NOTIFIER_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<IpAddr>,
     /// Silence, in milliseconds, after which a client is sent a heartbeat.
     #[arg(long, env = "NOTIFIER_HEARTBEAT_MS", default_value_t = 15_000)]
     pub heartbeat_ms: u64,
@@ -135,6 +163,7 @@ impl Application {
             &settings.redis.redis_url,
             &settings.redis_prefix,
             settings.max_connections_per_address.max(1),
+            settings.max_criteria_per_address,
         ));
         let (stop, stopping) = watch::channel(false);
         let shared = Shared {
@@ -145,7 +174,12 @@ impl Application {
                 heartbeat: Duration::from_millis(settings.heartbeat_ms.max(1)),
                 resume_grace: Duration::from_millis(settings.resume_grace_ms),
                 held: settings.held.max(1),
+                max_subscriptions: settings.max_subscriptions_per_connection,
             },
+            trusted_proxies: settings.trusted_proxies.clone().into(),
+            replays: Arc::new(tokio::sync::Semaphore::new(
+                settings.concurrent_replays.max(1),
+            )),
             stopping,
         };
         let listener = service_kit::http::bind(settings.host, settings.port)

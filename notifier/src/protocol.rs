@@ -246,6 +246,13 @@ pub fn error(message: &str, received: &str) -> String {
     json!({"type": "error", "message": message, "received": start}).to_string()
 }
 
+/// `error` with a `code` a client can act on: `subscription-budget` (a subscribe past a
+/// limit) or `server-error` (the server failed on the message, which was not applied).
+pub fn error_with_code(code: &str, message: &str, received: &str) -> String {
+    let start: String = received.chars().take(200).collect();
+    json!({"type": "error", "code": code, "message": message, "received": start}).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -74,6 +74,8 @@ impl TestApp {
                 // Its own connection counts: the per-address cap is not shared with other tests
                 // or a running stack.
                 .arg("--redis-prefix", format!("ws-test-{stream}"))
+                // The edge is its proxy: clients are counted under the address it forwards.
+                .arg("--trusted-proxies", "127.0.0.1")
         );
 
         let (web_dir, web_root) = match web {

@@ -219,6 +219,22 @@ impl WsClient {
         WsClient { socket }
     }
 
+    /// Connects with extra request headers (`X-Real-IP`, ...).
+    pub async fn connect_with(url: &str, headers: &[(&'static str, &str)]) -> WsClient {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = url.into_client_request().unwrap();
+        for (name, value) in headers {
+            request.headers_mut().insert(*name, value.parse().unwrap());
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        WsClient { socket }
+    }
+
+    /// Drops the TCP connection without a close frame, as a crashed client does.
+    pub fn abandon(self) {
+        drop(self.socket);
+    }
+
     pub async fn send(&mut self, message: Value) {
         self.send_text(&message.to_string()).await;
     }

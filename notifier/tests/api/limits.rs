@@ -1,10 +1,15 @@
 //! The notifier's defences and its shared state: a client that does not read is dropped while
-//! another carries on, bad messages get errors without harm, the per-address cap holds across
-//! instances, silence brings heartbeats, and Redis shows who is connected where.
+//! another carries on, bad messages get errors without harm (even one whose handling panics),
+//! an oversized message is closed with 1009, the per-address cap holds across instances and
+//! counts the forwarded address only from a trusted proxy, every connection gives its seat
+//! back however it ends, silence brings heartbeats, and Redis shows who is connected where.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use notifier::presence::Presence;
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, WsClient, observation, patient};
@@ -213,5 +218,199 @@ async fn two_instances_share_the_cap_and_both_serve_every_event() {
     .await;
     let mut again = WsClient::connect(&second).await;
     again.subscribe(json!({"patient": "mo"})).await;
+    app.cleanup().await;
+}
+
+/// Open connections Redis counts for `address` under `prefix`.
+async fn counted(prefix: &str, address: &str) -> i64 {
+    let client = redis::Client::open(test_support::redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let count: Option<i64> = redis::cmd("HGET")
+        .arg(format!("{prefix}:addresses"))
+        .arg(address)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    count.unwrap_or(0)
+}
+
+async fn until_uncounted(prefix: &str, address: &str) {
+    test_support::eventually(
+        "every seat is given back",
+        Duration::from_secs(20),
+        || async { (counted(prefix, address).await == 0).then_some(()) },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_message_that_panics_costs_neither_the_connection_nor_its_seat() {
+    let app = TestApp::spawn(&[("--max-connections-per-address", "64")]).await;
+    // `1e-28` overflowed the search parser's decimal arithmetic, which panicked and took the
+    // connection, and its seat, with it; 64 of them locked the address out.
+    let hostile = json!({"type": "subscribe", "criteria": "Observation?value-quantity=1e-28"});
+    for n in 0..100 {
+        let mut client = app.connect().await;
+        client.send(hostile.clone()).await;
+        let answer = client.next().await;
+        assert_eq!(answer["type"], "error", "{answer}");
+        client.send(json!({"type": "ping"})).await;
+        assert_eq!(
+            client.next().await,
+            json!({"type": "pong"}),
+            "connection {n}"
+        );
+        if n % 2 == 0 {
+            client.close().await;
+        } else {
+            client.abandon();
+        }
+    }
+    until_uncounted(&app.redis_prefix, "127.0.0.1").await;
+    let mut fresh = Vec::new();
+    for n in 0..64 {
+        let mut client = app.connect().await;
+        client.send(json!({"type": "ping"})).await;
+        assert_eq!(client.next().await, json!({"type": "pong"}), "fresh {n}");
+        fresh.push(client);
+    }
+    let mut one_more = app.connect().await;
+    assert_eq!(
+        one_more.next_within(Duration::from_secs(10)).await,
+        Some(Err((1008, "too many connections".to_owned())))
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_seat_is_given_back_when_its_task_panics_or_is_aborted() {
+    let (stream, _) = test_support::unique_stream();
+    let prefix = format!("ws-test-seat-{stream}");
+    let presence = Arc::new(Presence::new(&test_support::redis_url(), &prefix, 2, 10));
+    let address: IpAddr = "192.0.2.10".parse().unwrap();
+
+    let mut seat = presence.admit(address, 1).await.unwrap();
+    presence.claim_criteria(&mut seat).await.unwrap();
+    let panicking = tokio::spawn(async move {
+        let _held = seat;
+        tokio::task::yield_now().await;
+        panic!("a connection's task fails");
+    });
+    assert!(panicking.await.unwrap_err().is_panic());
+
+    let seat = presence.admit(address, 2).await.unwrap();
+    let (started, running) = tokio::sync::oneshot::channel();
+    let hanging = tokio::spawn(async move {
+        let _held = seat;
+        let _ = started.send(());
+        std::future::pending::<()>().await;
+    });
+    running.await.unwrap();
+    hanging.abort();
+    assert!(hanging.await.unwrap_err().is_cancelled());
+
+    until_uncounted(&prefix, "192.0.2.10").await;
+    let first = presence.admit(address, 3).await.unwrap();
+    let second = presence.admit(address, 4).await.unwrap();
+    assert!(presence.admit(address, 5).await.is_err(), "the cap holds");
+    let client = redis::Client::open(test_support::redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let criteria: Option<i64> = redis::cmd("HGET")
+        .arg(format!("{prefix}:criteria"))
+        .arg("192.0.2.10")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(criteria, None, "the search subscription was given back too");
+    first.leave().await;
+    second.leave().await;
+    assert_eq!(counted(&prefix, "192.0.2.10").await, 0);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    for key in keys {
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_message_is_closed_with_1009() {
+    let app = TestApp::spawn(&[]).await;
+    let mut client = app.connect().await;
+    client
+        .send_text(&format!(
+            r#"{{"type":"ping","pad":"{}"}}"#,
+            "z".repeat(40 * 1024)
+        ))
+        .await;
+    match client.next_within(Duration::from_secs(10)).await {
+        Some(Err((1009, reason))) => assert!(reason.contains("too big"), "{reason}"),
+        other => panic!("expected a 1009 close, got {other:?}"),
+    }
+    // Its seat is back.
+    until_uncounted(&app.redis_prefix, "127.0.0.1").await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
+    let app = TestApp::spawn(&[("--max-connections-per-address", "1")]).await;
+    // A direct client cannot choose its address: both count as 127.0.0.1.
+    let mut first = WsClient::connect_with(&app.ws, &[("x-real-ip", "203.0.113.7")]).await;
+    first.send(json!({"type": "ping"})).await;
+    assert_eq!(first.next().await, json!({"type": "pong"}));
+    let mut spoofed = WsClient::connect_with(
+        &app.ws,
+        &[
+            ("x-real-ip", "203.0.113.8"),
+            ("x-forwarded-for", "203.0.113.9"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        spoofed.next_within(Duration::from_secs(10)).await,
+        Some(Err((1008, "too many connections".to_owned())))
+    );
+    let addresses: Vec<Value> = connected(&app)
+        .await
+        .into_values()
+        .map(|record| record["address"].clone())
+        .collect();
+    assert_eq!(addresses, [json!("127.0.0.1")]);
+
+    // Behind the edge (a trusted proxy), each client is counted under its own address.
+    let edge = app
+        .spawn_notifier(&[
+            ("--max-connections-per-address", "1"),
+            ("--trusted-proxies", "127.0.0.1"),
+        ])
+        .await;
+    let mut behind = Vec::new();
+    for forwarded in ["198.51.100.1", "198.51.100.2"] {
+        let mut client = WsClient::connect_with(&edge, &[("x-real-ip", forwarded)]).await;
+        client.send(json!({"type": "ping"})).await;
+        assert_eq!(client.next().await, json!({"type": "pong"}), "{forwarded}");
+        behind.push(client);
+    }
+    let mut through_xff =
+        WsClient::connect_with(&edge, &[("x-forwarded-for", "192.0.2.1, 198.51.100.3")]).await;
+    through_xff.send(json!({"type": "ping"})).await;
+    assert_eq!(through_xff.next().await, json!({"type": "pong"}));
+    let mut addresses: Vec<String> = connected(&app)
+        .await
+        .into_values()
+        .map(|record| record["address"].as_str().unwrap().to_owned())
+        .collect();
+    addresses.sort();
+    assert_eq!(
+        addresses,
+        ["127.0.0.1", "198.51.100.1", "198.51.100.2", "198.51.100.3"]
+    );
     app.cleanup().await;
 }

@@ -52,6 +52,7 @@ fn server_messages() {
         json!({"type": "caught-up", "position": 4711}),
         json!({"type": "heartbeat", "position": 4711}),
         json!({"type": "error", "message": "unknown message type"}),
+        json!({"type": "error", "code": "subscription-budget", "message": "at most 50"}),
     ] {
         assert!(server.is_valid(&good), "{good}");
     }
@@ -61,6 +62,7 @@ fn server_messages() {
         json!({"type": "event", "position": 1, "kind": "Made", "resourceType": "Observation",
                "id": "o1", "version": 1, "resource": {}, "subscriptions": []}),
         json!({"type": "heartbeat"}),
+        json!({"type": "error", "code": 50, "message": "at most 50"}),
     ] {
         assert!(!server.is_valid(&bad), "{bad}");
     }
