@@ -200,6 +200,28 @@ impl StoredEvent {
         serde_json::to_string(&envelope)
     }
 
+    /// The message for an event too large for NATS, or whose stored JSON cannot be sent as it
+    /// stands: every member of [`Self::envelope_json`] but the resource, the patch and the
+    /// metadata, and `"byReference": true`. A consumer reads the event itself from the store by
+    /// its position ([`EventStore::event_at`](crate::EventStore::event_at)). Made of plain
+    /// values only, so it cannot fail to serialise.
+    pub fn reference_json(&self) -> String {
+        serde_json::json!({
+            "position": self.position,
+            "eventId": self.event_id,
+            "kind": self.kind,
+            "resourceType": self.resource_type,
+            "resourceId": self.resource_id,
+            "version": self.version,
+            "transactionId": self.transaction_id,
+            "recordedAt": self.recorded_at,
+            "hash": hex::encode(&self.hash),
+            "prevHash": self.prev_hash.as_ref().map(hex::encode),
+            "byReference": true,
+        })
+        .to_string()
+    }
+
     /// The JetStream message id: a retry of the same event is a duplicate, never a second copy.
     pub fn message_id(&self) -> String {
         format!(

@@ -10,12 +10,20 @@
 //! nothing is sent twice even outside JetStream's duplicate window (which, with the message
 //! ids, is a second guard).
 //!
+//! An event whose envelope does not fit in a NATS message (the server's `max_payload`, 1 MiB by
+//! default, less room for headers), or whose stored JSON cannot be sent as it stands, travels
+//! **by reference**: a small envelope without the resource ([`StoredEvent::reference_json`]),
+//! marked with the [`BY_REFERENCE_HEADER`], from which a consumer reads the event from the store
+//! ([`referenced_event`]). So no event is ever refused for its size or content, and no event
+//! holds up the ones after it: the relay only retries what NATS or Postgres failed to do, which
+//! a later attempt can do.
+//!
 //! With NATS down, writes go on (they only touch Postgres) and events wait; the relay retries
 //! with backoff and catches up when NATS returns. One relay publishes at a time: leadership is
 //! a Postgres advisory lock held on a dedicated connection, so several command-service
 //! instances can run without publishing out of order.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -43,6 +51,12 @@ pub struct RelaySettings {
 /// The header that carries an event's global position on every message.
 pub const POSITION_HEADER: &str = "Fhir-Position";
 
+/// The header on a message that names its event by reference (see the module documentation).
+pub const BY_REFERENCE_HEADER: &str = "Fhir-By-Reference";
+
+/// Room left in a message for its headers and subject when deciding whether an event fits.
+const HEADER_ROOM: usize = 8 * 1024;
+
 const BATCH: i64 = 500;
 const IDLE_WAIT: Duration = Duration::from_secs(1);
 const ACK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -67,6 +81,7 @@ pub struct RelayStatus {
     leader: AtomicBool,
     connected: AtomicBool,
     published_position: AtomicI64,
+    by_reference: AtomicU64,
     last_error: Mutex<Option<String>>,
 }
 
@@ -84,6 +99,12 @@ impl RelayStatus {
     /// The highest position this relay has seen acknowledged by JetStream.
     pub fn published_position(&self) -> i64 {
         self.published_position.load(Ordering::Relaxed)
+    }
+
+    /// How many events this relay has published by reference (too large for a NATS message, or
+    /// stored JSON that could not be sent as it stands).
+    pub fn by_reference(&self) -> u64 {
+        self.by_reference.load(Ordering::Relaxed)
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -202,6 +223,7 @@ async fn lead(
         .connect(settings.nats_url.as_str())
         .await
         .map_err(nats_error)?;
+    let inline_limit = client.server_info().max_payload.saturating_sub(HEADER_ROOM);
     let mut context = jetstream::new(client);
     context.set_timeout(ACK_TIMEOUT);
     let mut stream = context
@@ -252,7 +274,15 @@ async fn lead(
             }
             continue;
         }
-        let published = publish_batch(&context, settings, &batch, &mut last_sequence).await;
+        let published = publish_batch(
+            &context,
+            settings,
+            &batch,
+            inline_limit,
+            status,
+            &mut last_sequence,
+        )
+        .await;
         if let Some(position) = published
             .count
             .checked_sub(1)
@@ -304,6 +334,8 @@ async fn publish_batch(
     context: &jetstream::Context,
     settings: &RelaySettings,
     batch: &[StoredEvent],
+    inline_limit: usize,
+    status: &RelayStatus,
     last_sequence: &mut u64,
 ) -> Published {
     let mut pending = Vec::with_capacity(batch.len());
@@ -318,10 +350,21 @@ async fn publish_batch(
         let expected = *last_sequence + offset as u64;
         headers.insert("Nats-Expected-Last-Sequence", expected.to_string().as_str());
         let payload = match event.envelope_json() {
-            Ok(payload) => payload,
-            Err(error) => {
-                pending.push(Err(RelayError::Store(StoreError::from(error))));
-                break;
+            Ok(payload) if payload.len() <= inline_limit => payload,
+            inline => {
+                let reason = match inline {
+                    Ok(payload) => format!("{} bytes", payload.len()),
+                    Err(error) => format!("stored JSON not sendable: {error}"),
+                };
+                tracing::info!(
+                    position = event.position,
+                    message_id = %event.message_id(),
+                    %reason,
+                    "event published by reference"
+                );
+                headers.insert(BY_REFERENCE_HEADER, "true");
+                status.by_reference.fetch_add(1, Ordering::Relaxed);
+                event.reference_json()
             }
         };
         match context
@@ -363,6 +406,27 @@ async fn publish_batch(
         }
     }
     Published { count, error: None }
+}
+
+/// The event a message names by reference, read from `store`; `None` for a message that carries
+/// its event inline (the usual case). A consumer calls this before decoding a message.
+pub async fn referenced_event(
+    store: &EventStore,
+    headers: Option<&HeaderMap>,
+) -> Option<Result<StoredEvent, StoreError>> {
+    let headers = headers?;
+    headers.get(BY_REFERENCE_HEADER)?;
+    let position = headers
+        .get(POSITION_HEADER)
+        .and_then(|value| value.as_str().parse::<i64>().ok());
+    Some(match position {
+        Some(position) => store
+            .event_at(position)
+            .await
+            .and_then(|event| event.ok_or(StoreError::NotInFeed(position))),
+        // A by-reference message always carries its position; one without is not ours.
+        None => Err(StoreError::NotInFeed(0)),
+    })
 }
 
 async fn saved_cursor(store: &EventStore, stream: &str) -> Result<i64, RelayError> {

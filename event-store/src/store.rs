@@ -39,6 +39,9 @@ pub enum StoreError {
     Sequencing(String),
     #[error("event store: events {0:?} were committed but got no position")]
     Unsequenced(Vec<i64>),
+    /// A message named an event by a position the feed does not hold.
+    #[error("event store: no event at position {0}")]
+    NotInFeed(i64),
 }
 
 /// What one request's events share: the transaction and the metadata.
@@ -293,6 +296,18 @@ impl EventStore {
             .bind(after)
             .bind(limit)
             .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// The event at `position`, for a message that names it by reference.
+    pub async fn event_at(&self, position: i64) -> Result<Option<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
+             WHERE p.position = $1"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(position)
+            .fetch_optional(&self.pool)
             .await?)
     }
 

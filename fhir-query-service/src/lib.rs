@@ -64,6 +64,7 @@ impl Application {
             checkpoint: fhir_search::sql::checkpoint::Checkpoint::follow(pool.clone()),
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
             public_url: settings.public_url.clone(),
+            trusted_proxies: settings.proxies.trusted_proxies.clone().into(),
         };
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await
@@ -98,7 +99,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let cleanup = tokio::spawn(delete_expired_results(self.searcher, self.cleanup_interval));
-        let served = service_kit::http::serve(self.listener, self.router, &self.http, shutdown).await;
+        let served =
+            service_kit::http::serve(self.listener, self.router, &self.http, shutdown).await;
         cleanup.abort();
         served?;
         Ok(())

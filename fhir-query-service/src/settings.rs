@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser};
 use service_kit::config::{
-    DatabaseSettings, HttpSettings, PublicUrlSettings, RedisSettings, TelemetrySettings,
+    DatabaseSettings, HttpSettings, ProxySettings, PublicUrlSettings, RedisSettings,
+    TelemetrySettings,
 };
 
 /// FHIR R4 reads: read and vread from the event store, search over the projections.
@@ -38,6 +39,9 @@ pub struct Settings {
     pub public_url: PublicUrlSettings,
     #[command(flatten)]
     pub http: HttpSettings,
+    /// The edge, whose `X-Forwarded-For` names the client a search's result lists count under.
+    #[command(flatten)]
+    pub proxies: ProxySettings,
     /// What one search may cost.
     #[command(flatten)]
     pub search: SearchSettings,

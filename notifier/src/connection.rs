@@ -51,9 +51,9 @@ pub struct Shared {
     pub presence: Arc<Presence>,
     pub store: EventStore,
     pub limits: Limits,
-    /// Peers whose `X-Real-IP` / `X-Forwarded-For` name the client (the edge); every other
-    /// peer is the client itself.
-    pub trusted_proxies: Arc<[IpAddr]>,
+    /// Proxies (the edge) whose `X-Forwarded-For` names the client; every other peer is the
+    /// client itself (`service_kit::forwarded`).
+    pub trusted_proxies: Arc<[ipnet::IpNet]>,
     /// Replay pages being read and matched at once, across connections
     /// (`--concurrent-replays`): many clients resuming from far back share the database with
     /// the live path instead of taking it over.
@@ -80,7 +80,7 @@ pub async fn upgrade(
     headers: HeaderMap,
     State(shared): State<Shared>,
 ) -> Response {
-    let address = client_address(peer.ip(), &headers, &shared.trusted_proxies);
+    let address = service_kit::forwarded::client_address(peer, &headers, &shared.trusted_proxies);
     // Small buffers: the socket library zero-fills its whole read buffer on every poll (128 KiB
     // by default), which at ten thousand connections was a third of a core while idle, and
     // clients only send short messages.
@@ -89,27 +89,6 @@ pub async fn upgrade(
         .write_buffer_size(0)
         .max_message_size(protocol::MAX_CLIENT_MESSAGE * 2)
         .on_upgrade(move |socket| serve(socket, address, shared))
-}
-
-/// The client's address: the peer's, or, when the peer is a trusted proxy (the edge), the one
-/// it forwarded (`X-Real-IP`, else the last `X-Forwarded-For` entry, which the proxy added).
-/// Anyone else's headers are ignored, so a client cannot pick the address it is counted under.
-fn client_address(peer: IpAddr, headers: &HeaderMap, trusted_proxies: &[IpAddr]) -> IpAddr {
-    if !trusted_proxies.contains(&peer) {
-        return peer;
-    }
-    let forwarded = headers
-        .get("x-real-ip")
-        .and_then(|value| value.to_str().ok())
-        .or_else(|| {
-            headers
-                .get("x-forwarded-for")
-                .and_then(|value| value.to_str().ok())
-                .and_then(|list| list.rsplit(',').next())
-        });
-    forwarded
-        .and_then(|text| text.trim().parse().ok())
-        .unwrap_or(peer)
 }
 
 async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared) {

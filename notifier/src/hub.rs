@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use axum::extract::ws::Utf8Bytes;
+use event_store::EventStore;
+use event_store::relay::referenced_event;
 use futures::{FutureExt, StreamExt};
 use tokio::sync::{Notify, mpsc, watch};
 
@@ -44,6 +46,8 @@ pub struct Source {
     pub nats_url: String,
     pub stream: String,
     pub subject_prefix: String,
+    /// Where events that travel by reference are read from.
+    pub store: EventStore,
 }
 
 pub struct Hub {
@@ -342,7 +346,16 @@ impl Hub {
             if let Ok(info) = message.info() {
                 *next_sequence = Some(info.stream_sequence + 1);
             }
-            match Event::from_envelope(&message.payload) {
+            // An event too large for a NATS message travels by reference: read it from the store.
+            let decoded = match referenced_event(&source.store, message.headers.as_ref()).await {
+                Some(Ok(stored)) => Event::from_stored(&stored),
+                Some(Err(error)) => {
+                    tracing::error!(%error, subject = %message.subject, "event by reference not read; skipped");
+                    continue;
+                }
+                None => Event::from_envelope(&message.payload),
+            };
+            match decoded {
                 Ok(event) => self.deliver_guarded(event).await,
                 Err(error) => {
                     tracing::error!(%error, subject = %message.subject, "unreadable event skipped")

@@ -39,7 +39,7 @@ use clap::Parser;
 use event_store::EventStore;
 use secrecy::ExposeSecret;
 use service_kit::config::{
-    DatabaseSettings, HttpSettings, NatsSettings, RedisSettings, TelemetrySettings,
+    DatabaseSettings, HttpSettings, NatsSettings, ProxySettings, RedisSettings, TelemetrySettings,
 };
 use service_kit::health::{DependencyCheck, tcp_check};
 use tokio::net::TcpListener;
@@ -100,12 +100,6 @@ pub struct Settings {
     /// type.
     #[arg(long, env = "NOTIFIER_MAX_CRITERIA_PER_ADDRESS", default_value_t = 100)]
     pub max_criteria_per_address: usize,
-    /// Proxies (the edge) whose `X-Real-IP` / `X-Forwarded-For` headers name the client, comma
-    /// separated. Connections from anyone else are counted under their own address, whatever
-    /// headers they send. None by default: a deployment behind the edge lists the edge's
-    /// address (on one host, 127.0.0.1), which then must be the only way in.
-    #[arg(long, env = "NOTIFIER_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Vec<IpAddr>,
     /// Silence, in milliseconds, after which a client is sent a heartbeat.
     #[arg(long, env = "NOTIFIER_HEARTBEAT_MS", default_value_t = 15_000)]
     pub heartbeat_ms: u64,
@@ -122,6 +116,9 @@ pub struct Settings {
     pub redis_prefix: String,
     #[command(flatten)]
     pub http: HttpSettings,
+    /// The edge, whose `X-Forwarded-For` names the client a connection is counted under.
+    #[command(flatten)]
+    pub proxies: ProxySettings,
     #[command(flatten)]
     pub database: DatabaseSettings,
     #[command(flatten)]
@@ -176,7 +173,7 @@ impl Application {
                 held: settings.held.max(1),
                 max_subscriptions: settings.max_subscriptions_per_connection,
             },
-            trusted_proxies: settings.trusted_proxies.clone().into(),
+            trusted_proxies: settings.proxies.trusted_proxies.clone().into(),
             replays: Arc::new(tokio::sync::Semaphore::new(
                 settings.concurrent_replays.max(1),
             )),
@@ -191,7 +188,7 @@ impl Application {
             .with_state(shared)
             .merge(service_kit::health::routes(
                 "notifier",
-                checks(&settings, pool, hub.clone()),
+                checks(&settings, pool.clone(), hub.clone()),
             ));
         Ok(Application {
             listener,
@@ -202,6 +199,7 @@ impl Application {
                 nats_url: settings.nats.nats_url.clone(),
                 stream: settings.nats.events_stream.clone(),
                 subject_prefix: settings.nats.events_subject_prefix.clone(),
+                store: EventStore::new(pool.clone()),
             },
             presence,
             stop,

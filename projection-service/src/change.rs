@@ -37,6 +37,13 @@ struct Envelope {
 #[error("not a FHIR event envelope: {0}")]
 pub struct MalformedEvent(String);
 
+impl MalformedEvent {
+    /// A message whose event could not be read, for `reason`.
+    pub fn new(reason: String) -> Self {
+        Self(reason)
+    }
+}
+
 impl Change {
     /// Decodes a message published by the outbox relay.
     pub fn from_message(payload: &[u8]) -> Result<Self, MalformedEvent> {

@@ -20,7 +20,9 @@ use tokio::task::{JoinHandle, JoinSet};
 
 use crate::apply::{self, PreparedBatch, Quarantined};
 use crate::cache::CacheInvalidator;
-use crate::change::Change;
+use crate::change::{Change, MalformedEvent};
+use event_store::EventStore;
+use event_store::relay::referenced_event;
 
 /// Where the projector reads from and what it needs besides Postgres.
 #[derive(Debug, Clone)]
@@ -165,6 +167,7 @@ async fn consume(
     cache: &mut CacheInvalidator,
     stopped: &mut watch::Receiver<bool>,
 ) -> Result<(), ConsumeError> {
+    let store = EventStore::new(pool.clone());
     let client = async_nats::ConnectOptions::new()
         .connection_timeout(Duration::from_secs(2))
         .connect(settings.nats_url.as_str())
@@ -243,7 +246,7 @@ async fn consume(
                 _ => break,
             }
         }
-        let prepared = prepare(registry, &settings.extract, &batch).await;
+        let prepared = prepare(registry, &settings.extract, &store, &batch).await;
         if batch.len() < settings.batch_size / 5 {
             // No backlog: write after the batch in flight. Small batches written side by side
             // only contend (GIN pending-list merges of one stall the other; measured as
@@ -316,17 +319,24 @@ async fn finish(
 
 /// Decodes the messages and computes their rows on the blocking pool. A message that is not an
 /// event envelope is quarantined: its position (from the `Fhir-Position` header) counts as
-/// applied, so one bad message cannot hold the checkpoint back forever.
+/// applied, so one bad message cannot hold the checkpoint back forever. An event that travels by
+/// reference (too large for a NATS message) is read from the event store.
 async fn prepare(
     registry: &'static Registry,
     options: &ExtractOptions,
+    store: &EventStore,
     batch: &[jetstream::Message],
 ) -> PreparedBatch {
     let mut changes = Vec::with_capacity(batch.len());
     let mut skipped = Vec::new();
     let mut malformed = Vec::new();
     for message in batch {
-        match Change::from_message(&message.payload) {
+        let decoded = match referenced_event(store, message.headers.as_ref()).await {
+            Some(Ok(event)) => Change::from_stored(&event),
+            Some(Err(error)) => Err(MalformedEvent::new(error.to_string())),
+            None => Change::from_message(&message.payload),
+        };
+        match decoded {
             Ok(change) => changes.push(change),
             Err(error) => {
                 let position = message

@@ -217,8 +217,10 @@ fn command_settings_with(
 ) -> Settings {
     let mut args = ServiceArgs::new("command-service", database_url, 20)
         .events_on(nats_url, stream, subject_prefix)
-        .arg("--max-body-bytes", 1_048_576)
         .arg("--warm-validators", false);
+    if !extra.contains(&"--max-body-bytes") {
+        args = args.arg("--max-body-bytes", 1_048_576);
+    }
     for pair in extra.chunks(2) {
         if let [name, value] = pair {
             args = args.arg(name, value);

@@ -181,3 +181,54 @@ async fn several_instances_publish_each_event_once_in_order() {
     assert_eq!(ids.len(), 300);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_event_too_large_for_nats_travels_by_reference_and_the_feed_flows_on() {
+    let app = TestApp::spawn_with_args(&["--max-body-bytes", "4194304"]).await;
+    // 1.5 MB of base64: over NATS' 1 MiB max_payload, under the resource maximum.
+    let data = "QUJD".repeat(400_000);
+    let binary = app
+        .create_ok(
+            &json!({"resourceType": "Binary", "contentType": "application/pdf", "data": data}),
+        )
+        .await;
+    let after = app.create_ok(&patient("After")).await;
+
+    let messages = read_all(&app.nats_url, &app.stream, 2).await;
+    assert_eq!(messages.len(), 2);
+    let (_, message_id, position, envelope) = &messages[0];
+    assert_eq!(message_id, &format!("Binary/{binary}/1"));
+    assert_eq!(envelope["byReference"], json!(true));
+    assert!(envelope.get("resource").is_none(), "{envelope}");
+    let schema: Value = serde_json::from_str(include_str!(
+        "../../../schemas/events/fhir-event.schema.json"
+    ))
+    .unwrap();
+    assert!(jsonschema::is_valid(&schema, envelope), "{envelope}");
+
+    // What a consumer does with it: the whole event, from the store.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(event_store::relay::BY_REFERENCE_HEADER, "true");
+    headers.insert(
+        event_store::relay::POSITION_HEADER,
+        position.to_string().as_str(),
+    );
+    let event = event_store::relay::referenced_event(&app.store, Some(&headers))
+        .await
+        .expect("a by-reference message names an event")
+        .unwrap();
+    let resource: Value = serde_json::from_str(&event.resource).unwrap();
+    assert_eq!(resource["data"], json!(data));
+
+    // The write after it was published as usual, inline.
+    let (_, message_id, _, envelope) = &messages[1];
+    assert_eq!(message_id, &format!("Patient/{after}/1"));
+    assert_eq!(envelope["resource"]["id"], json!(after));
+    assert!(envelope.get("byReference").is_none());
+    assert!(
+        event_store::relay::referenced_event(&app.store, None)
+            .await
+            .is_none()
+    );
+    app.cleanup().await;
+}

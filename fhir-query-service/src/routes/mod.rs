@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub consistency_wait: Duration,
     /// Where links point: the configured public base URL, or one built from an allowed `Host`.
     pub public_url: service_kit::config::PublicUrlSettings,
+    /// Proxies (the edge) whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
 }
 
 impl AppState {

@@ -1,8 +1,11 @@
 //! Search endpoints: `GET /fhir/<Type>?...`, `POST /fhir/<Type>/_search` (form body), the
 //! system-wide `GET|POST /fhir?_type=...`, and later pages (`GET /fhir?_getpages=...`).
 
+use std::net::SocketAddr;
+
 use axum::extract::rejection::StringRejection;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fhir_model::{IssueCode, ResourceType};
@@ -49,43 +52,43 @@ impl From<SearchError> for FhirError {
 pub(crate) async fn type_get(
     State(state): State<AppState>,
     Path(type_name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
     let params = decode(query.as_deref().unwrap_or_default());
-    type_search(state, &type_name, &headers, params).await
+    type_search(state, &type_name, &caller, params).await
 }
 
 pub(crate) async fn type_post(
     State(state): State<AppState>,
     Path(type_name): Path<String>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
     body: Result<String, StringRejection>,
 ) -> Result<Response, FhirError> {
     let mut params = decode(query.as_deref().unwrap_or_default());
-    params.extend(form_body(&headers, body)?);
-    type_search(state, &type_name, &headers, params).await
+    params.extend(form_body(&caller.headers, body)?);
+    type_search(state, &type_name, &caller, params).await
 }
 
 pub(crate) async fn system_get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
     let params = decode(query.as_deref().unwrap_or_default());
-    system_search(state, &headers, params).await
+    system_search(state, &caller, params).await
 }
 
 pub(crate) async fn system_post(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
     body: Result<String, StringRejection>,
 ) -> Result<Response, FhirError> {
     let mut params = decode(query.as_deref().unwrap_or_default());
-    params.extend(form_body(&headers, body)?);
-    system_search(state, &headers, params).await
+    params.extend(form_body(&caller.headers, body)?);
+    system_search(state, &caller, params).await
 }
 
 /// `GET /fhir/Patient/<id>/<Type>?...` (compartment search) and
@@ -93,7 +96,7 @@ pub(crate) async fn system_post(
 pub(crate) async fn compartment_get(
     State(state): State<AppState>,
     Path((compartment_type, id, target)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
     if compartment_type != "Patient" {
@@ -108,7 +111,7 @@ pub(crate) async fn compartment_get(
     })?;
     let params = decode(query.as_deref().unwrap_or_default());
     if target == "$everything" {
-        return everything(state, id.as_str(), &headers, params).await;
+        return everything(state, id.as_str(), &caller, params).await;
     }
     let resource_type = ResourceType::parse(&target).map_err(|error| {
         FhirError::new(
@@ -127,10 +130,10 @@ pub(crate) async fn compartment_get(
         ));
     }
     let path = format!("Patient/{id}/{resource_type}");
-    let mut request = request(&state, &headers, path, params);
+    let mut request = request(&state, &caller, path, params);
     request.compartment = Some(compartment);
     let query = state.searcher.parse(types, &request)?;
-    wait_for_writes(&state, &headers).await?;
+    wait_for_writes(&state, &caller.headers).await?;
     let bundle = state.searcher.search(&query, &request).await?;
     Ok(respond(&bundle))
 }
@@ -140,7 +143,7 @@ pub(crate) async fn compartment_get(
 async fn everything(
     state: AppState,
     id: &str,
-    headers: &HeaderMap,
+    caller: &Caller,
     params: Vec<(String, String)>,
 ) -> Result<Response, FhirError> {
     let mut types: Vec<String> = Vec::new();
@@ -170,13 +173,13 @@ async fn everything(
     let compartment = PatientCompartment::for_types(id, &types, include_patient);
     let mut request = request(
         &state,
-        headers,
+        caller,
         format!("Patient/{id}/$everything"),
         query_params,
     );
     request.compartment = Some(compartment);
     let query = state.searcher.parse(types, &request)?;
-    wait_for_writes(&state, headers).await?;
+    wait_for_writes(&state, &caller.headers).await?;
     let bundle = state.searcher.search(&query, &request).await?;
     Ok(respond(&bundle))
 }
@@ -184,7 +187,7 @@ async fn everything(
 async fn type_search(
     state: AppState,
     type_name: &str,
-    headers: &HeaderMap,
+    caller: &Caller,
     params: Vec<(String, String)>,
 ) -> Result<Response, FhirError> {
     let resource_type = ResourceType::parse(type_name).map_err(|error| {
@@ -194,29 +197,29 @@ async fn type_search(
             error.to_string(),
         )
     })?;
-    let request = request(&state, headers, resource_type.as_str().to_owned(), params);
+    let request = request(&state, caller, resource_type.as_str().to_owned(), params);
     let query = state
         .searcher
         .parse(vec![resource_type.as_str().to_owned()], &request)?;
-    wait_for_writes(&state, headers).await?;
+    wait_for_writes(&state, &caller.headers).await?;
     let bundle = state.searcher.search(&query, &request).await?;
     Ok(respond(&bundle))
 }
 
 async fn system_search(
     state: AppState,
-    headers: &HeaderMap,
+    caller: &Caller,
     params: Vec<(String, String)>,
 ) -> Result<Response, FhirError> {
-    let base = state.base_url(headers);
+    let base = state.base_url(&caller.headers);
     if let Some(page) = page_request(&params)? {
         let bundle = state.searcher.page(&page, &base).await?;
         return Ok(respond(&bundle));
     }
     let types = system_types(&params)?;
-    let request = request(&state, headers, String::new(), params);
+    let request = request(&state, caller, String::new(), params);
     let query = state.searcher.parse(types, &request)?;
-    wait_for_writes(&state, headers).await?;
+    wait_for_writes(&state, &caller.headers).await?;
     let bundle = state.searcher.search(&query, &request).await?;
     Ok(respond(&bundle))
 }
@@ -252,33 +255,54 @@ fn page_request(params: &[(String, String)]) -> Result<Option<PageRequest>, Fhir
 
 fn request(
     state: &AppState,
-    headers: &HeaderMap,
+    caller: &Caller,
     path: String,
     params: Vec<(String, String)>,
 ) -> Request {
     Request {
-        base: state.base_url(headers),
+        base: state.base_url(&caller.headers),
         path,
         params,
-        strict: prefers_strict(headers),
+        strict: prefers_strict(&caller.headers),
         compartment: None,
-        client: client_address(headers),
+        client: caller.client.clone(),
     }
 }
 
-/// The client's address as the edge reports it (`X-Real-IP`, which the edge sets from the TCP
-/// peer, replacing any the client sent); the service itself listens on loopback behind it.
-/// Requests that did not come through the edge share one bound.
-fn client_address(headers: &HeaderMap) -> String {
-    headers
-        .get("x-real-ip")
-        .and_then(|value| value.to_str().ok())
-        .map(str::trim)
-        .filter(|address| !address.is_empty())
-        .map_or_else(
-            || "direct".to_owned(),
-            |address| address.chars().take(64).collect(),
-        )
+/// A search's caller: the request's headers, and the client it came from (the peer, or behind
+/// a trusted proxy the address it forwarded: `service_kit::forwarded`), under whom the search's
+/// kept result lists are counted.
+pub(crate) struct Caller {
+    headers: HeaderMap,
+    client: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(
+                || "direct".to_owned(),
+                |ConnectInfo(peer)| {
+                    service_kit::forwarded::client_address(
+                        *peer,
+                        &parts.headers,
+                        &state.trusted_proxies,
+                    )
+                    .to_string()
+                },
+            );
+        Ok(Caller {
+            headers: parts.headers.clone(),
+            client,
+        })
+    }
 }
 
 /// `Prefer: handling=strict` (lenient is the default, as in HAPI).

@@ -257,7 +257,7 @@ async fn paged(app: &TestApp, address: &str) -> String {
         .client
         .get(format!("{}/Patient?_count=1&_sort=_id", app.reads))
         .header("x-event-position", app.position())
-        .header("x-real-ip", address)
+        .header("x-forwarded-for", address)
         .send()
         .await
         .unwrap();

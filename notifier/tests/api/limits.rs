@@ -360,8 +360,13 @@ async fn an_oversized_message_is_closed_with_1009() {
 
 #[tokio::test]
 async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
-    let app = TestApp::spawn(&[("--max-connections-per-address", "1")]).await;
-    // A direct client cannot choose its address: both count as 127.0.0.1.
+    // Trusting only an edge elsewhere, a local client is not a proxy and cannot choose the
+    // address it is counted under: both count as 127.0.0.1.
+    let app = TestApp::spawn(&[
+        ("--max-connections-per-address", "1"),
+        ("--trusted-proxies", "192.0.2.254"),
+    ])
+    .await;
     let mut first = WsClient::connect_with(&app.ws, &[("x-real-ip", "203.0.113.7")]).await;
     first.send(json!({"type": "ping"})).await;
     assert_eq!(first.next().await, json!({"type": "pong"}));
@@ -384,16 +389,14 @@ async fn forwarded_addresses_count_only_from_a_trusted_proxy() {
         .collect();
     assert_eq!(addresses, [json!("127.0.0.1")]);
 
-    // Behind the edge (a trusted proxy), each client is counted under its own address.
+    // Behind the edge (a trusted proxy: loopback, by default), each client is counted under
+    // the address the edge appended to `X-Forwarded-For`.
     let edge = app
-        .spawn_notifier(&[
-            ("--max-connections-per-address", "1"),
-            ("--trusted-proxies", "127.0.0.1"),
-        ])
+        .spawn_notifier(&[("--max-connections-per-address", "1")])
         .await;
     let mut behind = Vec::new();
     for forwarded in ["198.51.100.1", "198.51.100.2"] {
-        let mut client = WsClient::connect_with(&edge, &[("x-real-ip", forwarded)]).await;
+        let mut client = WsClient::connect_with(&edge, &[("x-forwarded-for", forwarded)]).await;
         client.send(json!({"type": "ping"})).await;
         assert_eq!(client.next().await, json!({"type": "pong"}), "{forwarded}");
         behind.push(client);

@@ -379,3 +379,30 @@ async fn a_message_that_is_not_an_event_is_quarantined() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_resource_too_large_for_a_nats_message_is_indexed_and_the_writes_after_it_too() {
+    let app = TestApp::spawn().await;
+    // A 1.5 MB attachment: its event travels on NATS by reference and is read from the store.
+    let data = "QUJD".repeat(400_000);
+    app.put_ok(
+        &json!({"resourceType": "DocumentReference", "id": "scan", "status": "current",
+        "content": [{"attachment": {"contentType": "application/pdf", "data": data}}]}),
+    )
+    .await;
+    app.put_ok(&json!({"resourceType": "Patient", "id": "after", "name": [{"family": "After"}]}))
+        .await;
+    app.caught_up_within(LAG_BOUND).await;
+    assert_eq!(
+        app.search("DocumentReference", &[("status", "current")])
+            .await,
+        vec!["scan"]
+    );
+    assert_eq!(
+        app.search("Patient", &[("family", "after")]).await,
+        vec!["after"]
+    );
+    let status = quarantined(&app).await;
+    assert_eq!(status["quarantinedEvents"], 0, "{status}");
+    app.cleanup().await;
+}
