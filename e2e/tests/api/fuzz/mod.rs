@@ -71,23 +71,33 @@ async fn hostile_requests_get_a_success_or_an_operation_outcome_and_write_only_w
     let base = app.edge.base();
     let light = cases.iter().take_while(|case| !case.heavy).count();
     let mut answers: Vec<Answer> = Vec::with_capacity(cases.len());
+    // When each case was sent, in seconds from the start: the first slow answers of a run point
+    // at what slowed the rest.
+    let mut sent_at: Vec<f64> = Vec::with_capacity(cases.len());
     for phase in [0..light, light..cases.len()] {
-        let mut replies: Vec<(usize, Answer)> = futures::stream::iter(phase)
+        let mut replies: Vec<(usize, (Answer, f64))> = futures::stream::iter(phase)
             .map(|index| {
                 let (client, base, case) = (&client, &base, &cases[index]);
-                async move { (index, send(client, base, seed, index, case, deadline).await) }
+                async move {
+                    let at = started.elapsed().as_secs_f64();
+                    let answer = send(client, base, seed, index, case, deadline).await;
+                    (index, (answer, at))
+                }
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
         replies.sort_by_key(|(index, _)| *index);
-        answers.extend(replies.into_iter().map(|(_, answer)| answer));
+        for (_, (answer, at)) in replies {
+            answers.push(answer);
+            sent_at.push(at);
+        }
     }
     let elapsed = started.elapsed();
 
     let mut failures = Failures::default();
-    for (case, answer) in cases.iter().zip(&answers) {
-        judge(case, answer, &mut failures);
+    for ((case, answer), at) in cases.iter().zip(&answers).zip(&sent_at) {
+        judge(case, answer, *at, &mut failures);
     }
     let written = account_events(
         &app,
@@ -209,7 +219,7 @@ fn request_id(seed: u64, index: usize) -> String {
 }
 
 /// The status and body rules: a success, or a 4xx with an `OperationOutcome`.
-fn judge(case: &Case, answer: &Answer, failures: &mut Failures) {
+fn judge(case: &Case, answer: &Answer, sent_at: f64, failures: &mut Failures) {
     let kind = match answer {
         Answer::Slow => format!(
             "slow: no complete answer within {} s",
@@ -231,13 +241,25 @@ fn judge(case: &Case, answer: &Answer, failures: &mut Failures) {
             status => format!("unexpected status {status}"),
         },
     };
-    // What was not sent is one failure, whatever it was.
-    let label = if matches!(answer, Answer::NotRun) {
-        "any"
-    } else {
-        &case.label
+    // What was not sent is one failure, whatever it was; a 4xx that is not an OperationOutcome
+    // comes from the edge or the framework whatever the request was, so it is one failure per
+    // status, reason and area.
+    let label = match answer {
+        Answer::NotRun => "any".to_owned(),
+        Answer::Reply(reply) if (400..500).contains(&reply.status) => format!(
+            "{} {} ({})",
+            reply.status,
+            outcome_problem(reply).unwrap_or_default(),
+            case.label.split([' ', ':']).next().unwrap_or_default()
+        ),
+        _ => case.label.clone(),
     };
-    failures.add(&kind, label, || describe(case, answer, None));
+    failures.add(&kind, &label, || {
+        format!(
+            "{}\n  (sent {sent_at:.1} s into the run)",
+            describe(case, answer, None)
+        )
+    });
 }
 
 /// Why a 4xx body is not an `OperationOutcome` with at least one issue, if it is not.
@@ -493,14 +515,37 @@ async fn account_events(
                     let found: Vec<String> =
                         written.iter().map(|event| describe_event(event)).collect();
                     format!(
-                        "{}\n  not in the store: {missing:?}\n  written: {found:?}",
-                        describe(case, answer, None)
+                        "{}\n  not in the store: {missing:?}\n  written: {found:?}{}",
+                        describe(case, answer, None),
+                        entry_outcomes(case, reply)
                     )
                 },
             );
         }
     }
     events.len()
+}
+
+/// For a Bundle, each entry's request and the answer's status and location for it.
+fn entry_outcomes(case: &Case, reply: &Reply) -> String {
+    let response: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let request: Value = case
+        .body
+        .as_deref()
+        .and_then(|body| serde_json::from_slice(body).ok())
+        .unwrap_or_default();
+    let Some(entries) = response["entry"].as_array() else {
+        return String::new();
+    };
+    let mut text = String::from("\n  entries:");
+    for (i, entry) in entries.iter().enumerate() {
+        let sent = &request["entry"][i]["request"];
+        text.push_str(&format!(
+            "\n    [{i}] {} {} → {} {}",
+            sent["method"], sent["url"], entry["response"]["status"], entry["response"]["location"]
+        ));
+    }
+    text
 }
 
 /// After the run a new write must still be searchable: nothing the run sent stopped the feed or
