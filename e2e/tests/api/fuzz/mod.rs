@@ -488,7 +488,13 @@ async fn account_events(
         };
         let mut claims = claims(case, reply);
         for event in &written {
-            match claims.iter().position(|claim| claim.matches(event)) {
+            // A creation first: a no-op entry (200) can name the same version as the entry
+            // that created it (201).
+            let matching = claims
+                .iter()
+                .position(|claim| claim.created && claim.matches(event))
+                .or_else(|| claims.iter().position(|claim| claim.matches(event)));
+            match matching {
                 Some(at) => {
                     claims.swap_remove(at);
                 }
