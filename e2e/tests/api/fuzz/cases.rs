@@ -21,6 +21,8 @@ pub struct Case {
     /// May write a very large resource or take the server a long time: sent after the others,
     /// so that if one of them stops the platform, the rest have already been judged.
     pub heavy: bool,
+    /// The body is invalid FHIR whatever the server holds: a success is a failure.
+    pub must_fail: bool,
 }
 
 /// `count` cases from `seed`, the light ones first.
@@ -152,6 +154,14 @@ const PARAMS: &[(&str, &str, Kind)] = &[
     ("Location", "near", Kind::Special),
     ("Patient", "_text", Kind::Special),
     ("Observation", "_content", Kind::Special),
+];
+
+/// Mutations after which no FHIR resource is valid: no element holds an array of arrays, a
+/// bare array where one value goes, or a mixture of numbers, strings and arrays.
+const ALWAYS_INVALID: &[&str] = &[
+    "array where an object goes",
+    "non-objects in an array of objects",
+    "deep nesting",
 ];
 
 /// A repeated or OR-ed value is cut to this length, so that the request line stays within what
@@ -841,7 +851,7 @@ impl Generator {
         if let Some(object) = resource.as_object_mut() {
             object.remove("id");
         }
-        let (class, heavy) = self.mutate_some(&mut resource);
+        let (class, heavy, invalid) = self.mutate_some(&mut resource);
         let body = self.render(&resource);
         let path = if self.chance(0.1) {
             let other = self.pick(&["Patient", "Observation", "Bogus", "OperationOutcome"]);
@@ -853,6 +863,7 @@ impl Generator {
             .header("content-type", "application/fhir+json")
             .body(body);
         case.heavy = heavy;
+        case.must_fail = invalid;
         self.maybe_prefer(case)
     }
 
@@ -863,7 +874,7 @@ impl Generator {
             .unwrap_or("Patient")
             .to_owned();
         let id = resource["id"].as_str().unwrap_or("fz-ann").to_owned();
-        let (class, heavy) = self.mutate_some(&mut resource);
+        let (class, heavy, invalid) = self.mutate_some(&mut resource);
         let body = self.render(&resource);
         let target = if self.chance(0.15) {
             self.pick(&["fz-other", "fz-ann", "new-one"]).to_owned()
@@ -878,6 +889,7 @@ impl Generator {
         .header("content-type", "application/fhir+json")
         .body(body);
         case.heavy = heavy;
+        case.must_fail = invalid;
         if self.chance(0.15) {
             let tag = self.pick(HEADER_VALUES);
             case = case.header("if-match", tag);
@@ -1121,7 +1133,7 @@ impl Generator {
             }
             1 => {
                 remove_id(&mut resource);
-                let (_, heavy) = self.mutate_some(&mut resource);
+                let (_, heavy, _) = self.mutate_some(&mut resource);
                 // The raw texts cannot live inside a Value: mutated entries keep their
                 // placeholders, and stay small (the heavy cases are a phase of their own).
                 self.raws.clear();
@@ -1461,19 +1473,22 @@ impl Generator {
 
     /// One to three mutations of `resource`: the first one's label, and whether any makes the
     /// body very large.
-    fn mutate_some(&mut self, resource: &mut Value) -> (String, bool) {
+    fn mutate_some(&mut self, resource: &mut Value) -> (String, bool, bool) {
         self.raws.clear();
         let n = self.pick(&[1, 1, 1, 2, 3]);
         let mut label = String::new();
         let mut heavy = false;
+        let mut invalid = false;
         for i in 0..n {
             let (class, big) = self.mutate(resource);
             heavy |= big;
             if i == 0 {
                 label.push_str(class);
+                // A later mutation could remove what made the body invalid.
+                invalid = n == 1 && ALWAYS_INVALID.contains(&class);
             }
         }
-        (label, heavy)
+        (label, heavy, invalid)
     }
 
     /// A value standing for `text` in the JSON text [`Self::render`] writes.
@@ -1772,6 +1787,7 @@ impl Case {
             headers: Vec::new(),
             body: None,
             heavy: false,
+            must_fail: false,
         }
     }
 

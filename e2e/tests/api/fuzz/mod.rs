@@ -232,6 +232,9 @@ fn judge(case: &Case, answer: &Answer, sent_at: f64, failures: &mut Failures) {
             RUN_BUDGET.as_secs()
         ),
         Answer::Reply(reply) => match reply.status {
+            200..=299 if case.must_fail => {
+                "success for a body no FHIR resource can have".to_owned()
+            }
             200..=399 => return,
             400..=499 => match outcome_problem(reply) {
                 None => return,
