@@ -6,6 +6,7 @@
 
 mod dashboard;
 mod edge;
+mod fuzz;
 mod headers;
 mod helpers;
 mod limits;
