@@ -94,15 +94,18 @@ impl Application {
             Duration::from_millis(settings.conditional_wait_ms),
         );
         let http = settings.http.clone();
+        let max_body_bytes = settings.max_body_bytes;
         let state = AppState {
             store,
             matcher,
             cache: ResourceCache::new(Some(&settings.redis.redis_url)),
             settings: Arc::new(settings),
         };
-        let router = service_kit::http::with_common_layers(
-            routes::router(state).merge(service_kit::health::routes("command-service", checks)),
-        );
+        let router =
+            service_kit::http::with_common_layers(service_kit::http::with_buffered_bodies(
+                routes::router(state).merge(service_kit::health::routes("command-service", checks)),
+                max_body_bytes,
+            ));
         Ok(Application {
             listener,
             router,

@@ -271,6 +271,7 @@ pub fn parse_within(
         }
     }
     budget(&distinct, limits)?;
+    refuse_nul(&distinct)?;
     let mut parser = Parser {
         registry,
         base_url,
@@ -325,6 +326,29 @@ fn too_costly(messages: Vec<String>) -> QueryError {
 
 /// The counts that need no parsing: parameters, OR values and sort keys, checked before any
 /// value is looked at, so that a request of 70,000 values costs no more than its decoding.
+/// A NUL character can be neither indexed nor compared (Postgres text cannot hold one), so a
+/// parameter name or value that contains one is refused before it reaches any SQL.
+fn refuse_nul(params: &[&(String, String)]) -> Result<(), QueryError> {
+    let messages: Vec<String> = params
+        .iter()
+        .filter(|(name, value)| name.contains('\0') || value.contains('\0'))
+        .map(|(name, _)| {
+            format!(
+                "`{}`: search parameters and values may not contain a NUL character",
+                name.replace('\0', "\\0")
+            )
+        })
+        .collect();
+    if messages.is_empty() {
+        Ok(())
+    } else {
+        Err(QueryError {
+            kind: QueryErrorKind::Invalid,
+            messages,
+        })
+    }
+}
+
 fn budget(params: &[&(String, String)], limits: &Limits) -> Result<(), QueryError> {
     let counted = params.iter().filter(|(name, value)| {
         !value.is_empty() && !TRANSPORT_PARAMETERS.contains(&name.as_str())

@@ -65,6 +65,30 @@ pub fn with_common_layers(router: Router) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID_HEADER, MakeRequestUuid))
 }
 
+/// Reads each request's body (up to `limit` bytes) before its handler runs, so a handler that
+/// refuses a request on its path or headers (an unknown type, a wrong content type) never
+/// answers with the body still unread: a connection closed with unread data is reset, and the
+/// edge, still sending that body, turned the client's 4xx into a 502. A body over `limit` is 413.
+pub fn with_buffered_bodies(router: Router, limit: usize) -> Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: Request, next: axum::middleware::Next| async move {
+            let (parts, body) = request.into_parts();
+            match axum::body::to_bytes(body, limit).await {
+                Ok(bytes) => {
+                    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                        .await
+                }
+                Err(_) => FhirError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    IssueCode::TooLong,
+                    format!("the request body is larger than the limit of {limit} bytes"),
+                )
+                .into_response(),
+            }
+        },
+    ))
+}
+
 /// The answer to a request whose handler panicked: logged in full (inside the request's span,
 /// so with its request id), answered with a 500 `OperationOutcome` that reveals nothing.
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

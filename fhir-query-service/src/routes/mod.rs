@@ -125,25 +125,25 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     .into_response()
 }
 
-async fn not_yet(method: Method, uri: Uri) -> Response {
+/// A path under `/fhir` that names no FHIR interaction (`Patient/1/_history/`,
+/// `Patient/1/_history/1/extra`): 404, as for any other unknown resource path, since there is
+/// nothing there to implement; methods other than reads are 405.
+async fn no_interaction(method: Method, uri: Uri) -> Response {
     if method != Method::GET && method != Method::HEAD {
         return method_not_allowed(method, uri).await;
     }
     FhirError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        IssueCode::NotSupported,
-        format!(
-            "{} is not implemented yet: this server answers read and vread so far",
-            uri.path()
-        ),
+        StatusCode::NOT_FOUND,
+        IssueCode::NotFound,
+        format!("{} names no FHIR interaction", uri.path()),
     )
     .into_response()
 }
 
-/// Any other path: under `/fhir` an interaction not served yet; elsewhere nothing.
+/// Any other path: under `/fhir` no FHIR interaction; elsewhere nothing.
 async fn elsewhere(method: Method, uri: Uri) -> Response {
     if uri.path().starts_with("/fhir") {
-        return not_yet(method, uri).await;
+        return no_interaction(method, uri).await;
     }
     FhirError::new(
         StatusCode::NOT_FOUND,

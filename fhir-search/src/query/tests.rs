@@ -372,3 +372,17 @@ fn searches_within_the_budget_parse() {
     );
     assert!(query.is_ok(), "{query:?}");
 }
+
+#[test]
+fn a_nul_character_in_a_name_or_value_is_refused() {
+    for pair in [
+        ("address-city:exact", "a\0b"),
+        ("_profile", "x\0y"),
+        ("subject.birthdate\0", "2020"),
+        ("url:below", "http://,x\0y"),
+    ] {
+        let error = search("Patient", &[pair]).unwrap_err();
+        assert_eq!(error.kind, QueryErrorKind::Invalid, "{pair:?}");
+        assert!(error.to_string().contains("NUL"), "{pair:?}: {error}");
+    }
+}
