@@ -157,7 +157,14 @@ pub fn commit_context(
                 client_address(peer, headers, &proxies.trusted_proxies),
             )
         })
-        .filter(|(peer, client)| peer.ip() != *client)
+        // Only what a trusted proxy forwarded: from anyone else the client is the peer itself.
+        .filter(|(peer, _)| {
+            headers.contains_key("x-forwarded-for")
+                && proxies
+                    .trusted_proxies
+                    .iter()
+                    .any(|net| net.contains(&peer.ip()))
+        })
         .map(|(_, client)| client.to_string());
     CommitContext {
         metadata: EventMetadata {

@@ -238,6 +238,13 @@ def main() -> None:
         print(f"not in the R4 JSON Schema, skipped: {skipped}")
     schema["discriminator"]["mapping"] = {t: f"#/definitions/{t}" for t in types}
     schema["definitions"]["ResourceList"] = {"oneOf": [{"$ref": f"#/definitions/{t}"} for t in types]}
+    # The package's schema makes DeviceDefinition.classification.justification one
+    # RelatedArtifact where its own definitions (and elements.json) allow many: the schema is
+    # brought in line, since a validator that checks objects would refuse the array otherwise.
+    justification = schema["definitions"]["DeviceDefinition_Classification"]["properties"]["justification"]
+    if "$ref" in justification:
+        justification["items"] = {"$ref": justification.pop("$ref")}
+        justification["type"] = "array"
 
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "fhir.schema.json").write_text(json.dumps(schema, ensure_ascii=False, separators=(",", ":")))
