@@ -2,8 +2,8 @@
 //!
 //! The definitions come from `schemas/fhir/search-parameters.json` (what the server indexes
 //! with). Each expression is evaluated on every resource of its base types from the Synthea
-//! sample bundles (next to the repository at `../../shared/data/synthea-r4` from this crate, or
-//! wherever `FHIR_TEST_DATA_DIR` points; without them that test says so and passes), and on
+//! sample bundles (the repository's `testdata/synthea-r4.tar.xz`, which the test command unpacks
+//! into `target/testdata`, or wherever `FHIR_TEST_DATA_DIR` points; without them it fails), and on
 //! resources generated from the R4 element model for every base type, so that definitions
 //! for types Synthea never produces are exercised too. Besides "no evaluation error", the
 //! tests check that results carry the FHIR types the indexer needs for each parameter type.
@@ -409,12 +409,20 @@ fn every_expression_of_the_r4_definitions_parses() {
 // ---------------------------------------------------------------------------------------------
 // Synthea
 
-fn synthea_dir() -> Option<PathBuf> {
+/// The Synthea sample the repository carries (`testdata/synthea-r4.tar.xz`, unpacked by the test
+/// command into `target/testdata`), or `FHIR_TEST_DATA_DIR`. Missing, the test fails: a run
+/// without its data must not look green.
+fn synthea_dir() -> PathBuf {
     let dir = match std::env::var_os("FHIR_TEST_DATA_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-r4"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/testdata/synthea-r4"),
     };
-    dir.is_dir().then_some(dir)
+    assert!(
+        dir.is_dir(),
+        "the Synthea sample is missing at {}: `./deploy/dev test` unpacks testdata/synthea-r4.tar.xz there, or set FHIR_TEST_DATA_DIR to a folder of the bundles",
+        dir.display()
+    );
+    dir
 }
 
 /// The resources of every bundle, with `urn:uuid:` references rewritten to `Type/id` the way
@@ -482,12 +490,7 @@ fn evaluate_one<'a>(expression: &str, resource: &'a Value) -> Vec<Item<'a>> {
 
 #[test]
 fn every_expression_evaluates_on_the_synthea_resources() {
-    let Some(dir) = synthea_dir() else {
-        println!(
-            "skipped: the Synthea sample bundles are not present (set FHIR_TEST_DATA_DIR to their folder)"
-        );
-        return;
-    };
+    let dir = synthea_dir();
     let definitions = definitions();
     let (resources, raw) = synthea_resources(&dir);
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();

@@ -12,15 +12,22 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// The folder of sample bundles: `FHIR_TEST_DATA_DIR`, else `shared/data/synthea-r4` beside the
-/// repository. `None` when it does not exist.
-pub fn data_dir() -> Option<PathBuf> {
+/// The folder of sample bundles: `FHIR_TEST_DATA_DIR`, else the sample the repository carries
+/// (`testdata/synthea-r4.tar.xz`, which `./deploy/dev test` and `./deploy/dev env` unpack into
+/// `target/testdata`). Panics when it is missing: a test without its data must fail, never pass
+/// by skipping.
+pub fn data_dir() -> PathBuf {
     let dir = std::env::var_os("FHIR_TEST_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-r4")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/testdata/synthea-r4")
         });
-    dir.is_dir().then_some(dir)
+    assert!(
+        dir.is_dir(),
+        "the Synthea sample is missing at {}: `./deploy/dev test` unpacks testdata/synthea-r4.tar.xz there, or set FHIR_TEST_DATA_DIR to a folder of the bundles",
+        dir.display()
+    );
+    dir
 }
 
 /// The bundle files in `dir`, sorted by name.

@@ -12,12 +12,19 @@ use serde_json::Value;
 
 use crate::index;
 
-fn data_dir() -> Option<PathBuf> {
+/// The Synthea sample the repository carries (`testdata/synthea-r4.tar.xz`, unpacked by the test
+/// command into `target/testdata`), or `FHIR_TEST_DATA_DIR`. Missing, the test fails.
+fn data_dir() -> PathBuf {
     let dir = match std::env::var_os("FHIR_TEST_DATA_DIR") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/synthea-r4"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testdata/synthea-r4"),
     };
-    dir.is_dir().then_some(dir)
+    assert!(
+        dir.is_dir(),
+        "the Synthea sample is missing at {}: `./deploy/dev test` unpacks testdata/synthea-r4.tar.xz there, or set FHIR_TEST_DATA_DIR to a folder of the bundles",
+        dir.display()
+    );
+    dir
 }
 
 fn bundles(dir: &PathBuf) -> Vec<(String, Value)> {
@@ -39,13 +46,7 @@ fn bundles(dir: &PathBuf) -> Vec<(String, Value)> {
 
 #[test]
 fn synthea_bundles_index_without_problems() {
-    let Some(dir) = data_dir() else {
-        println!(
-            "skipped: no Synthea bundles at ../../shared/data/synthea-r4 from {} (set FHIR_TEST_DATA_DIR)",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        return;
-    };
+    let dir = data_dir();
     let bundles = bundles(&dir);
     assert!(!bundles.is_empty(), "no bundles in {}", dir.display());
     let started = Instant::now();

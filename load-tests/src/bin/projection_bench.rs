@@ -95,9 +95,7 @@ fn millis(histogram: &Histogram<u64>, quantile: f64) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let Some(synthea) = test_support::synthea::data_dir() else {
-        anyhow::bail!("the Synthea sample set is needed: set FHIR_TEST_DATA_DIR");
-    };
+    let synthea = test_support::synthea::data_dir();
     let database = test_support::TestDatabase::create().await;
     let (stream, subject_prefix) = test_support::unique_stream();
     let nats_url = test_support::nats_url();

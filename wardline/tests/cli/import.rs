@@ -46,9 +46,7 @@ fn references(value: &Value, out: &mut Vec<String>) {
 
 #[tokio::test]
 async fn synthea_imports_completely_and_again_after_an_interruption() {
-    let Some(synthea) = test_support::synthea::data_dir() else {
-        panic!("the Synthea sample is needed: set FHIR_TEST_DATA_DIR");
-    };
+    let synthea = test_support::synthea::data_dir();
     let expected = test_support::synthea::count_by_type(&synthea);
     let total: usize = expected.values().sum();
     let database = TestDatabase::create().await;
