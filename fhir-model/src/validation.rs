@@ -10,9 +10,11 @@
 //! number, string or array would satisfy it. Loading completes those definitions (see
 //! [`complete_types`]), so every complex type in every resource is checked the same way.
 //!
-//! Numbers are also bounded beyond what the schema says ([`MAX_NUMBER_TEXT`],
-//! [`MAX_DECIMAL_EXPONENT`]): a decimal the search indexes (Postgres `numeric`) cannot hold would
-//! otherwise be accepted here and refused by every later reader of the event.
+//! Values are also checked for what the schema does not say ([`check_values`]): numbers are
+//! bounded ([`MAX_NUMBER_TEXT`], [`MAX_DECIMAL_EXPONENT`]), since a decimal the search indexes
+//! (Postgres `numeric`) cannot hold would otherwise be accepted here and refused by every later
+//! reader of the event; and strings may not hold control characters, which FHIR forbids
+//! (below U+0020 only tab, carriage return and line feed) and Postgres text cannot hold (NUL).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
@@ -120,7 +122,7 @@ impl ResourceValidator {
     pub fn validate(&self, resource_type: ResourceType, resource: &Value) -> Vec<OutcomeIssue> {
         let mut issues = Vec::new();
         self.validate_at(resource_type, resource, resource_type.as_str(), &mut issues);
-        check_numbers(
+        check_values(
             resource,
             &mut String::new(),
             resource_type.as_str(),
@@ -239,26 +241,27 @@ fn complete_types(definitions: &mut Value) {
 }
 
 /// Reports every number in `value` (at JSON pointer `pointer`) that is longer than
-/// [`MAX_NUMBER_TEXT`] or written with an exponent beyond [`MAX_DECIMAL_EXPONENT`].
-fn check_numbers(value: &Value, pointer: &mut String, at: &str, issues: &mut Vec<OutcomeIssue>) {
+/// [`MAX_NUMBER_TEXT`] or written with an exponent beyond [`MAX_DECIMAL_EXPONENT`], and every
+/// string with a control character FHIR does not allow.
+fn check_values(value: &Value, pointer: &mut String, at: &str, issues: &mut Vec<OutcomeIssue>) {
     if issues.len() >= MAX_ISSUES {
         return;
     }
+    let problem = match value {
+        Value::Number(number) => number_problem(number.as_str()),
+        Value::String(text) => string_problem(text),
+        _ => None,
+    };
+    if let Some(problem) = problem {
+        issues.push(OutcomeIssue::error(IssueCode::Value, problem).at(expression_for(at, pointer)));
+    }
     match value {
-        Value::Number(number) => {
-            let text = number.as_str();
-            if let Some(problem) = number_problem(text) {
-                issues.push(
-                    OutcomeIssue::error(IssueCode::Value, problem).at(expression_for(at, pointer)),
-                );
-            }
-        }
         Value::Object(object) => {
             for (key, inner) in object {
                 let length = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
-                check_numbers(inner, pointer, at, issues);
+                check_values(inner, pointer, at, issues);
                 pointer.truncate(length);
             }
         }
@@ -267,12 +270,21 @@ fn check_numbers(value: &Value, pointer: &mut String, at: &str, issues: &mut Vec
                 let length = pointer.len();
                 pointer.push('/');
                 pointer.push_str(&index.to_string());
-                check_numbers(inner, pointer, at, issues);
+                check_values(inner, pointer, at, issues);
                 pointer.truncate(length);
             }
         }
         _ => {}
     }
+}
+
+/// Why a string is not a FHIR string: a character below U+0020 other than tab, carriage return
+/// and line feed; `None` when it is one.
+fn string_problem(text: &str) -> Option<String> {
+    // Bytes, not chars: every byte of a multi-byte UTF-8 character is 0x80 or above.
+    text.bytes()
+        .find(|byte| *byte < b' ' && !matches!(byte, b'\t' | b'\r' | b'\n'))
+        .map(|byte| format!("strings may not contain the control character U+{byte:04X}"))
 }
 
 /// Why a number, as written, cannot be stored and indexed; `None` when it can.
@@ -528,6 +540,24 @@ mod tests {
                 "{accepted} refused"
             );
         }
+    }
+
+    #[test]
+    fn control_characters_in_strings_are_refused() {
+        for refused in ["a\u{0}b", "x\u{1b}[31m", "\u{7}"] {
+            let issues =
+                check_resource(&json!({"resourceType": "Patient", "name": [{"family": refused}]}))
+                    .unwrap_err();
+            assert!(
+                issues
+                    .iter()
+                    .any(|i| i.expression == ["Patient.name[0].family"]
+                        && i.code == IssueCode::Value),
+                "{refused:?}: {issues:?}"
+            );
+        }
+        let text = json!({"resourceType": "Patient", "name": [{"text": "line one\r\nline\ttwo"}]});
+        assert!(check_resource(&text).is_ok());
     }
 
     #[test]

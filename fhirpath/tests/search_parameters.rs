@@ -409,35 +409,13 @@ fn every_expression_of_the_r4_definitions_parses() {
 // ---------------------------------------------------------------------------------------------
 // Synthea
 
-/// The Synthea sample the repository carries (`testdata/synthea-r4.tar.xz`, unpacked by the test
-/// command into `target/testdata`), or `FHIR_TEST_DATA_DIR`. Missing, the test fails: a run
-/// without its data must not look green.
-fn synthea_dir() -> PathBuf {
-    let dir = match std::env::var_os("FHIR_TEST_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/testdata/synthea-r4"),
-    };
-    assert!(
-        dir.is_dir(),
-        "the Synthea sample is missing at {}: `./deploy/dev test` unpacks testdata/synthea-r4.tar.xz there, or set FHIR_TEST_DATA_DIR to a folder of the bundles",
-        dir.display()
-    );
-    dir
-}
-
 /// The resources of every bundle, with `urn:uuid:` references rewritten to `Type/id` the way
 /// a transaction does before anything is indexed; and the same resources as the files hold
 /// them.
 fn synthea_resources(dir: &Path) -> (Vec<Value>, Vec<Value>) {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
     let mut rewritten = Vec::new();
     let mut raw = Vec::new();
-    for file in files {
+    for file in test_support::synthea::bundle_files(dir) {
         let bundle: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
         let entries = bundle["entry"].as_array().unwrap();
         let mut targets = HashMap::new();
@@ -490,7 +468,7 @@ fn evaluate_one<'a>(expression: &str, resource: &'a Value) -> Vec<Item<'a>> {
 
 #[test]
 fn every_expression_evaluates_on_the_synthea_resources() {
-    let dir = synthea_dir();
+    let dir = test_support::synthea::data_dir();
     let definitions = definitions();
     let (resources, raw) = synthea_resources(&dir);
     let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();

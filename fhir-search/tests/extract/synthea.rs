@@ -1,40 +1,19 @@
 //! Every resource of the Synthea sample bundles indexes without a problem, and the rows agree
 //! with values read straight from the JSON.
 //!
-//! The bundles live next to the repository (`../../shared/data/synthea-r4` from this crate), or
-//! wherever `FHIR_TEST_DATA_DIR` points; without them the test says so and passes.
+//! The bundles are the sample the repository carries (`test_support::synthea::data_dir`);
+//! without them the test fails.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::index;
 
-/// The Synthea sample the repository carries (`testdata/synthea-r4.tar.xz`, unpacked by the test
-/// command into `target/testdata`), or `FHIR_TEST_DATA_DIR`. Missing, the test fails.
-fn data_dir() -> PathBuf {
-    let dir = match std::env::var_os("FHIR_TEST_DATA_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/testdata/synthea-r4"),
-    };
-    assert!(
-        dir.is_dir(),
-        "the Synthea sample is missing at {}: `./deploy/dev test` unpacks testdata/synthea-r4.tar.xz there, or set FHIR_TEST_DATA_DIR to a folder of the bundles",
-        dir.display()
-    );
-    dir
-}
-
-fn bundles(dir: &PathBuf) -> Vec<(String, Value)> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
-    files
+fn bundles(dir: &Path) -> Vec<(String, Value)> {
+    test_support::synthea::bundle_files(dir)
         .into_iter()
         .map(|path| {
             let text = std::fs::read_to_string(&path).unwrap();
@@ -46,7 +25,7 @@ fn bundles(dir: &PathBuf) -> Vec<(String, Value)> {
 
 #[test]
 fn synthea_bundles_index_without_problems() {
-    let dir = data_dir();
+    let dir = test_support::synthea::data_dir();
     let bundles = bundles(&dir);
     assert!(!bundles.is_empty(), "no bundles in {}", dir.display());
     let started = Instant::now();

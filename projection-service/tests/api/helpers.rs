@@ -173,17 +173,7 @@ impl TestApp {
 
     /// Waits until the projections have applied everything the store holds.
     pub async fn caught_up(&self) {
-        let store = event_store::EventStore::new(self.pool.clone());
-        test_support::eventually("projections catch up", Duration::from_secs(120), || async {
-            let head = store.head_position().await.unwrap();
-            let (position,): (i64,) =
-                sqlx::query_as("SELECT position FROM projection_checkpoint WHERE name = 'search'")
-                    .fetch_one(&self.pool)
-                    .await
-                    .unwrap();
-            (head > 0 && position == head).then_some(())
-        })
-        .await;
+        self.caught_up_within(Duration::from_secs(120)).await;
     }
 
     /// Waits until the projections have applied everything the store holds, failing after

@@ -385,14 +385,20 @@ fn claims(case: &Case, reply: &Reply) -> Vec<Claim> {
     vec![claim]
 }
 
-/// One claim per entry of a response Bundle with a 2xx status.
-fn bundle_claims(case: &Case, reply: &Reply) -> Vec<Claim> {
-    let response: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-    let request: Value = case
+/// The Bundle a case sent and the one its answer holds (`null` for what is not JSON).
+fn bundles(case: &Case, reply: &Reply) -> (Value, Value) {
+    let request = case
         .body
         .as_deref()
         .and_then(|body| serde_json::from_slice(body).ok())
         .unwrap_or_default();
+    let response = serde_json::from_slice(&reply.body).unwrap_or_default();
+    (request, response)
+}
+
+/// One claim per entry of a response Bundle with a 2xx status.
+fn bundle_claims(case: &Case, reply: &Reply) -> Vec<Claim> {
+    let (request, response) = bundles(case, reply);
     let Some(entries) = response["entry"].as_array() else {
         return Vec::new();
     };
@@ -555,12 +561,7 @@ async fn account_events(
 
 /// For a Bundle, each entry's request and the answer's status and location for it.
 fn entry_outcomes(case: &Case, reply: &Reply) -> String {
-    let response: Value = serde_json::from_slice(&reply.body).unwrap_or_default();
-    let request: Value = case
-        .body
-        .as_deref()
-        .and_then(|body| serde_json::from_slice(body).ok())
-        .unwrap_or_default();
+    let (request, response) = bundles(case, reply);
     let Some(entries) = response["entry"].as_array() else {
         return String::new();
     };
