@@ -63,6 +63,28 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 
+/// Connects to the NATS server at `url`, with the user and password the URL carries
+/// (`nats://user:password@host:port`, percent-encoded as in any URL).
+///
+/// The NATS client reads only the host and port from a URL, so without this a server that
+/// requires a password refuses every service. All of the platform's NATS connections go
+/// through here.
+pub async fn connect_nats(url: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let mut options = async_nats::ConnectOptions::new().connection_timeout(Duration::from_secs(2));
+    if let Ok(address) = url.parse::<async_nats::ServerAddr>()
+        && let Some(user) = address.username()
+    {
+        let decode = |part: &str| {
+            percent_encoding::percent_decode_str(part)
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        options =
+            options.user_and_password(decode(user), decode(address.password().unwrap_or_default()));
+    }
+    options.connect(url).await
+}
+
 /// The JetStream stream of FHIR events. Consumers that start before the relay create it with
 /// this same configuration, so whoever comes first makes the stream the relay expects.
 pub fn events_stream_config(name: &str, subject_prefix: &str) -> stream::Config {
@@ -218,11 +240,7 @@ async fn lead(
     }
     status.leader.store(true, Ordering::Relaxed);
 
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(2))
-        .connect(settings.nats_url.as_str())
-        .await
-        .map_err(nats_error)?;
+    let client = connect_nats(&settings.nats_url).await.map_err(nats_error)?;
     let inline_limit = client.server_info().max_payload.saturating_sub(HEADER_ROOM);
     let mut context = jetstream::new(client);
     context.set_timeout(ACK_TIMEOUT);

@@ -315,10 +315,7 @@ impl Hub {
         source: &Source,
         next_sequence: &mut Option<u64>,
     ) -> Result<(), async_nats::Error> {
-        let client = async_nats::ConnectOptions::new()
-            .connection_timeout(Duration::from_secs(2))
-            .connect(source.nats_url.as_str())
-            .await?;
+        let client = event_store::relay::connect_nats(&source.nats_url).await?;
         let context = jetstream::new(client.clone());
         let stream = context
             .get_or_create_stream(event_store::relay::events_stream_config(

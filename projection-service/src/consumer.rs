@@ -168,9 +168,7 @@ async fn consume(
     stopped: &mut watch::Receiver<bool>,
 ) -> Result<(), ConsumeError> {
     let store = EventStore::new(pool.clone());
-    let client = async_nats::ConnectOptions::new()
-        .connection_timeout(Duration::from_secs(2))
-        .connect(settings.nats_url.as_str())
+    let client = event_store::relay::connect_nats(&settings.nats_url)
         .await
         .map_err(nats_error)?;
     let context = jetstream::new(client);

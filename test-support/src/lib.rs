@@ -84,7 +84,7 @@ pub fn unique_stream() -> (String, String) {
 
 /// Deletes a test's stream (tests call it at the end; a leftover stream harms nothing).
 pub async fn delete_stream(nats_url: &str, stream: &str) {
-    if let Ok(client) = async_nats::connect(nats_url).await {
+    if let Ok(client) = event_store::relay::connect_nats(nats_url).await {
         let _ = async_nats::jetstream::new(client)
             .delete_stream(stream)
             .await;

@@ -15,7 +15,7 @@ pub async fn read_all(
     stream: &str,
     expected: usize,
 ) -> Vec<(String, String, i64, Value)> {
-    let client = async_nats::connect(nats_url).await.unwrap();
+    let client = event_store::relay::connect_nats(nats_url).await.unwrap();
     let context = jetstream::new(client);
     let stream = test_support::eventually("the stream to exist", Duration::from_secs(20), || {
         let context = context.clone();

@@ -1017,7 +1017,9 @@ async fn watch_published(
     epoch: Instant,
     mut stopped: watch::Receiver<bool>,
 ) -> Option<JoinHandle<Histogram<u64>>> {
-    let client = async_nats::connect(test_support::nats_url()).await.ok()?;
+    let client = event_store::relay::connect_nats(&test_support::nats_url())
+        .await
+        .ok()?;
     let mut events = client.subscribe(subject.to_owned()).await.ok()?;
     client.flush().await.ok()?;
     Some(tokio::spawn(async move {

@@ -342,7 +342,9 @@ async fn a_message_that_is_not_an_event_is_quarantined() {
     app.caught_up().await;
     // A forged message. Its position is one already applied: the relay reads the stream's last
     // position when it resumes, and one far ahead would hold it back.
-    let client = async_nats::connect(test_support::nats_url()).await.unwrap();
+    let client = event_store::relay::connect_nats(&test_support::nats_url())
+        .await
+        .unwrap();
     let mut headers = async_nats::HeaderMap::new();
     headers.insert(event_store::relay::POSITION_HEADER, "1");
     async_nats::jetstream::new(client)
