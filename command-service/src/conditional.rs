@@ -21,7 +21,9 @@
 //! create racing a conditional one; HAPI FHIR leaves the same gaps.
 //!
 //! The locks and the matching run on a small pool of their own, so that writers holding a lock
-//! while they wait for the indexes can never take every connection the writes need.
+//! while they wait for the indexes can never take every connection the writes need. Their
+//! statements run under a `statement_timeout` (waiting for a lock counts), so neither costly
+//! criteria nor a stuck holder of the same lock can keep a write, and its connection, for long.
 
 use std::time::Duration;
 
@@ -45,6 +47,8 @@ pub struct Matcher {
     checkpoint: Checkpoint,
     /// Longest wait for the indexes to reach the store's head.
     wait: Duration,
+    /// Longest any statement of a session may run (lock waits included).
+    statement_timeout: Duration,
 }
 
 /// What the criteria matched.
@@ -80,6 +84,8 @@ impl Match {
 pub struct Session {
     matcher: Matcher,
     lock: Transaction<'static, Postgres>,
+    /// `Type?criteria` of what the session was opened for, for messages.
+    wanted: String,
 }
 
 impl Session {
@@ -97,7 +103,7 @@ impl Session {
             .build()
             .fetch_all(&mut *self.lock)
             .await
-            .map_err(database)?;
+            .map_err(|error| self.matcher.failed(error, &self.wanted))?;
         let found = match rows.as_slice() {
             [] => Found::Nothing,
             [row] => Found::One(row.try_get("res_id").map_err(database)?),
@@ -123,6 +129,7 @@ impl Matcher {
         checkpoint: Checkpoint,
         reference_base: String,
         wait: Duration,
+        statement_timeout: Duration,
     ) -> Self {
         Self {
             pool,
@@ -130,6 +137,7 @@ impl Matcher {
             reference_base,
             checkpoint,
             wait,
+            statement_timeout,
         }
     }
 
@@ -142,20 +150,29 @@ impl Matcher {
         wanted: &[(ResourceType, &str)],
     ) -> Result<Session, WriteError> {
         let mut keys = Vec::with_capacity(wanted.len());
+        let mut names = Vec::with_capacity(wanted.len());
         for (resource_type, criteria) in wanted {
             let params = parse_criteria(criteria);
             self.parse(*resource_type, &params)?;
             keys.push(lock_key(*resource_type, &params));
+            names.push(format!("{resource_type}?{}", display_criteria(&params)));
         }
+        let wanted = names.join(", ");
         keys.sort_unstable();
         keys.dedup();
         let mut lock = self.pool.begin().await.map_err(database)?;
+        let timeout = format!("{}ms", self.statement_timeout.as_millis().max(1));
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(timeout)
+            .execute(&mut *lock)
+            .await
+            .map_err(database)?;
         for key in keys {
             sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(key)
                 .execute(&mut *lock)
                 .await
-                .map_err(database)?;
+                .map_err(|error| self.failed(error, &wanted))?;
         }
         let head = store.head_position().await?;
         self.checkpoint
@@ -165,6 +182,7 @@ impl Matcher {
         Ok(Session {
             matcher: self.clone(),
             lock,
+            wanted,
         })
     }
 
@@ -248,6 +266,24 @@ fn lock_key(resource_type: ResourceType, params: &[(String, String)]) -> i64 {
     }
     fhir_search::hash::hash_parts(&parts)
 }
+
+impl Matcher {
+    /// A failed statement of a session: past the statement timeout, 503; else a store error.
+    fn failed(&self, error: sqlx::Error, wanted: &str) -> WriteError {
+        match &error {
+            sqlx::Error::Database(database_error)
+                if database_error.code().as_deref() == Some(QUERY_CANCELED) =>
+            {
+                let millis = u64::try_from(self.statement_timeout.as_millis()).unwrap_or(u64::MAX);
+                WriteError::MatchTimeout(wanted.to_owned(), millis)
+            }
+            _ => database(error),
+        }
+    }
+}
+
+/// Postgres' SQLSTATE for a statement cancelled by `statement_timeout`.
+const QUERY_CANCELED: &str = "57014";
 
 fn database(error: sqlx::Error) -> WriteError {
     WriteError::Store(event_store::StoreError::Database(error))

@@ -43,6 +43,11 @@ pub enum WriteError {
     /// The search indexes did not reach the store's head within the bound.
     #[error("conditional write: {0}")]
     IndexBehind(String),
+    /// Matching the criteria of a conditional write took longer than its bound.
+    #[error(
+        "conditional write: matching {0} took longer than {1} ms; make the criteria more selective or try again"
+    )]
+    MatchTimeout(String, u64),
     #[error("{0} is not implemented yet")]
     NotImplemented(&'static str),
     #[error(transparent)]
@@ -95,6 +100,9 @@ impl From<WriteError> for FhirError {
             }
             WriteError::IndexBehind(_) => {
                 FhirError::new(S::SERVICE_UNAVAILABLE, IssueCode::Transient, message)
+            }
+            WriteError::MatchTimeout(..) => {
+                FhirError::new(S::SERVICE_UNAVAILABLE, IssueCode::Timeout, message)
             }
             WriteError::NotImplemented(_) => {
                 FhirError::new(S::NOT_IMPLEMENTED, IssueCode::NotSupported, message)

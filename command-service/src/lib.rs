@@ -92,6 +92,7 @@ impl Application {
             Checkpoint::follow(store.pool().clone()),
             settings.reference_base_url.clone(),
             Duration::from_millis(settings.conditional_wait_ms),
+            Duration::from_millis(settings.conditional_statement_timeout_ms),
         );
         let http = settings.http.clone();
         let max_body_bytes = settings.max_body_bytes;

@@ -48,6 +48,16 @@ pub struct Settings {
         default_value_t = 4
     )]
     pub conditional_connections: u32,
+    /// Longest a conditional write may spend in Postgres matching its criteria, waiting for
+    /// the lock of the same criteria included, in milliseconds; past it the answer is 503 and
+    /// nothing is written (criteria that match costly are refused as a search past its
+    /// budget is).
+    #[arg(
+        long,
+        env = "COMMAND_SERVICE_CONDITIONAL_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub conditional_statement_timeout_ms: u64,
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, env = "COMMAND_SERVICE_MAX_BODY_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,

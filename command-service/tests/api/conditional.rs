@@ -289,3 +289,49 @@ async fn without_the_projections_a_conditional_write_is_503_and_writes_nothing()
     assert_eq!(app.event_count().await, events);
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_match_that_outlasts_its_statement_timeout_is_503_and_writes_nothing() {
+    let app = TestApp::spawn_with_args(&[
+        "--conditional-wait-ms",
+        "60000",
+        "--conditional-statement-timeout-ms",
+        "300",
+    ])
+    .await;
+    app.start_projection().await;
+    let criteria = format!("identifier={SYSTEM}|slow-1");
+    let (status, _) = conditional_create(&app, &patient_with("slow-1", "First"), &criteria).await;
+    assert_eq!(status, 201);
+    // Matched once more: the projection has indexed the patient and stands idle.
+    let (status, _) = conditional_create(&app, &patient_with("slow-1", "First"), &criteria).await;
+    assert_eq!(status, 200);
+
+    // The token index held by another transaction: the match waits on it past its bound.
+    let mut blocker = app.store.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE hfj_spidx_token IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+    let events = app.event_count().await;
+    let (status, outcome) =
+        conditional_create(&app, &patient_with("slow-1", "Second"), &criteria).await;
+    assert_eq!(status, 503, "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "timeout", "{outcome}");
+    assert!(
+        outcome["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("slow-1"),
+        "{outcome}"
+    );
+    assert_eq!(app.event_count().await, events);
+    blocker.rollback().await.unwrap();
+
+    let (status, found) =
+        conditional_create(&app, &patient_with("slow-1", "Second"), &criteria).await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["name"][0]["family"], "First");
+    assert_eq!(patient_count(&app).await, 1);
+    app.cleanup().await;
+}
