@@ -192,18 +192,6 @@ impl Matcher {
             .map(|_| ())
     }
 
-    /// A session for one criteria, and its match.
-    pub async fn find(
-        &self,
-        store: &EventStore,
-        resource_type: ResourceType,
-        criteria: &str,
-    ) -> Result<(Session, Match), WriteError> {
-        let mut session = self.session(store, &[(resource_type, criteria)]).await?;
-        let found = session.find(resource_type, criteria).await?;
-        Ok((session, found))
-    }
-
     fn parse(
         &self,
         resource_type: ResourceType,

@@ -58,6 +58,32 @@ pub enum WriteError {
     Store(StoreError),
 }
 
+/// Why a transaction failed: the error, and the entry (its index in the Bundle) it is about,
+/// when one entry is to blame.
+#[derive(Debug)]
+pub struct EntryError {
+    pub index: Option<usize>,
+    pub error: WriteError,
+}
+
+impl EntryError {
+    /// Blames entry `index` for an error.
+    pub fn at<E: Into<WriteError>>(index: usize) -> impl Fn(E) -> EntryError {
+        move |error| EntryError {
+            index: Some(index),
+            error: error.into(),
+        }
+    }
+
+    /// An error no one entry is to blame for.
+    pub fn any(error: impl Into<WriteError>) -> EntryError {
+        EntryError {
+            index: None,
+            error: error.into(),
+        }
+    }
+}
+
 impl From<StoreError> for WriteError {
     fn from(error: StoreError) -> Self {
         match error {

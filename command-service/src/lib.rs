@@ -1,21 +1,27 @@
 //! command-service: the write side of the FHIR API.
 //!
-//! `POST/PUT/PATCH/DELETE /fhir/...` are parsed and checked here (`routes/`, `request.rs`),
-//! turned into commands on the resource aggregate and appended to the event store
-//! (`write.rs`); the response carries the version, `ETag`, `Last-Modified`, `Location` and the
-//! global position the write committed at (`response.rs`). The outbox relay runs alongside and
-//! publishes committed events to JetStream. Conditional writes find their target with a search
-//! over the projected indexes (`conditional.rs`). All errors leave through `error.rs`.
+//! Every write is a transaction of entries (ADR 0007). `POST/PUT/PATCH/DELETE /fhir/...` are
+//! read into one entry each (`routes/`, `request.rs`), and `POST /fhir` Bundles into a list of
+//! them (`bundle/`, `entry.rs`); `transaction.rs` runs them: the planner decides what each
+//! entry means (`plan.rs`, with conditional matching over the projected indexes in
+//! `conditional.rs`), and the commit loop decides each command on the resource aggregate and
+//! appends the events to the event store in one database transaction (`commit.rs`). The
+//! response carries the version, `ETag`, `Last-Modified`, `Location` and the global position
+//! the write committed at (`response.rs`). The outbox relay runs alongside and publishes
+//! committed events to JetStream. All errors leave through `error.rs`.
 
 mod bundle;
+mod commit;
 mod conditional;
+mod entry;
 mod error;
+mod plan;
 mod references;
 mod request;
 mod response;
 mod routes;
 mod settings;
-mod write;
+mod transaction;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -34,18 +34,6 @@ pub struct Pending {
     pub deleted: BTreeSet<(String, String)>,
 }
 
-/// Checks every reference in `resource` (whose type is `resource_type`).
-pub async fn check(
-    store: &EventStore,
-    resource_type: &str,
-    resource: &Value,
-    pending: &Pending,
-) -> Result<(), WriteError> {
-    check_all(store, &[(resource_type, resource)], pending)
-        .await
-        .map_err(|(_, error)| error)
-}
-
 /// Checks the references of several resources with one query to the store; on failure, the
 /// index of the first resource with a problem, and its problems.
 pub async fn check_all(

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use fhir_model::{OperationOutcome, OutcomeIssue};
 use service_kit::fhir_response::{EVENT_POSITION_HEADER, etag, fhir_json, http_date};
 
+use crate::commit::WriteOutcome;
 use crate::request::{ReturnPreference, return_preference};
-use crate::write::WriteOutcome;
 
 pub use service_kit::fhir_response::base_url;
 

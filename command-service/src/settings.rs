@@ -9,7 +9,7 @@ use service_kit::config::{
     TelemetrySettings,
 };
 
-use crate::write::WriteLimits;
+use crate::commit::WriteLimits;
 
 /// FHIR R4 writes: create, update, patch and delete become events in the event store, and the
 /// outbox relay publishes them to NATS JetStream.

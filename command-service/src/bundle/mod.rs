@@ -1,15 +1,13 @@
 //! `POST /fhir` with a `transaction` or `batch` Bundle.
 //!
-//! A transaction is all or nothing (`transaction.rs`): one bad entry fails the whole Bundle with
-//! that entry's status and an `OperationOutcome` naming it, and nothing is written or published.
-//! A batch runs each entry on its own, as a transaction of one, and answers each with its own
-//! status or `OperationOutcome`. Both answer with a `transaction-response` or
+//! Each entry is read into the same [`Entry`] a REST request becomes, and runs through the same
+//! planner and commit loop (`crate::transaction`). A transaction is all or nothing: one bad entry
+//! fails the whole Bundle with that entry's status and an `OperationOutcome` naming it, and
+//! nothing is written or published. A batch runs each entry on its own, as a transaction of
+//! one, and answers each with its own status or `OperationOutcome`. Both answer with a `transaction-response` or
 //! `batch-response` Bundle whose entries follow the request's order, each with `status`,
 //! `location`, `etag` and `lastModified` (and the resource under
 //! `Prefer: return=representation`).
-
-mod entry;
-mod transaction;
 
 use std::net::SocketAddr;
 
@@ -22,14 +20,15 @@ use serde_json::{Map, Value, json};
 use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
 
 use crate::AppState;
-use crate::error::WriteError;
+use crate::entry::{self, Entry};
+use crate::error::{EntryError, WriteError};
+use crate::plan::Scope;
 use crate::request::{
     ReturnPreference, commit_context, now, read_json, require_resource_media_type,
     return_preference,
 };
 use crate::response::base_url;
-use entry::Entry;
-use transaction::{EntryError, EntryResult};
+use crate::transaction::{self, EntryResult};
 
 /// The most entries one Bundle may hold.
 const MAX_ENTRIES: usize = 10_000;
@@ -66,7 +65,7 @@ pub(crate) async fn post(
             }
             check_full_urls(&entries)?;
             let context = commit_context(&headers, Some(peer), &state.settings.proxies, now());
-            let results = transaction::run(&state, &context, entries)
+            let results = transaction::run(&state, &context, entries, Scope::Bundle)
                 .await
                 .map_err(|EntryError { index, error }| fail(index, error))?;
             let items: Vec<Value> = results
@@ -83,18 +82,16 @@ pub(crate) async fn post(
                     Ok(entry) => {
                         let context =
                             commit_context(&headers, Some(peer), &state.settings.proxies, now());
-                        transaction::run(&state, &context, vec![entry])
+                        transaction::run_one(&state, &context, entry, Scope::Bundle)
                             .await
                             .map_err(|failure| failure.error)
                     }
                     Err(error) => Err(error),
                 };
                 match outcome {
-                    Ok(mut results) => {
-                        if let Some(result) = results.pop() {
-                            items.push(response_entry(&base, &result, representation));
-                            all.push(result);
-                        }
+                    Ok(result) => {
+                        items.push(response_entry(&base, &result, representation));
+                        all.push(result);
                     }
                     Err(error) => items.push(failed_entry(error)),
                 }

@@ -1,4 +1,6 @@
-//! The routes of the write API under `/fhir`, one file per interaction.
+//! The routes of the write API under `/fhir`, one file per interaction. Each only reads its
+//! HTTP request (media type, body, headers) into an [`Entry`] and renders what became of it:
+//! what the entry means is decided by the planner, for REST requests and Bundles alike.
 
 mod create;
 mod delete;
@@ -12,15 +14,16 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{post, put};
-use chrono::{DateTime, Utc};
-use event_store::ResourceCommand;
-use fhir_model::ResourceType;
+use fhir_model::{OperationOutcome, OutcomeIssue};
+use service_kit::fhir_response::fhir_json;
 
 use crate::AppState;
+use crate::entry::{Entry, Method};
 use crate::error::WriteError;
+use crate::plan::Scope;
 use crate::request::{commit_context, now};
 use crate::response::{base_url, write_response};
-use crate::write::{WriteOutcome, cache_version, execute};
+use crate::transaction::{self, EntryResult};
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
@@ -62,63 +65,46 @@ pub(crate) fn resource_id(text: &str) -> Result<fhir_model::ResourceId, WriteErr
     fhir_model::ResourceId::parse(text).map_err(|error| WriteError::InvalidId(error.to_string()))
 }
 
-/// The checks a resource body passes on create and update: its type is the URL's, and it is
-/// valid against the R4 schema.
-pub(crate) fn check_body(
-    resource: &serde_json::Value,
-    expected: fhir_model::ResourceType,
-) -> Result<(), WriteError> {
-    let Some(object) = resource.as_object() else {
-        return Err(WriteError::Rule(
-            "the body must be a FHIR resource (a JSON object)".to_owned(),
-        ));
-    };
-    match object.get("resourceType").and_then(|value| value.as_str()) {
-        Some(found) if found == expected.as_str() => {}
-        Some(found) => {
-            return Err(WriteError::Rule(format!(
-                "the body is a {found} but the URL is for {expected}"
-            )));
-        }
-        None => return Err(WriteError::Rule("the body has no resourceType".to_owned())),
-    }
-    fhir_model::check_resource(resource)
-        .map(|_| ())
-        .map_err(WriteError::Invalid)
-}
-
-/// One write on `resource_type/id`: runs the command `make` builds for this moment, stores the
-/// new version in the read cache, and answers with the response `message` describes (for
-/// `Prefer: return=OperationOutcome`). `fresh`: the id was just generated.
+/// Runs a REST request's entry as a transaction of one, and answers it: the status, headers
+/// and body `write_response` makes of what it did (or an `OperationOutcome` where it did
+/// nothing to a resource).
 pub(crate) async fn perform(
     state: &AppState,
     headers: &HeaderMap,
     peer: SocketAddr,
-    target: (ResourceType, &str),
-    fresh: bool,
-    make: impl FnOnce(DateTime<Utc>) -> ResourceCommand,
-    message: impl FnOnce(&WriteOutcome) -> String,
+    entry: Entry,
 ) -> Result<Response, WriteError> {
-    let (resource_type, id) = target;
-    let at = now();
-    let context = commit_context(headers, Some(peer), &state.settings.proxies, at);
-    let outcome = execute(
-        &state.store,
-        state.settings.write_limits(),
-        &context,
-        resource_type.as_str(),
+    let context = commit_context(headers, Some(peer), &state.settings.proxies, now());
+    let result = transaction::run_one(state, &context, entry, Scope::Request)
+        .await
+        .map_err(|failure| failure.error)?;
+    let EntryResult {
+        method,
+        status,
+        resource_type,
         id,
-        make(at),
-        fresh,
-    )
-    .await?;
-    cache_version(&state.cache, resource_type.as_str(), id, &outcome).await;
+        outcome,
+        message,
+        ..
+    } = result;
+    let Some((outcome, id)) = outcome.zip(id) else {
+        let outcome =
+            OperationOutcome::single(OutcomeIssue::information(message.unwrap_or_default()));
+        return Ok(fhir_json(status, outcome.to_json().to_string()));
+    };
+    let message = message.unwrap_or_else(|| {
+        match method {
+            _ if outcome.created => "created",
+            Method::Patch => "patched",
+            _ => "updated",
+        }
+        .to_owned()
+    });
     let base = base_url(&state.settings.public_url, headers);
-    let message = message(&outcome);
     Ok(write_response(
         outcome,
         resource_type.as_str(),
-        id,
+        &id,
         &base,
         headers,
         &message,

@@ -13,6 +13,7 @@ mod forged_headers;
 mod helpers;
 mod limits;
 mod nats_outage;
+mod one_path;
 mod patch;
 mod references;
 mod relay;
