@@ -14,8 +14,9 @@
 //! - [`index`] and [`hash`]: the rows and their hashes, the contract with the projection service.
 //! - [`query`]: a search's parameters parsed into criteria; [`compartment`]: the Patient
 //!   compartment that compartment searches filter by.
-//! - [`schema`]: the tables the projection fills and the services search, and their
-//!   migrations (run with `schema::migrate`, feature `sql`).
+//! - [`schema`]: the tables the projection fills and the services search, their migrations
+//!   (run with `schema::migrate`, feature `sql`) and the names statements use for their
+//!   columns, so that every statement over them names them one way.
 //! - `sql` (feature `sql`): a parsed search as one statement over the `hfj_*` tables, and the
 //!   projection checkpoint a reader waits on to see its writes. The query service searches
 //!   with it; the command service matches conditional writes with it, so both agree on what a

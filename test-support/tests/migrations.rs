@@ -56,30 +56,6 @@ const EVENT_STORE_TABLES: &[&str] = &[
     "fhir_outbox_cursor",
 ];
 
-const INDEX_TABLES: &[&str] = &[
-    "hfj_resource",
-    "hfj_spidx_string",
-    "hfj_spidx_token",
-    "hfj_spidx_date",
-    "hfj_spidx_number",
-    "hfj_spidx_quantity",
-    "hfj_spidx_uri",
-    "hfj_spidx_coords",
-    "hfj_res_link",
-    "hfj_res_tag",
-    "hfj_res_text",
-    "clinical_notes",
-    "orders",
-    "tasks",
-    "clinical_catalog_entry",
-    "locations",
-    "encounter_census",
-    "projection_checkpoint",
-    "projection_applied",
-    "projection_quarantine",
-    "search_result",
-];
-
 async fn event_store_set(pool: &PgPool) {
     event_store::store::migrate(pool)
         .await
@@ -108,8 +84,8 @@ async fn old_single_set(pool: &PgPool) {
         .expect("the migrations before the split");
 }
 
-/// Every table of both sets is there, both sets are recorded as applied, and the functions the
-/// services call answer.
+/// Every table of both sets is there with the columns code names, both sets are recorded as
+/// applied, and the functions the services call answer.
 async fn assert_complete(pool: &PgPool) {
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT table_name::text, column_name::text FROM information_schema.columns \
@@ -123,8 +99,13 @@ async fn assert_complete(pool: &PgPool) {
     for table in EVENT_STORE_TABLES {
         assert!(tables.contains(table), "no table {table}");
     }
-    for table in INDEX_TABLES {
-        assert!(tables.contains(table), "no table {table}");
+    for (table, named) in fhir_search::schema::TABLES {
+        for column in *named {
+            assert!(
+                columns.contains(&((*table).to_owned(), (*column).to_owned())),
+                "no column {table}.{column}"
+            );
+        }
     }
 
     let applied: Vec<(i64, bool)> =
@@ -147,7 +128,7 @@ async fn assert_complete(pool: &PgPool) {
     assert!(applied.iter().all(|(_, success)| *success));
 
     let (checkpoint,): (i64,) = sqlx::query_as("SELECT projection_advance_checkpoint($1)")
-        .bind("search")
+        .bind(fhir_search::schema::SEARCH_CHECKPOINT)
         .fetch_one(pool)
         .await
         .unwrap();
