@@ -64,12 +64,14 @@ static READ: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {POSITION} FROM {TABLE} WHERE {NAME} = '{SEARCH_CHECKPOINT}'")
 });
 
+/// The search projections' checkpoint as it stands now (`None` before the index schema is
+/// migrated), for a caller that reads it once rather than following it.
+pub async fn position(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(&READ).fetch_optional(pool).await
+}
+
 async fn read(pool: &PgPool) -> Option<i64> {
-    sqlx::query_scalar(&READ)
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
+    position(pool).await.ok().flatten()
 }
 
 async fn follow(pool: PgPool, sender: watch::Sender<i64>) {
