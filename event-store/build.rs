@@ -2,5 +2,5 @@
 //! file would not rebuild the crate and binaries would run without it.
 
 fn main() {
-    println!("cargo:rerun-if-changed=../migrations");
+    println!("cargo:rerun-if-changed=migrations");
 }

@@ -106,7 +106,10 @@ impl Session {
             .map_err(|error| self.matcher.failed(error, &self.wanted))?;
         let found = match rows.as_slice() {
             [] => Found::Nothing,
-            [row] => Found::One(row.try_get("res_id").map_err(database)?),
+            [row] => Found::One(
+                row.try_get(fhir_search::schema::hfj_resource::RES_ID)
+                    .map_err(database)?,
+            ),
             several => Found::Several(several.len()),
         };
         Ok(Match {

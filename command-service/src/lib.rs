@@ -61,6 +61,10 @@ pub struct Application {
 
 impl Application {
     /// Connects to Postgres, applies the migrations, starts the relay, binds the port.
+    ///
+    /// Both sets: the event store's (writes) and the index schema's (conditional writes match
+    /// with a search and wait for the projection checkpoint), which the projection service
+    /// also applies; this service may start first.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = EventStore::connect(
             settings.database.database_url.expose_secret(),
@@ -70,7 +74,10 @@ impl Application {
         .context("cannot connect to Postgres")?;
         migrate(&pool)
             .await
-            .context("cannot apply the migrations")?;
+            .context("cannot apply the event store's migrations")?;
+        fhir_search::schema::migrate(&pool)
+            .await
+            .context("cannot apply the index schema's migrations")?;
         let store = EventStore::new(pool);
         if settings.warm_validators {
             warm_up_validators();

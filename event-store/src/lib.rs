@@ -6,7 +6,8 @@
 //!   which transaction), the hash chain, and the envelope that goes on NATS.
 //! - `store`: Postgres persistence: one stream per resource, optimistic concurrency, many
 //!   streams in one atomic commit, and a global position in commit order that no reader can
-//!   overtake (see `migrations/` and docs/adr/0002-event-store.md).
+//!   overtake (see `migrations/` and docs/adr/0002-event-store.md); its migrations create the
+//!   event store's tables only.
 //! - `relay`: the outbox relay that publishes every committed event to JetStream, in position
 //!   order, exactly once per message id.
 

@@ -1,4 +1,4 @@
-//! Postgres persistence of the event streams (schema in `migrations/`).
+//! Postgres persistence of the event streams (schema in `event-store/migrations/`).
 //!
 //! Writing is two short steps. `insert` appends the events of one request, and queues them
 //! for a position, with a single statement (so many streams commit atomically, or none do); the unique
@@ -19,10 +19,23 @@ use uuid::Uuid;
 use crate::event::{EventKind, EventMetadata, NewEvent, StoredEvent, event_hash};
 use crate::sequencer::GroupSequencer;
 
-/// Runs the migrations in `migrations/` (every service does at start-up; concurrent runs are
+/// The event store's migrations (`event-store/migrations/`): its tables and its sequencing
+/// function, nothing else. Every service that reads or writes events runs them at start-up.
+///
+/// Other schemas in the same database (the search indexes, `fhir_search::schema`) record their
+/// migrations in the same `_sqlx_migrations` table, so versions this set does not hold are
+/// ignored rather than refused. A changed file is still refused: versions this set holds must
+/// match what was applied.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+}
+
+/// Applies [`migrator`]'s pending migrations (concurrent runs, of this set or another, are
 /// serialised by sqlx's migration lock).
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
-    sqlx::migrate!("../migrations").run(pool).await
+    migrator().run(pool).await
 }
 
 /// What can go wrong when writing or reading events.

@@ -31,6 +31,10 @@ pub struct Application {
 
 impl Application {
     /// Connects to Postgres, applies the migrations, binds the port.
+    ///
+    /// Both sets: the event store's (reads by id) and the index schema's (searches), which the
+    /// projection service also applies; this service may start first, and then finds nothing
+    /// until the projection has caught up, rather than failing.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let pool = EventStore::connect(
             settings.database.database_url.expose_secret(),
@@ -40,7 +44,10 @@ impl Application {
         .context("cannot connect to Postgres")?;
         migrate(&pool)
             .await
-            .context("cannot apply the migrations")?;
+            .context("cannot apply the event store's migrations")?;
+        fhir_search::schema::migrate(&pool)
+            .await
+            .context("cannot apply the index schema's migrations")?;
         let store = EventStore::new(pool.clone());
         let cache =
             service_kit::resource_cache::ResourceCache::new(Some(&settings.redis.redis_url));

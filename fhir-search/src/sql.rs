@@ -25,6 +25,20 @@ use rust_decimal::Decimal;
 use sqlx::{Postgres, QueryBuilder};
 
 use crate::compartment::PatientCompartment;
+use crate::schema::hfj_res_link::{
+    IDENTIFIER_SYSTEM, IDENTIFIER_VALUE, KIND, SRC_TYPE, TARGET_ID, TARGET_TYPE, TARGET_URL,
+};
+use crate::schema::hfj_res_text::{CONTENT, NARRATIVE};
+use crate::schema::hfj_resource::{DELETED, LAST_UPDATED};
+use crate::schema::shared::{COMP, GRP, RES_ID, RES_PK, RES_TYPE, SP_NAME};
+use crate::schema::{
+    hfj_res_link::TABLE as HFJ_RES_LINK, hfj_res_text::TABLE as HFJ_RES_TEXT,
+    hfj_resource::TABLE as HFJ_RESOURCE,
+};
+use crate::schema::{
+    hfj_spidx_coords, hfj_spidx_date, hfj_spidx_number, hfj_spidx_quantity, hfj_spidx_string,
+    hfj_spidx_token, hfj_spidx_uri,
+};
 
 pub mod checkpoint;
 
@@ -36,9 +50,9 @@ pub fn select_matches(
     limit: i64,
 ) -> QueryBuilder<'static, Postgres> {
     let mut sql = Sql {
-        builder: QueryBuilder::new(
-            "SELECT r.res_pk, r.res_type, r.res_id FROM hfj_resource r WHERE NOT r.deleted",
-        ),
+        builder: QueryBuilder::new(format!(
+            "SELECT r.{RES_PK}, r.{RES_TYPE}, r.{RES_ID} FROM {HFJ_RESOURCE} r WHERE NOT r.{DELETED}"
+        )),
         aliases: 0,
     };
     sql.filters(query, compartment);
@@ -47,7 +61,7 @@ pub fn select_matches(
         sql.sort_key(key);
         sql.builder.push(", ");
     }
-    sql.builder.push("r.res_pk LIMIT ");
+    sql.builder.push(format!("r.{RES_PK} LIMIT "));
     sql.builder.push_bind(limit);
     sql.builder
 }
@@ -81,10 +95,11 @@ pub fn select_matching_queries(
         }
         sql.builder.push("(SELECT ");
         sql.builder.push(index.to_string());
-        sql.builder
-            .push("::int4 AS matched FROM hfj_resource r WHERE NOT r.deleted AND r.res_type = ");
+        sql.builder.push(format!(
+            "::int4 AS matched FROM {HFJ_RESOURCE} r WHERE NOT r.{DELETED} AND r.{RES_TYPE} = "
+        ));
         sql.builder.push_bind(resource_type.to_owned());
-        sql.builder.push(" AND r.res_id = ");
+        sql.builder.push(format!(" AND r.{RES_ID} = "));
         sql.builder.push_bind(id.to_owned());
         sql.filters(query, None);
         sql.builder.push(" LIMIT 1)");
@@ -98,7 +113,9 @@ pub fn count_matches(
     compartment: Option<&PatientCompartment>,
 ) -> QueryBuilder<'static, Postgres> {
     let mut sql = Sql {
-        builder: QueryBuilder::new("SELECT count(*) FROM hfj_resource r WHERE NOT r.deleted"),
+        builder: QueryBuilder::new(format!(
+            "SELECT count(*) FROM {HFJ_RESOURCE} r WHERE NOT r.{DELETED}"
+        )),
         aliases: 0,
     };
     sql.filters(query, compartment);
@@ -113,16 +130,16 @@ struct Sql {
 /// The index table of a parameter type.
 fn table(kind: ParamType) -> &'static str {
     match kind {
-        ParamType::String => "hfj_spidx_string",
-        ParamType::Token => "hfj_spidx_token",
-        ParamType::Reference => "hfj_res_link",
-        ParamType::Date => "hfj_spidx_date",
-        ParamType::Number => "hfj_spidx_number",
-        ParamType::Quantity => "hfj_spidx_quantity",
-        ParamType::Uri => "hfj_spidx_uri",
-        ParamType::Special => "hfj_spidx_coords",
+        ParamType::String => hfj_spidx_string::TABLE,
+        ParamType::Token => hfj_spidx_token::TABLE,
+        ParamType::Reference => HFJ_RES_LINK,
+        ParamType::Date => hfj_spidx_date::TABLE,
+        ParamType::Number => hfj_spidx_number::TABLE,
+        ParamType::Quantity => hfj_spidx_quantity::TABLE,
+        ParamType::Uri => hfj_spidx_uri::TABLE,
+        ParamType::Special => hfj_spidx_coords::TABLE,
         // A composite's rows are in its components' tables; `:missing` looks at the first.
-        ParamType::Composite => "hfj_spidx_token",
+        ParamType::Composite => hfj_spidx_token::TABLE,
     }
 }
 
@@ -142,7 +159,7 @@ impl Sql {
     /// The `AND ...` conditions of a search on the resource `r`.
     fn filters(&mut self, query: &SearchQuery, compartment: Option<&PatientCompartment>) {
         if !query.types.is_empty() {
-            self.builder.push(" AND r.res_type = ANY(");
+            self.builder.push(format!(" AND r.{RES_TYPE} = ANY("));
             self.builder.push_bind(query.types.clone());
             self.builder.push(")");
         }
@@ -159,22 +176,22 @@ impl Sql {
     /// parameters of its type (or the patient itself, when asked).
     fn compartment(&mut self, compartment: &PatientCompartment) {
         let (types, params): (Vec<String>, Vec<String>) = compartment.links.iter().cloned().unzip();
-        self.builder.push(
-            " AND (EXISTS (SELECT 1 FROM hfj_res_link pc \
-             JOIN unnest(",
-        );
+        self.builder.push(format!(
+            " AND (EXISTS (SELECT 1 FROM {HFJ_RES_LINK} pc \
+             JOIN unnest("
+        ));
         self.builder.push_bind(types);
         self.builder.push("::text[], ");
         self.builder.push_bind(params);
-        self.builder.push(
-            "::text[]) AS k(src_type, sp_name) ON pc.src_type = k.src_type AND pc.sp_name = k.sp_name \
-             WHERE pc.res_pk = r.res_pk AND pc.kind = 'local' AND pc.target_type = 'Patient' AND pc.target_id = ",
-        );
+        self.builder.push(format!(
+            "::text[]) AS k(src_type, sp_name) ON pc.{SRC_TYPE} = k.src_type AND pc.{SP_NAME} = k.sp_name \
+             WHERE pc.{RES_PK} = r.{RES_PK} AND pc.{KIND} = 'local' AND pc.{TARGET_TYPE} = 'Patient' AND pc.{TARGET_ID} = "
+        ));
         self.builder.push_bind(compartment.patient_id.clone());
         self.builder.push(")");
         if compartment.include_patient {
             self.builder
-                .push(" OR (r.res_type = 'Patient' AND r.res_id = ");
+                .push(format!(" OR (r.{RES_TYPE} = 'Patient' AND r.{RES_ID} = "));
             self.builder.push_bind(compartment.patient_id.clone());
             self.builder.push(")");
         }
@@ -205,12 +222,13 @@ impl Sql {
                 let link = self.alias("l");
                 let target = self.alias("t");
                 self.builder.push(format!(
-                    "EXISTS (SELECT 1 FROM hfj_res_link {link} JOIN hfj_resource {target} \
-                     ON {target}.res_type = {link}.target_type AND {target}.res_id = {link}.target_id \
-                     AND NOT {target}.deleted WHERE {link}.res_pk = {alias}.res_pk AND {link}.sp_name = "
+                    "EXISTS (SELECT 1 FROM {HFJ_RES_LINK} {link} JOIN {HFJ_RESOURCE} {target} \
+                     ON {target}.{RES_TYPE} = {link}.{TARGET_TYPE} AND {target}.{RES_ID} = {link}.{TARGET_ID} \
+                     AND NOT {target}.{DELETED} WHERE {link}.{RES_PK} = {alias}.{RES_PK} AND {link}.{SP_NAME} = "
                 ));
                 self.builder.push_bind(param.clone());
-                self.builder.push(format!(" AND {link}.target_type = ANY("));
+                self.builder
+                    .push(format!(" AND {link}.{TARGET_TYPE} = ANY("));
                 self.builder.push_bind(target_types.clone());
                 self.builder.push(") AND ");
                 self.criterion(criterion, &target, rest);
@@ -220,13 +238,13 @@ impl Sql {
                 let link = self.alias("l");
                 let source = self.alias("s");
                 self.builder.push(format!(
-                    "EXISTS (SELECT 1 FROM hfj_res_link {link} JOIN hfj_resource {source} \
-                     ON {source}.res_pk = {link}.res_pk AND NOT {source}.deleted \
-                     WHERE {link}.target_type = {alias}.res_type AND {link}.target_id = {alias}.res_id \
-                     AND {link}.src_type = "
+                    "EXISTS (SELECT 1 FROM {HFJ_RES_LINK} {link} JOIN {HFJ_RESOURCE} {source} \
+                     ON {source}.{RES_PK} = {link}.{RES_PK} AND NOT {source}.{DELETED} \
+                     WHERE {link}.{TARGET_TYPE} = {alias}.{RES_TYPE} AND {link}.{TARGET_ID} = {alias}.{RES_ID} \
+                     AND {link}.{SRC_TYPE} = "
                 ));
                 self.builder.push_bind(source_type.clone());
-                self.builder.push(format!(" AND {link}.sp_name = "));
+                self.builder.push(format!(" AND {link}.{SP_NAME} = "));
                 self.builder.push_bind(param.clone());
                 self.builder.push(" AND ");
                 self.criterion(criterion, &source, rest);
@@ -245,7 +263,7 @@ impl Sql {
                 }
                 let row = self.alias("i");
                 self.builder.push(format!(
-                    "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.res_pk = {alias}.res_pk AND {row}.sp_name = ",
+                    "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK} AND {row}.{SP_NAME} = ",
                     table(criterion.kind)
                 ));
                 self.builder.push_bind(criterion.code.clone());
@@ -271,7 +289,7 @@ impl Sql {
                     _ => None,
                 })
                 .collect();
-            self.builder.push(format!("{alias}.res_id = ANY("));
+            self.builder.push(format!("{alias}.{RES_ID} = ANY("));
             self.builder.push_bind(ids);
             self.builder.push(")");
             return;
@@ -286,9 +304,9 @@ impl Sql {
                 Value::Text(words) => {
                     let row = self.alias("x");
                     let column = if criterion.code == "_text" {
-                        "narrative"
+                        NARRATIVE
                     } else {
-                        "content"
+                        CONTENT
                     };
                     // Every word, folded as the projector folded the text it stored.
                     let query = words::words(words)
@@ -297,7 +315,7 @@ impl Sql {
                         .collect::<Vec<_>>()
                         .join(" & ");
                     self.builder.push(format!(
-                        "EXISTS (SELECT 1 FROM hfj_res_text {row} WHERE {row}.res_pk = {alias}.res_pk \
+                        "EXISTS (SELECT 1 FROM {HFJ_RES_TEXT} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK} \
                          AND {row}.{column} @@ "
                     ));
                     self.builder.push_bind(query);
@@ -306,19 +324,19 @@ impl Sql {
                 value => {
                     let row = self.alias("i");
                     self.builder.push(format!(
-                        "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.res_pk = {alias}.res_pk",
+                        "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK}",
                         table(criterion.kind)
                     ));
                     // A hash names the type and the parameter (as HAPI's do), so a probe needs
                     // neither: without them it is answered from the hash index alone.
                     if !is_hash_probe(value) {
-                        self.builder.push(format!(" AND {row}.sp_name = "));
+                        self.builder.push(format!(" AND {row}.{SP_NAME} = "));
                         self.builder.push_bind(criterion.code.clone());
                         self.row_types(&criterion.types, criterion.kind, &row);
                     }
                     // Coordinates have no composite columns; every other table does.
                     if criterion.kind != ParamType::Special {
-                        self.builder.push(format!(" AND {row}.comp IS NULL"));
+                        self.builder.push(format!(" AND {row}.{COMP} IS NULL"));
                     }
                     self.builder.push(" AND ");
                     self.value(&criterion.types, &criterion.code, &row, value);
@@ -341,9 +359,9 @@ impl Sql {
             return;
         }
         let column = if kind == ParamType::Reference {
-            "src_type"
+            SRC_TYPE
         } else {
-            "res_type"
+            RES_TYPE
         };
         self.builder.push(format!(" AND {row}.{column} = ANY("));
         self.builder.push_bind(types.to_vec());
@@ -363,17 +381,17 @@ impl Sql {
         }
         let first = &rows[0];
         self.builder.push(format!(
-            " WHERE {first}.res_pk = {alias}.res_pk AND {first}.sp_name = "
+            " WHERE {first}.{RES_PK} = {alias}.{RES_PK} AND {first}.{SP_NAME} = "
         ));
         self.builder.push_bind(criterion.code.clone());
         if !is_hash_probe(&parts[0]) {
             self.row_types(&criterion.types, value_kind(&parts[0]), first);
         }
         for (n, (part, row)) in parts.iter().zip(&rows).enumerate() {
-            self.builder.push(format!(" AND {row}.comp = {n}"));
+            self.builder.push(format!(" AND {row}.{COMP} = {n}"));
             if n > 0 {
                 self.builder.push(format!(
-                    " AND {row}.res_pk = {first}.res_pk AND {row}.sp_name = {first}.sp_name AND {row}.grp = {first}.grp"
+                    " AND {row}.{RES_PK} = {first}.{RES_PK} AND {row}.{SP_NAME} = {first}.{SP_NAME} AND {row}.{GRP} = {first}.{GRP}"
                 ));
             }
             self.builder.push(" AND ");
@@ -389,7 +407,9 @@ impl Sql {
             Value::Token(token) => self.token(types, code, row, token),
             Value::Reference(reference) => self.reference(row, reference),
             Value::Date(date) => self.date(row, date),
-            Value::Number(number) => self.number(&format!("{row}.value"), number),
+            Value::Number(number) => {
+                self.number(&format!("{row}.{}", hfj_spidx_number::VALUE), number)
+            }
             Value::Quantity(quantity) => self.quantity(row, quantity),
             Value::Uri(uri) => self.uri(types, code, row, uri),
             Value::Near(near) => self.near(row, near),
@@ -401,14 +421,15 @@ impl Sql {
     }
 
     fn string(&mut self, types: &[String], code: &str, row: &str, value: &StringValue) {
+        use crate::schema::hfj_spidx_string::{HASH_EXACT, VALUE_EXACT, VALUE_NORMALIZED};
         match value.mode {
             StringMatch::Prefix => {
-                self.builder.push(format!("{row}.value_normalized LIKE "));
+                self.builder.push(format!("{row}.{VALUE_NORMALIZED} LIKE "));
                 self.builder
                     .push_bind(format!("{}%", like_escape(&value.normalized)));
             }
             StringMatch::Contains => {
-                self.builder.push(format!("{row}.value_normalized LIKE "));
+                self.builder.push(format!("{row}.{VALUE_NORMALIZED} LIKE "));
                 self.builder
                     .push_bind(format!("%{}%", like_escape(&value.normalized)));
             }
@@ -417,22 +438,25 @@ impl Sql {
                     .iter()
                     .map(|t| hash::string_exact(t, code, &value.exact))
                     .collect();
-                self.builder.push(format!("{row}.hash_exact = ANY("));
+                self.builder.push(format!("{row}.{HASH_EXACT} = ANY("));
                 self.builder.push_bind(hashes);
-                self.builder.push(format!(") AND {row}.value_exact = "));
+                self.builder.push(format!(") AND {row}.{VALUE_EXACT} = "));
                 self.builder.push_bind(value.exact.clone());
             }
         }
     }
 
     fn token(&mut self, types: &[String], code: &str, row: &str, value: &TokenValue) {
+        use crate::schema::hfj_spidx_token::{
+            CODE, HASH_SYS_VALUE, HASH_VALUE, SYSTEM, TEXT, TYPE_CODE, TYPE_SYSTEM,
+        };
         match value {
             TokenValue::Code(value) => {
                 let hashes: Vec<i64> = types
                     .iter()
                     .map(|t| hash::token_code(t, code, value))
                     .collect();
-                self.builder.push(format!("{row}.hash_value = ANY("));
+                self.builder.push(format!("{row}.{HASH_VALUE} = ANY("));
                 self.builder.push_bind(hashes);
                 self.builder.push(")");
             }
@@ -444,16 +468,16 @@ impl Sql {
                     .iter()
                     .map(|t| hash::token_system_code(t, code, system, value))
                     .collect();
-                self.builder.push(format!("{row}.hash_sys_value = ANY("));
+                self.builder.push(format!("{row}.{HASH_SYS_VALUE} = ANY("));
                 self.builder.push_bind(hashes);
                 self.builder.push(")");
             }
             TokenValue::System(system) => {
-                self.builder.push(format!("{row}.system = "));
+                self.builder.push(format!("{row}.{SYSTEM} = "));
                 self.builder.push_bind(key(system).into_owned());
             }
             TokenValue::Text(text) => {
-                self.builder.push(format!("{row}.text LIKE "));
+                self.builder.push(format!("{row}.{TEXT} LIKE "));
                 self.builder.push_bind(format!("{}%", like_escape(text)));
             }
             TokenValue::OfType {
@@ -461,11 +485,11 @@ impl Sql {
                 type_code,
                 value,
             } => {
-                self.builder.push(format!("{row}.type_system = "));
+                self.builder.push(format!("{row}.{TYPE_SYSTEM} = "));
                 self.builder.push_bind(type_system.clone());
-                self.builder.push(format!(" AND {row}.type_code = "));
+                self.builder.push(format!(" AND {row}.{TYPE_CODE} = "));
                 self.builder.push_bind(type_code.clone());
-                self.builder.push(format!(" AND {row}.code = "));
+                self.builder.push(format!(" AND {row}.{CODE} = "));
                 self.builder.push_bind(value.clone());
             }
         }
@@ -474,24 +498,24 @@ impl Sql {
     fn reference(&mut self, row: &str, value: &ReferenceValue) {
         match value {
             ReferenceValue::Local { resource_type, id } => {
-                self.builder.push(format!("{row}.target_id = "));
+                self.builder.push(format!("{row}.{TARGET_ID} = "));
                 self.builder.push_bind(key(id).into_owned());
-                self.builder.push(format!(" AND {row}.kind = 'local'"));
+                self.builder.push(format!(" AND {row}.{KIND} = 'local'"));
                 if let Some(resource_type) = resource_type {
-                    self.builder.push(format!(" AND {row}.target_type = "));
+                    self.builder.push(format!(" AND {row}.{TARGET_TYPE} = "));
                     self.builder.push_bind(resource_type.clone());
                 }
             }
             ReferenceValue::Url(url) => {
-                self.builder.push(format!("{row}.target_url = "));
+                self.builder.push(format!("{row}.{TARGET_URL} = "));
                 self.builder.push_bind(key(url).into_owned());
             }
             ReferenceValue::Identifier { system, value } => {
-                self.builder.push(format!("{row}.identifier_value = "));
+                self.builder.push(format!("{row}.{IDENTIFIER_VALUE} = "));
                 self.builder.push_bind(key(value).into_owned());
                 if let Some(system) = system {
                     self.builder
-                        .push(format!(" AND {row}.identifier_system = "));
+                        .push(format!(" AND {row}.{IDENTIFIER_SYSTEM} = "));
                     self.builder.push_bind(key(system).into_owned());
                 }
             }
@@ -500,11 +524,12 @@ impl Sql {
 
     /// search.html's date prefixes over the target range `[low, high)` and the value's range.
     fn date(&mut self, row: &str, value: &DateValue) {
+        use crate::schema::hfj_spidx_date::{HIGH, LOW};
         let (low, high) = (value.low, value.high);
         let contained = |sql: &mut Self| {
-            sql.builder.push(format!("({row}.low >= "));
+            sql.builder.push(format!("({row}.{LOW} >= "));
             sql.builder.push_bind(low);
-            sql.builder.push(format!(" AND {row}.high <= "));
+            sql.builder.push(format!(" AND {row}.{HIGH} <= "));
             sql.builder.push_bind(high);
             sql.builder.push(")");
         };
@@ -515,33 +540,33 @@ impl Sql {
                 contained(self);
             }
             Prefix::Gt => {
-                self.builder.push(format!("{row}.high > "));
+                self.builder.push(format!("{row}.{HIGH} > "));
                 self.builder.push_bind(high);
             }
             Prefix::Lt => {
-                self.builder.push(format!("{row}.low < "));
+                self.builder.push(format!("{row}.{LOW} < "));
                 self.builder.push_bind(low);
             }
             Prefix::Ge => {
-                self.builder.push(format!("({row}.high > "));
+                self.builder.push(format!("({row}.{HIGH} > "));
                 self.builder.push_bind(high);
                 self.builder.push(" OR ");
                 contained(self);
                 self.builder.push(")");
             }
             Prefix::Le => {
-                self.builder.push(format!("({row}.low < "));
+                self.builder.push(format!("({row}.{LOW} < "));
                 self.builder.push_bind(low);
                 self.builder.push(" OR ");
                 contained(self);
                 self.builder.push(")");
             }
             Prefix::Sa => {
-                self.builder.push(format!("{row}.low >= "));
+                self.builder.push(format!("{row}.{LOW} >= "));
                 self.builder.push_bind(high);
             }
             Prefix::Eb => {
-                self.builder.push(format!("{row}.high <= "));
+                self.builder.push(format!("{row}.{HIGH} <= "));
                 self.builder.push_bind(low);
             }
             Prefix::Ap => {
@@ -549,9 +574,9 @@ impl Sql {
                 // its distance from now (at least a day), as HAPI does.
                 let distance = (Utc::now() - low).abs() / 10;
                 let margin = distance.max(Duration::days(1));
-                self.builder.push(format!("({row}.low < "));
+                self.builder.push(format!("({row}.{LOW} < "));
                 self.builder.push_bind(high + margin);
-                self.builder.push(format!(" AND {row}.high > "));
+                self.builder.push(format!(" AND {row}.{HIGH} > "));
                 self.builder.push_bind(low - margin);
                 self.builder.push(")");
             }
@@ -595,53 +620,57 @@ impl Sql {
     /// Quantities: in canonical UCUM units when the searched unit converts (so `mg` finds
     /// `g`), otherwise by system and code as written.
     fn quantity(&mut self, row: &str, value: &QuantityValue) {
+        use crate::schema::hfj_spidx_quantity::{
+            CANONICAL_CODE, CANONICAL_VALUE, CODE, SYSTEM, UNIT, VALUE,
+        };
         if let Some((canonical, code)) = &value.canonical {
-            self.builder.push(format!("{row}.canonical_code = "));
+            self.builder.push(format!("{row}.{CANONICAL_CODE} = "));
             self.builder.push_bind(code.clone());
             self.builder.push(" AND ");
-            self.number(&format!("{row}.canonical_value"), canonical);
+            self.number(&format!("{row}.{CANONICAL_VALUE}"), canonical);
             return;
         }
         if let Some(system) = &value.system {
-            self.builder.push(format!("{row}.system = "));
+            self.builder.push(format!("{row}.{SYSTEM} = "));
             self.builder.push_bind(system.clone());
             self.builder.push(" AND ");
         }
         if let Some(code) = &value.code {
             if value.system.is_some() {
-                self.builder.push(format!("{row}.code = "));
+                self.builder.push(format!("{row}.{CODE} = "));
                 self.builder.push_bind(code.clone());
             } else {
-                self.builder.push(format!("({row}.code = "));
+                self.builder.push(format!("({row}.{CODE} = "));
                 self.builder.push_bind(code.clone());
-                self.builder.push(format!(" OR {row}.unit = "));
+                self.builder.push(format!(" OR {row}.{UNIT} = "));
                 self.builder.push_bind(code.clone());
                 self.builder.push(")");
             }
             self.builder.push(" AND ");
         }
-        self.number(&format!("{row}.value"), &value.number);
+        self.number(&format!("{row}.{VALUE}"), &value.number);
     }
 
     fn uri(&mut self, types: &[String], code: &str, row: &str, value: &UriValue) {
+        use crate::schema::hfj_spidx_uri::{HASH_URI, URI};
         match value.mode {
             UriMatch::Exact => {
                 let hashes: Vec<i64> = types
                     .iter()
                     .map(|t| hash::uri(t, code, &value.uri))
                     .collect();
-                self.builder.push(format!("{row}.hash_uri = ANY("));
+                self.builder.push(format!("{row}.{HASH_URI} = ANY("));
                 self.builder.push_bind(hashes);
-                self.builder.push(format!(") AND {row}.uri = "));
+                self.builder.push(format!(") AND {row}.{URI} = "));
                 self.builder.push_bind(key(&value.uri).into_owned());
             }
             UriMatch::Below => {
-                self.builder.push(format!("{row}.uri LIKE "));
+                self.builder.push(format!("{row}.{URI} LIKE "));
                 self.builder
                     .push_bind(format!("{}%", like_escape(&key_prefix(&value.uri))));
             }
             UriMatch::Above => {
-                self.builder.push(format!("{row}.uri = ANY("));
+                self.builder.push(format!("{row}.{URI} = ANY("));
                 self.builder.push_bind(
                     value
                         .ancestors()
@@ -657,27 +686,29 @@ impl Sql {
     /// Within `kilometres` of a point: a bounding box the index can use, then the haversine
     /// distance.
     fn near(&mut self, row: &str, value: &NearValue) {
+        use crate::schema::hfj_spidx_coords::{LATITUDE, LONGITUDE};
         const EARTH_KM: f64 = 6371.0;
         let degrees = (value.kilometres / EARTH_KM).to_degrees();
         let cos = value.latitude.to_radians().cos().max(1e-6);
-        self.builder.push(format!("{row}.latitude BETWEEN "));
+        self.builder.push(format!("{row}.{LATITUDE} BETWEEN "));
         self.builder.push_bind(value.latitude - degrees);
         self.builder.push(" AND ");
         self.builder.push_bind(value.latitude + degrees);
-        self.builder.push(format!(" AND {row}.longitude BETWEEN "));
+        self.builder
+            .push(format!(" AND {row}.{LONGITUDE} BETWEEN "));
         self.builder.push_bind(value.longitude - degrees / cos);
         self.builder.push(" AND ");
         self.builder.push_bind(value.longitude + degrees / cos);
         self.builder.push(format!(
-            " AND 2 * {EARTH_KM} * asin(sqrt(power(sin(radians({row}.latitude - "
+            " AND 2 * {EARTH_KM} * asin(sqrt(power(sin(radians({row}.{LATITUDE} - "
         ));
         self.builder.push_bind(value.latitude);
         self.builder.push(format!(
-            ") / 2), 2) + cos(radians({row}.latitude)) * cos(radians("
+            ") / 2), 2) + cos(radians({row}.{LATITUDE})) * cos(radians("
         ));
         self.builder.push_bind(value.latitude);
         self.builder
-            .push(format!(")) * power(sin(radians({row}.longitude - "));
+            .push(format!(")) * power(sin(radians({row}.{LONGITUDE} - "));
         self.builder.push_bind(value.longitude);
         self.builder.push(") / 2), 2))) <= ");
         self.builder.push_bind(value.kilometres);
@@ -690,28 +721,29 @@ impl Sql {
         let aggregate = if key.descending { "max" } else { "min" };
         match key.code.as_str() {
             "_id" => {
-                self.builder.push(format!("r.res_id {direction}"));
+                self.builder.push(format!("r.{RES_ID} {direction}"));
                 return;
             }
             "_lastUpdated" => {
-                self.builder.push(format!("r.last_updated {direction}"));
+                self.builder.push(format!("r.{LAST_UPDATED} {direction}"));
                 return;
             }
             _ => {}
         }
         let column = match key.kind {
-            ParamType::String => "value_normalized",
-            ParamType::Token => "code",
-            ParamType::Reference => "target_id",
-            ParamType::Date if key.descending => "high",
-            ParamType::Date => "low",
-            ParamType::Number | ParamType::Quantity => "value",
-            ParamType::Uri => "uri",
-            ParamType::Composite | ParamType::Special => "res_pk",
+            ParamType::String => hfj_spidx_string::VALUE_NORMALIZED,
+            ParamType::Token => hfj_spidx_token::CODE,
+            ParamType::Reference => TARGET_ID,
+            ParamType::Date if key.descending => hfj_spidx_date::HIGH,
+            ParamType::Date => hfj_spidx_date::LOW,
+            ParamType::Number => hfj_spidx_number::VALUE,
+            ParamType::Quantity => hfj_spidx_quantity::VALUE,
+            ParamType::Uri => hfj_spidx_uri::URI,
+            ParamType::Composite | ParamType::Special => RES_PK,
         };
         let row = self.alias("o");
         self.builder.push(format!(
-            "(SELECT {aggregate}({row}.{column}) FROM {} {row} WHERE {row}.res_pk = r.res_pk AND {row}.comp IS NULL AND {row}.sp_name = ",
+            "(SELECT {aggregate}({row}.{column}) FROM {} {row} WHERE {row}.{RES_PK} = r.{RES_PK} AND {row}.{COMP} IS NULL AND {row}.{SP_NAME} = ",
             table(key.kind)
         ));
         self.builder.push_bind(key.code.clone());

@@ -167,11 +167,9 @@ pub async fn wait_indexed(pool: &sqlx::PgPool) {
         .await
         .expect("the store's head");
     loop {
-        let checkpoint: Option<i64> =
-            sqlx::query_scalar("SELECT position FROM projection_checkpoint WHERE name = 'search'")
-                .fetch_optional(pool)
-                .await
-                .expect("the projection checkpoint");
+        let checkpoint = fhir_search::sql::checkpoint::position(pool)
+            .await
+            .expect("the projection checkpoint");
         if checkpoint.unwrap_or(0) >= head {
             return;
         }

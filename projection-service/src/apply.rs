@@ -19,9 +19,11 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use fhir_search::normalize::words::words;
+use fhir_search::schema;
 use fhir_search::{ExtractOptions, Registry, ResourceIndex};
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -30,7 +32,7 @@ use crate::tables::{self, Target};
 use crate::workflow::{self, WorkflowRows};
 
 /// The name of the checkpoint row of the search and workflow projections.
-pub const CHECKPOINT: &str = "search";
+pub const CHECKPOINT: &str = schema::SEARCH_CHECKPOINT;
 
 /// A rebuild's swap takes this advisory lock exclusively; every batch takes it shared, so no
 /// batch is half-way when the tables are swapped.
@@ -276,14 +278,17 @@ pub async fn write_rows(
         .quarantined
         .extend(batch.quarantined.iter().cloned());
     record_quarantined(conn, &applied.quarantined).await?;
-    sqlx::query(
-        "INSERT INTO projection_applied (position) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING",
-    )
-    .bind(&batch.positions)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(&INSERT_APPLIED)
+        .bind(&batch.positions)
+        .execute(&mut *conn)
+        .await?;
     Ok(applied)
 }
+
+static INSERT_APPLIED: LazyLock<String> = LazyLock::new(|| {
+    use schema::projection_applied::*;
+    format!("INSERT INTO {TABLE} ({POSITION}) SELECT unnest($1::bigint[]) ON CONFLICT DO NOTHING")
+});
 
 /// Claims `change`'s version without rows and quarantines it for `reason`. Should even its
 /// `hfj_resource` row be refused (a forged message's id too long for the index), the event is
@@ -340,20 +345,25 @@ async fn record_quarantined(
         versions.push(entry.version);
         reasons.push(clean(&entry.reason));
     }
-    sqlx::query(
-        "INSERT INTO projection_quarantine (position, resource_type, resource_id, version, reason) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[]) \
-         ON CONFLICT (position) DO NOTHING",
-    )
-    .bind(positions)
-    .bind(types)
-    .bind(ids)
-    .bind(versions)
-    .bind(reasons)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_QUARANTINED)
+        .bind(positions)
+        .bind(types)
+        .bind(ids)
+        .bind(versions)
+        .bind(reasons)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_QUARANTINED: LazyLock<String> = LazyLock::new(|| {
+    use schema::projection_quarantine::*;
+    format!(
+        "INSERT INTO {TABLE} ({POSITION}, {RESOURCE_TYPE}, {RESOURCE_ID}, {VERSION}, {REASON}) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::int[], $5::text[]) \
+         ON CONFLICT ({POSITION}) DO NOTHING"
+    )
+});
 
 /// A refused write as a reason: the database's message and SQLSTATE.
 fn describe(error: &sqlx::Error) -> String {
@@ -459,23 +469,15 @@ async fn claim_versions<'a>(
         deleted.push(change.deleted);
         positions.push(change.position);
     }
-    let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(
-        "INSERT INTO hfj_resource (res_type, res_id, res_ver, last_updated, deleted, position) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::bool[], $6::bigint[]) \
-         ON CONFLICT (res_type, res_id) DO UPDATE \
-             SET res_ver = EXCLUDED.res_ver, last_updated = EXCLUDED.last_updated, \
-                 deleted = EXCLUDED.deleted, position = EXCLUDED.position \
-             WHERE hfj_resource.res_ver < EXCLUDED.res_ver \
-         RETURNING res_pk, res_type, res_id, (xmax = 0) AS fresh",
-    )
-    .bind(&types)
-    .bind(&ids)
-    .bind(&versions)
-    .bind(&updated)
-    .bind(&deleted)
-    .bind(&positions)
-    .fetch_all(&mut *conn)
-    .await?;
+    let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(&CLAIM_VERSIONS)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&versions)
+        .bind(&updated)
+        .bind(&deleted)
+        .bind(&positions)
+        .fetch_all(&mut *conn)
+        .await?;
     let by_key: HashMap<(&str, &str), &'a Change> = changes
         .iter()
         .map(|prepared| {
@@ -499,14 +501,34 @@ async fn claim_versions<'a>(
     Ok(winners)
 }
 
+/// Inserts or advances `hfj_resource` rows, only where the version is newer; returns the rows
+/// written and whether each is new (`xmax = 0`: inserted, not updated).
+static CLAIM_VERSIONS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_resource::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_TYPE}, {RES_ID}, {RES_VER}, {LAST_UPDATED}, {DELETED}, {POSITION}) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::bool[], $6::bigint[]) \
+         ON CONFLICT ({RES_TYPE}, {RES_ID}) DO UPDATE \
+             SET {RES_VER} = EXCLUDED.{RES_VER}, {LAST_UPDATED} = EXCLUDED.{LAST_UPDATED}, \
+                 {DELETED} = EXCLUDED.{DELETED}, {POSITION} = EXCLUDED.{POSITION} \
+             WHERE {TABLE}.{RES_VER} < EXCLUDED.{RES_VER} \
+         RETURNING {RES_PK}, {RES_TYPE}, {RES_ID}, (xmax = 0) AS fresh"
+    )
+});
+
 /// Moves the checkpoint over the applied positions; returns it.
 pub async fn advance_checkpoint(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    let (position,): (i64,) = sqlx::query_as("SELECT projection_advance_checkpoint($1)")
+    let (position,): (i64,) = sqlx::query_as(&ADVANCE_CHECKPOINT)
         .bind(CHECKPOINT)
         .fetch_one(pool)
         .await?;
     Ok(position)
 }
+
+/// Advances the checkpoint named by the parameter (the statement a rebuild runs on its copies
+/// too, since the function resolves its tables through `search_path`).
+pub static ADVANCE_CHECKPOINT: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {}($1)", schema::ADVANCE_CHECKPOINT));
 
 /// Values the database will not store, however often asked: data exceptions (SQLSTATE class 22:
 /// a NUL character, a number out of range), integrity violations (23) and program limits (54:

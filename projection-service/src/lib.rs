@@ -95,7 +95,8 @@ impl Settings {
     }
 }
 
-/// Connects to Postgres and applies the migrations and views.
+/// Connects to Postgres and applies the migrations (the event store's, which it reads, and the
+/// index schema's, which it writes) and the views.
 pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     let pool = event_store::EventStore::connect(
         settings.database.database_url.expose_secret(),
@@ -105,7 +106,10 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<PgPool> {
     .context("cannot connect to Postgres")?;
     event_store::store::migrate(&pool)
         .await
-        .context("cannot apply the migrations")?;
+        .context("cannot apply the event store's migrations")?;
+    fhir_search::schema::migrate(&pool)
+        .await
+        .context("cannot apply the index schema's migrations")?;
     // Instances starting together would otherwise race on the views' catalogue rows; the swap
     // lock also keeps a rebuild from swapping tables under the views being created.
     let mut transaction = pool.begin().await?;

@@ -14,7 +14,9 @@ use fhir_search::{ExtractOptions, Registry};
 use serde::Serialize;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use crate::apply::{self, CHECKPOINT, SWAP_LOCK};
+use fhir_search::schema::projection_checkpoint;
+
+use crate::apply::{self, ADVANCE_CHECKPOINT, CHECKPOINT, SWAP_LOCK};
 use crate::change::Change;
 use crate::tables;
 use crate::workflow;
@@ -155,7 +157,10 @@ async fn create_copies(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
         ));
     }
     statements.push(format!(
-        "INSERT INTO {REBUILD_SCHEMA}.projection_checkpoint (name, position) VALUES ('{CHECKPOINT}', 0)"
+        "INSERT INTO {REBUILD_SCHEMA}.{} ({}, {}) VALUES ('{CHECKPOINT}', 0)",
+        projection_checkpoint::TABLE,
+        projection_checkpoint::NAME,
+        projection_checkpoint::POSITION,
     ));
     execute_all(conn, &statements).await
 }
@@ -204,7 +209,7 @@ async fn replay(
                 })?;
         let mut transaction = conn.begin().await?;
         let applied = apply::write_rows(&mut transaction, &batch).await?;
-        sqlx::query("SELECT projection_advance_checkpoint($1)")
+        sqlx::query(&ADVANCE_CHECKPOINT)
             .bind(CHECKPOINT)
             .execute(&mut *transaction)
             .await?;

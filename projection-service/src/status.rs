@@ -7,7 +7,7 @@
 //! their reasons, so someone can look at them: they no longer hold up the lag.
 
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use fhir_search::schema::{projection_checkpoint, projection_quarantine};
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -42,17 +43,10 @@ pub async fn progress(pool: &PgPool) -> Result<Progress, sqlx::Error> {
         DateTime<Utc>,
         Option<i64>,
         Option<f64>,
-    ) = sqlx::query_as(
-        "SELECT c.position, c.updated_at, \
-                    (SELECT max(position) FROM fhir_event_position), \
-                    (SELECT extract(epoch FROM clock_timestamp() - e.recorded_at)::float8 \
-                       FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
-                      WHERE p.position = c.position + 1) \
-             FROM projection_checkpoint c WHERE c.name = $1",
-    )
-    .bind(CHECKPOINT)
-    .fetch_one(pool)
-    .await?;
+    ) = sqlx::query_as(&PROGRESS)
+        .bind(CHECKPOINT)
+        .fetch_one(pool)
+        .await?;
     let head = head.unwrap_or(0);
     Ok(Progress {
         position,
@@ -63,11 +57,23 @@ pub async fn progress(pool: &PgPool) -> Result<Progress, sqlx::Error> {
     })
 }
 
+static PROGRESS: LazyLock<String> = LazyLock::new(|| {
+    use projection_checkpoint::{NAME, POSITION, TABLE, UPDATED_AT};
+    format!(
+        "SELECT c.{POSITION}, c.{UPDATED_AT}, \
+                    (SELECT max(position) FROM fhir_event_position), \
+                    (SELECT extract(epoch FROM clock_timestamp() - e.recorded_at)::float8 \
+                       FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
+                      WHERE p.position = c.{POSITION} + 1) \
+             FROM {TABLE} c WHERE c.{NAME} = $1"
+    )
+});
+
 /// How many of the latest quarantined events `/status` lists.
 const LATEST_QUARANTINED: i64 = 10;
 
 /// An event the projection could not index, as `/status` lists it.
-#[derive(Debug, Clone, Serialize, PartialEq, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct QuarantinedEvent {
     pub position: i64,
@@ -80,18 +86,46 @@ pub struct QuarantinedEvent {
 
 /// The number of quarantined events and the latest of them, newest first.
 pub async fn quarantine(pool: &PgPool) -> Result<(i64, Vec<QuarantinedEvent>), sqlx::Error> {
-    let (count,): (i64,) = sqlx::query_as("SELECT count(*) FROM projection_quarantine")
+    use projection_quarantine::{
+        POSITION, QUARANTINED_AT, REASON, RESOURCE_ID, RESOURCE_TYPE, TABLE, VERSION,
+    };
+    let (count,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {TABLE}"))
         .fetch_one(pool)
         .await?;
-    let latest = sqlx::query_as(
-        "SELECT position, resource_type, resource_id, version, reason, quarantined_at \
-         FROM projection_quarantine ORDER BY quarantined_at DESC, position DESC LIMIT $1",
-    )
+    let latest: Vec<QuarantinedRow> = sqlx::query_as(&format!(
+        "SELECT {POSITION}, {RESOURCE_TYPE}, {RESOURCE_ID}, {VERSION}, {REASON}, {QUARANTINED_AT} \
+         FROM {TABLE} ORDER BY {QUARANTINED_AT} DESC, {POSITION} DESC LIMIT $1"
+    ))
     .bind(LATEST_QUARANTINED)
     .fetch_all(pool)
     .await?;
+    let latest = latest
+        .into_iter()
+        .map(
+            |(position, resource_type, resource_id, version, reason, quarantined_at)| {
+                QuarantinedEvent {
+                    position,
+                    resource_type,
+                    resource_id,
+                    version,
+                    reason,
+                    quarantined_at,
+                }
+            },
+        )
+        .collect();
     Ok((count, latest))
 }
+
+/// A `projection_quarantine` row, in the order `quarantine` selects its columns.
+type QuarantinedRow = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+    String,
+    DateTime<Utc>,
+);
 
 #[derive(Clone)]
 struct StatusState {

@@ -9,11 +9,17 @@
 //! its bounded key ([`fhir_search::normalize::key`]), which the query service computes from
 //! search values too: a btree entry holds at most about 2.7 kB, and one resource with a longer
 //! value would otherwise have its rows refused. Hash columns are computed over whole values.
+//!
+//! Tables and columns are named through [`fhir_search::schema`], which owns the schema; each
+//! statement is formatted once.
+
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Utc};
 use fhir_search::hash;
 use fhir_search::index::{CompositePart, ResourceIndex};
 use fhir_search::normalize::key::key;
+use fhir_search::schema::{self, shared::RES_PK};
 use sqlx::PgConnection;
 
 use crate::apply::TextWords;
@@ -21,32 +27,32 @@ use crate::workflow::WorkflowRows;
 
 /// Every table holding per-resource rows, i.e. all the projection tables but `hfj_resource`.
 pub const ROW_TABLES: &[&str] = &[
-    "hfj_spidx_string",
-    "hfj_spidx_token",
-    "hfj_spidx_date",
-    "hfj_spidx_number",
-    "hfj_spidx_quantity",
-    "hfj_spidx_uri",
-    "hfj_spidx_coords",
-    "hfj_res_link",
-    "hfj_res_tag",
-    "hfj_res_text",
-    "clinical_notes",
-    "orders",
-    "tasks",
-    "clinical_catalog_entry",
-    "locations",
-    "encounter_census",
+    schema::hfj_spidx_string::TABLE,
+    schema::hfj_spidx_token::TABLE,
+    schema::hfj_spidx_date::TABLE,
+    schema::hfj_spidx_number::TABLE,
+    schema::hfj_spidx_quantity::TABLE,
+    schema::hfj_spidx_uri::TABLE,
+    schema::hfj_spidx_coords::TABLE,
+    schema::hfj_res_link::TABLE,
+    schema::hfj_res_tag::TABLE,
+    schema::hfj_res_text::TABLE,
+    schema::clinical_notes::TABLE,
+    schema::orders::TABLE,
+    schema::tasks::TABLE,
+    schema::clinical_catalog_entry::TABLE,
+    schema::locations::TABLE,
+    schema::encounter_census::TABLE,
 ];
 
 /// Everything a rebuild copies and swaps: the row tables, `hfj_resource`, the checkpoint and
 /// the quarantine (a rebuild quarantines afresh what still cannot be indexed).
 pub fn all_tables() -> impl Iterator<Item = &'static str> {
     ROW_TABLES.iter().copied().chain([
-        "hfj_resource",
-        "projection_checkpoint",
-        "projection_applied",
-        "projection_quarantine",
+        schema::hfj_resource::TABLE,
+        schema::projection_checkpoint::TABLE,
+        schema::projection_applied::TABLE,
+        schema::projection_quarantine::TABLE,
     ])
 }
 
@@ -67,7 +73,7 @@ pub async fn delete_rows(conn: &mut PgConnection, res_pks: &[i64]) -> Result<(),
         return Ok(());
     }
     for table in ROW_TABLES {
-        let sql = format!("DELETE FROM {table} WHERE res_pk = ANY($1)");
+        let sql = format!("DELETE FROM {table} WHERE {RES_PK} = ANY($1)");
         sqlx::query(&sql).bind(res_pks).execute(&mut *conn).await?;
     }
     Ok(())
@@ -116,6 +122,14 @@ impl Keys {
     }
 }
 
+static INSERT_STRINGS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_spidx_string::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE_NORMALIZED}, {VALUE_EXACT}, {HASH_EXACT}) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::bigint[])"
+    )
+});
+
 async fn insert_strings(
     conn: &mut PgConnection,
     targets: &[Target<'_>],
@@ -137,22 +151,27 @@ async fn insert_strings(
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO hfj_spidx_string (res_pk, res_type, sp_name, comp, grp, value_normalized, value_exact, hash_exact) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::bigint[])",
-    )
-    .bind(keys.res_pk)
-    .bind(keys.res_type)
-    .bind(keys.sp_name)
-    .bind(keys.comp)
-    .bind(keys.grp)
-    .bind(normalized)
-    .bind(exact)
-    .bind(hashes)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_STRINGS)
+        .bind(keys.res_pk)
+        .bind(keys.res_type)
+        .bind(keys.sp_name)
+        .bind(keys.comp)
+        .bind(keys.grp)
+        .bind(normalized)
+        .bind(exact)
+        .bind(hashes)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_TOKENS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_spidx_token::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {SYSTEM}, {CODE}, {TEXT}, {TYPE_SYSTEM}, {TYPE_CODE}, {HASH_SYS_VALUE}, {HASH_VALUE}) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])"
+    )
+});
 
 async fn insert_tokens(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
@@ -184,26 +203,33 @@ async fn insert_tokens(conn: &mut PgConnection, targets: &[Target<'_>]) -> Resul
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO hfj_spidx_token (res_pk, res_type, sp_name, comp, grp, system, code, text, type_system, type_code, hash_sys_value, hash_value) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])",
-    )
-    .bind(keys.res_pk)
-    .bind(keys.res_type)
-    .bind(keys.sp_name)
-    .bind(keys.comp)
-    .bind(keys.grp)
-    .bind(system)
-    .bind(code)
-    .bind(text)
-    .bind(type_system)
-    .bind(type_code)
-    .bind(hash_sys_value)
-    .bind(hash_value)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_TOKENS)
+        .bind(keys.res_pk)
+        .bind(keys.res_type)
+        .bind(keys.sp_name)
+        .bind(keys.comp)
+        .bind(keys.grp)
+        .bind(system)
+        .bind(code)
+        .bind(text)
+        .bind(type_system)
+        .bind(type_code)
+        .bind(hash_sys_value)
+        .bind(hash_value)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_DATES: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_spidx_date::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {LOW}, {HIGH}) \
+         SELECT res_pk, res_type, sp_name, comp, grp, coalesce(low, '-infinity'), coalesce(high, 'infinity') \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::timestamptz[], $7::timestamptz[]) \
+              AS u(res_pk, res_type, sp_name, comp, grp, low, high)"
+    )
+});
 
 async fn insert_dates(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
@@ -219,23 +245,28 @@ async fn insert_dates(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result
         return Ok(());
     }
     // An open end is stored as an infinite instant, so range comparisons need no NULL cases.
-    sqlx::query(
-        "INSERT INTO hfj_spidx_date (res_pk, res_type, sp_name, comp, grp, low, high) \
-         SELECT res_pk, res_type, sp_name, comp, grp, coalesce(low, '-infinity'), coalesce(high, 'infinity') \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::timestamptz[], $7::timestamptz[]) \
-              AS u(res_pk, res_type, sp_name, comp, grp, low, high)",
-    )
-    .bind(keys.res_pk)
-    .bind(keys.res_type)
-    .bind(keys.sp_name)
-    .bind(keys.comp)
-    .bind(keys.grp)
-    .bind(low)
-    .bind(high)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_DATES)
+        .bind(keys.res_pk)
+        .bind(keys.res_type)
+        .bind(keys.sp_name)
+        .bind(keys.comp)
+        .bind(keys.grp)
+        .bind(low)
+        .bind(high)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_NUMBERS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_spidx_number::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE}) \
+         SELECT res_pk, res_type, sp_name, comp, grp, value::numeric \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[]) \
+              AS u(res_pk, res_type, sp_name, comp, grp, value)"
+    )
+});
 
 async fn insert_numbers(
     conn: &mut PgConnection,
@@ -252,22 +283,27 @@ async fn insert_numbers(
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO hfj_spidx_number (res_pk, res_type, sp_name, comp, grp, value) \
-         SELECT res_pk, res_type, sp_name, comp, grp, value::numeric \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[]) \
-              AS u(res_pk, res_type, sp_name, comp, grp, value)",
-    )
-    .bind(keys.res_pk)
-    .bind(keys.res_type)
-    .bind(keys.sp_name)
-    .bind(keys.comp)
-    .bind(keys.grp)
-    .bind(value)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_NUMBERS)
+        .bind(keys.res_pk)
+        .bind(keys.res_type)
+        .bind(keys.sp_name)
+        .bind(keys.comp)
+        .bind(keys.grp)
+        .bind(value)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_QUANTITIES: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_spidx_quantity::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE}, {COMPARATOR}, {SYSTEM}, {CODE}, {UNIT}, {CANONICAL_VALUE}, {CANONICAL_CODE}) \
+         SELECT res_pk, res_type, sp_name, comp, grp, value::numeric, comparator, system, code, unit, canonical_value::numeric, canonical_code \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
+              AS u(res_pk, res_type, sp_name, comp, grp, value, comparator, system, code, unit, canonical_value, canonical_code)"
+    )
+});
 
 async fn insert_quantities(
     conn: &mut PgConnection,
@@ -292,28 +328,31 @@ async fn insert_quantities(
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO hfj_spidx_quantity (res_pk, res_type, sp_name, comp, grp, value, comparator, system, code, unit, canonical_value, canonical_code) \
-         SELECT res_pk, res_type, sp_name, comp, grp, value::numeric, comparator, system, code, unit, canonical_value::numeric, canonical_code \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
-              AS u(res_pk, res_type, sp_name, comp, grp, value, comparator, system, code, unit, canonical_value, canonical_code)",
-    )
-    .bind(keys.res_pk)
-    .bind(keys.res_type)
-    .bind(keys.sp_name)
-    .bind(keys.comp)
-    .bind(keys.grp)
-    .bind(value)
-    .bind(comparator)
-    .bind(system)
-    .bind(code)
-    .bind(unit)
-    .bind(canonical_value)
-    .bind(canonical_code)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_QUANTITIES)
+        .bind(keys.res_pk)
+        .bind(keys.res_type)
+        .bind(keys.sp_name)
+        .bind(keys.comp)
+        .bind(keys.grp)
+        .bind(value)
+        .bind(comparator)
+        .bind(system)
+        .bind(code)
+        .bind(unit)
+        .bind(canonical_value)
+        .bind(canonical_code)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_URIS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_spidx_uri::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {URI}, {HASH_URI}) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::bigint[])"
+    )
+});
 
 async fn insert_uris(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
@@ -328,21 +367,26 @@ async fn insert_uris(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO hfj_spidx_uri (res_pk, res_type, sp_name, comp, grp, uri, hash_uri) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::bigint[])",
-    )
-    .bind(keys.res_pk)
-    .bind(keys.res_type)
-    .bind(keys.sp_name)
-    .bind(keys.comp)
-    .bind(keys.grp)
-    .bind(uri)
-    .bind(hashes)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_URIS)
+        .bind(keys.res_pk)
+        .bind(keys.res_type)
+        .bind(keys.sp_name)
+        .bind(keys.comp)
+        .bind(keys.grp)
+        .bind(uri)
+        .bind(hashes)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_COORDS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_spidx_coords::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {LATITUDE}, {LONGITUDE}) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::float8[])"
+    )
+});
 
 async fn insert_coords(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
     let (mut res_pk, mut res_type, mut sp_name) = (Vec::new(), Vec::new(), Vec::new());
@@ -359,19 +403,24 @@ async fn insert_coords(conn: &mut PgConnection, targets: &[Target<'_>]) -> Resul
     if res_pk.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO hfj_spidx_coords (res_pk, res_type, sp_name, latitude, longitude) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::float8[])",
-    )
-    .bind(res_pk)
-    .bind(res_type)
-    .bind(sp_name)
-    .bind(latitude)
-    .bind(longitude)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_COORDS)
+        .bind(res_pk)
+        .bind(res_type)
+        .bind(sp_name)
+        .bind(latitude)
+        .bind(longitude)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_LINKS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_res_link::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {SRC_TYPE}, {SP_NAME}, {COMP}, {GRP}, {SRC_PATH}, {KIND}, {TARGET_TYPE}, {TARGET_ID}, {TARGET_VERSION}, {TARGET_URL}, {IDENTIFIER_SYSTEM}, {IDENTIFIER_VALUE}) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])"
+    )
+});
 
 async fn insert_links(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
@@ -395,27 +444,32 @@ async fn insert_links(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO hfj_res_link (res_pk, src_type, sp_name, comp, grp, src_path, kind, target_type, target_id, target_version, target_url, identifier_system, identifier_value) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])",
-    )
-    .bind(keys.res_pk)
-    .bind(keys.res_type)
-    .bind(keys.sp_name)
-    .bind(keys.comp)
-    .bind(keys.grp)
-    .bind(src_path)
-    .bind(kind)
-    .bind(target_type)
-    .bind(target_id)
-    .bind(target_version)
-    .bind(target_url)
-    .bind(identifier_system)
-    .bind(identifier_value)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_LINKS)
+        .bind(keys.res_pk)
+        .bind(keys.res_type)
+        .bind(keys.sp_name)
+        .bind(keys.comp)
+        .bind(keys.grp)
+        .bind(src_path)
+        .bind(kind)
+        .bind(target_type)
+        .bind(target_id)
+        .bind(target_version)
+        .bind(target_url)
+        .bind(identifier_system)
+        .bind(identifier_value)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_TAGS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_res_tag::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {KIND}, {SYSTEM}, {CODE}, {DISPLAY}) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+    )
+});
 
 async fn insert_tags(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
     let (mut res_pk, mut res_type, mut kind) = (Vec::new(), Vec::new(), Vec::new());
@@ -433,20 +487,27 @@ async fn insert_tags(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
     if res_pk.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO hfj_res_tag (res_pk, res_type, kind, system, code, display) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])",
-    )
-    .bind(res_pk)
-    .bind(res_type)
-    .bind(kind)
-    .bind(system)
-    .bind(code)
-    .bind(display)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_TAGS)
+        .bind(res_pk)
+        .bind(res_type)
+        .bind(kind)
+        .bind(system)
+        .bind(code)
+        .bind(display)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_TEXT: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_res_text::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {NARRATIVE}, {CONTENT}) \
+         SELECT res_pk, res_type, array_to_tsvector(string_to_array(narrative, ' ')), \
+                array_to_tsvector(string_to_array(content, ' ')) \
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(res_pk, res_type, narrative, content)"
+    )
+});
 
 async fn insert_text(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
     let (mut res_pk, mut res_type) = (Vec::new(), Vec::new());
@@ -463,20 +524,55 @@ async fn insert_text(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
     // The words were folded and split in `apply::prepare`, so the database
     // only assembles them: parsing every string of every resource with to_tsvector was the
     // most expensive statement of a batch.
-    sqlx::query(
-        "INSERT INTO hfj_res_text (res_pk, res_type, narrative, content) \
-         SELECT res_pk, res_type, array_to_tsvector(string_to_array(narrative, ' ')), \
-                array_to_tsvector(string_to_array(content, ' ')) \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(res_pk, res_type, narrative, content)",
-    )
-    .bind(res_pk)
-    .bind(res_type)
-    .bind(narrative)
-    .bind(content)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_TEXT)
+        .bind(res_pk)
+        .bind(res_type)
+        .bind(narrative)
+        .bind(content)
+        .execute(conn)
+        .await?;
     Ok(())
 }
+
+static INSERT_NOTE: LazyLock<String> = LazyLock::new(|| {
+    use schema::clinical_notes::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {RES_ID}, {PATIENT_ID}, {ENCOUNTER_ID}, {STATUS}, {TYPE_SYSTEM}, {TYPE_CODE}, {TYPE_DISPLAY}, {TITLE}, {AUTHOR}, {DATE}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+    )
+});
+
+static INSERT_ORDER: LazyLock<String> = LazyLock::new(|| {
+    use schema::orders::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {RES_ID}, {PATIENT_ID}, {ENCOUNTER_ID}, {STATUS}, {INTENT}, {PRIORITY}, {REQUESTER}, {CODE_SYSTEM}, {CODE}, {CODE_DISPLAY}, {AUTHORED_ON}, {LAST_UPDATED}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    )
+});
+
+static INSERT_TASK: LazyLock<String> = LazyLock::new(|| {
+    use schema::tasks::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_ID}, {PATIENT_ID}, {STATUS}, {INTENT}, {PRIORITY}, {OWNER}, {FOCUS}, {DESCRIPTION}, {CODE_DISPLAY}, {DUE}, {AUTHORED_ON}, {LAST_UPDATED}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    )
+});
+
+static INSERT_LOCATION: LazyLock<String> = LazyLock::new(|| {
+    use schema::locations::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_ID}, {NAME}, {STATUS}, {PHYSICAL_TYPE}, {PART_OF_ID}) \
+         VALUES ($1, $2, $3, $4, $5, $6)"
+    )
+});
+
+static INSERT_CENSUS: LazyLock<String> = LazyLock::new(|| {
+    use schema::encounter_census::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {ENCOUNTER_ID}, {PATIENT_ID}, {LOCATION_ID}, {LOCATION_NAME}, {CLASS_CODE}, {PERIOD_START}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)"
+    )
+});
 
 async fn insert_workflow(
     conn: &mut PgConnection,
@@ -485,100 +581,93 @@ async fn insert_workflow(
     for target in targets {
         let rows = target.workflow;
         if let Some(note) = &rows.note {
-            sqlx::query(
-                "INSERT INTO clinical_notes (res_pk, res_type, res_id, patient_id, encounter_id, status, type_system, type_code, type_display, title, author, date) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(target.res_pk)
-            .bind(target.resource_type)
-            .bind(target.resource_id)
-            .bind(bounded(note.patient_id.as_deref()))
-            .bind(&note.encounter_id)
-            .bind(&note.status)
-            .bind(&note.type_system)
-            .bind(&note.type_code)
-            .bind(&note.type_display)
-            .bind(&note.title)
-            .bind(&note.author)
-            .bind(note.date)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(&INSERT_NOTE)
+                .bind(target.res_pk)
+                .bind(target.resource_type)
+                .bind(target.resource_id)
+                .bind(bounded(note.patient_id.as_deref()))
+                .bind(&note.encounter_id)
+                .bind(&note.status)
+                .bind(&note.type_system)
+                .bind(&note.type_code)
+                .bind(&note.type_display)
+                .bind(&note.title)
+                .bind(&note.author)
+                .bind(note.date)
+                .execute(&mut *conn)
+                .await?;
         }
         if let Some(order) = &rows.order {
-            sqlx::query(
-                "INSERT INTO orders (res_pk, res_type, res_id, patient_id, encounter_id, status, intent, priority, requester, code_system, code, code_display, authored_on, last_updated) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(target.res_pk)
-            .bind(target.resource_type)
-            .bind(target.resource_id)
-            .bind(bounded(order.patient_id.as_deref()))
-            .bind(&order.encounter_id)
-            .bind(bounded(order.status.as_deref()))
-            .bind(&order.intent)
-            .bind(bounded(order.priority.as_deref()))
-            .bind(&order.requester)
-            .bind(&order.code_system)
-            .bind(&order.code)
-            .bind(&order.code_display)
-            .bind(order.authored_on)
-            .bind(target.last_updated)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(&INSERT_ORDER)
+                .bind(target.res_pk)
+                .bind(target.resource_type)
+                .bind(target.resource_id)
+                .bind(bounded(order.patient_id.as_deref()))
+                .bind(&order.encounter_id)
+                .bind(bounded(order.status.as_deref()))
+                .bind(&order.intent)
+                .bind(bounded(order.priority.as_deref()))
+                .bind(&order.requester)
+                .bind(&order.code_system)
+                .bind(&order.code)
+                .bind(&order.code_display)
+                .bind(order.authored_on)
+                .bind(target.last_updated)
+                .execute(&mut *conn)
+                .await?;
         }
         if let Some(task) = &rows.task {
-            sqlx::query(
-                "INSERT INTO tasks (res_pk, res_id, patient_id, status, intent, priority, owner, focus, description, code_display, due, authored_on, last_updated) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(target.res_pk)
-            .bind(target.resource_id)
-            .bind(bounded(task.patient_id.as_deref()))
-            .bind(bounded(task.status.as_deref()))
-            .bind(&task.intent)
-            .bind(&task.priority)
-            .bind(bounded(task.owner.as_deref()))
-            .bind(&task.focus)
-            .bind(&task.description)
-            .bind(&task.code_display)
-            .bind(task.due)
-            .bind(task.authored_on)
-            .bind(target.last_updated)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(&INSERT_TASK)
+                .bind(target.res_pk)
+                .bind(target.resource_id)
+                .bind(bounded(task.patient_id.as_deref()))
+                .bind(bounded(task.status.as_deref()))
+                .bind(&task.intent)
+                .bind(&task.priority)
+                .bind(bounded(task.owner.as_deref()))
+                .bind(&task.focus)
+                .bind(&task.description)
+                .bind(&task.code_display)
+                .bind(task.due)
+                .bind(task.authored_on)
+                .bind(target.last_updated)
+                .execute(&mut *conn)
+                .await?;
         }
         if let Some(location) = &rows.location {
-            sqlx::query(
-                "INSERT INTO locations (res_pk, res_id, name, status, physical_type, part_of_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(target.res_pk)
-            .bind(target.resource_id)
-            .bind(&location.name)
-            .bind(&location.status)
-            .bind(&location.physical_type)
-            .bind(&location.part_of_id)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(&INSERT_LOCATION)
+                .bind(target.res_pk)
+                .bind(target.resource_id)
+                .bind(&location.name)
+                .bind(&location.status)
+                .bind(&location.physical_type)
+                .bind(&location.part_of_id)
+                .execute(&mut *conn)
+                .await?;
         }
         for place in &rows.census {
-            sqlx::query(
-                "INSERT INTO encounter_census (res_pk, encounter_id, patient_id, location_id, location_name, class_code, period_start) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(target.res_pk)
-            .bind(target.resource_id)
-            .bind(&place.patient_id)
-            .bind(key(&place.location_id).into_owned())
-            .bind(&place.location_name)
-            .bind(&place.class_code)
-            .bind(place.period_start)
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(&INSERT_CENSUS)
+                .bind(target.res_pk)
+                .bind(target.resource_id)
+                .bind(&place.patient_id)
+                .bind(key(&place.location_id).into_owned())
+                .bind(&place.location_name)
+                .bind(&place.class_code)
+                .bind(place.period_start)
+                .execute(&mut *conn)
+                .await?;
         }
     }
     insert_catalog(conn, targets).await
 }
+
+static INSERT_CATALOG: LazyLock<String> = LazyLock::new(|| {
+    use schema::clinical_catalog_entry::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {CATALOG}, {SYSTEM}, {CODE}, {DISPLAY}) \
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])"
+    )
+});
 
 async fn insert_catalog(
     conn: &mut PgConnection,
@@ -598,17 +687,14 @@ async fn insert_catalog(
     if res_pk.is_empty() {
         return Ok(());
     }
-    sqlx::query(
-        "INSERT INTO clinical_catalog_entry (res_pk, catalog, system, code, display) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[])",
-    )
-    .bind(res_pk)
-    .bind(catalog)
-    .bind(system)
-    .bind(code)
-    .bind(display)
-    .execute(conn)
-    .await?;
+    sqlx::query(&INSERT_CATALOG)
+        .bind(res_pk)
+        .bind(catalog)
+        .bind(system)
+        .bind(code)
+        .bind(display)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 

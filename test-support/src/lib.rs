@@ -35,7 +35,8 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-/// A database created for one test, with the migrations applied.
+/// A database created for one test, with the migrations applied: the event store's and the
+/// index schema's, as the services apply them.
 pub struct TestDatabase {
     pub name: String,
     pub url: String,
@@ -44,6 +45,14 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> TestDatabase {
+        let database = TestDatabase::empty().await;
+        event_store::store::migrate(&database.pool).await.unwrap();
+        fhir_search::schema::migrate(&database.pool).await.unwrap();
+        database
+    }
+
+    /// A database created for one test, with nothing in it (for tests of the migrations).
+    pub async fn empty() -> TestDatabase {
         let admin_url = database_url();
         let name = format!("wl_test_{}", Uuid::new_v4().simple());
         let mut admin = PgConnection::connect(&admin_url)
@@ -56,7 +65,6 @@ impl TestDatabase {
         admin.close().await.ok();
         let url = with_database(&admin_url, &name);
         let pool = event_store::EventStore::connect(&url, 20).await.unwrap();
-        event_store::store::migrate(&pool).await.unwrap();
         TestDatabase { name, url, pool }
     }
 }

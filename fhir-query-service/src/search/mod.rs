@@ -25,10 +25,12 @@ pub mod session;
 pub mod summary;
 
 use std::collections::HashSet;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use fhir_search::compartment;
 use fhir_search::query::{self, Include, SearchQuery, Summary, Total};
+use fhir_search::schema::{hfj_res_link, hfj_resource, search_result};
 use fhir_search::sql;
 use fhir_search::{ParamType, Registry};
 use serde_json::{Map, Value, json};
@@ -280,26 +282,22 @@ impl Searcher {
     ) -> Result<Value, SearchError> {
         // Held until the page is read, so no rebuild can swap the table between the check of
         // the generation and the reading of the page's rows.
-        sqlx::query("LOCK TABLE public.hfj_resource IN ACCESS SHARE MODE")
+        sqlx::query(&LOCK_RESOURCES)
             .execute(session.connection()?)
             .await?;
-        let row = sqlx::query(
-            "SELECT path, params, res_pks, total, \
-             generation IS NOT DISTINCT FROM 'public.hfj_resource'::regclass::oid AS current \
-             FROM search_result WHERE id = $1 AND created_at > now() - make_interval(secs => $2)",
-        )
-        .bind(page.id)
-        .bind(self.budget.result_ttl.as_secs_f64())
-        .fetch_optional(session.connection()?)
-        .await?
-        .ok_or_else(|| SearchError::UnknownPage(page.id.to_string()))?;
+        let row = sqlx::query(&READ_KEPT)
+            .bind(page.id)
+            .bind(self.budget.result_ttl.as_secs_f64())
+            .fetch_optional(session.connection()?)
+            .await?
+            .ok_or_else(|| SearchError::UnknownPage(page.id.to_string()))?;
         if !row.get::<bool, _>("current") {
             return Err(SearchError::StalePage(page.id.to_string()));
         }
-        let path: String = row.get("path");
-        let params: sqlx::types::Json<Vec<(String, String)>> = row.get("params");
-        let all: Vec<i64> = row.get("res_pks");
-        let total: Option<i64> = row.get("total");
+        let path: String = row.get(search_result::PATH);
+        let params: sqlx::types::Json<Vec<(String, String)>> = row.get(search_result::PARAMS);
+        let all: Vec<i64> = row.get(search_result::RES_PKS);
+        let total: Option<i64> = row.get(search_result::TOTAL);
         let request = Request {
             base: base.to_owned(),
             path,
@@ -348,39 +346,31 @@ impl Searcher {
         total: Option<usize>,
     ) -> Result<Uuid, SearchError> {
         let id = Uuid::new_v4();
-        sqlx::query(
-            "INSERT INTO search_result (id, path, params, res_pks, total, generation, client) \
-             VALUES ($1, $2, $3, $4, $5, 'public.hfj_resource'::regclass, $6)",
-        )
-        .bind(id)
-        .bind(&request.path)
-        .bind(sqlx::types::Json(&request.params))
-        .bind(matches)
-        .bind(total.map(|total| total as i64))
-        .bind(&request.client)
-        .execute(&mut *connection)
-        .await?;
-        sqlx::query(
-            "DELETE FROM search_result WHERE id IN (SELECT id FROM search_result \
-             WHERE client = $1 AND id <> $2 ORDER BY created_at DESC OFFSET $3)",
-        )
-        .bind(&request.client)
-        .bind(id)
-        .bind((self.budget.results_per_client - 1).max(0))
-        .execute(&mut *connection)
-        .await?;
+        sqlx::query(&INSERT_KEPT)
+            .bind(id)
+            .bind(&request.path)
+            .bind(sqlx::types::Json(&request.params))
+            .bind(matches)
+            .bind(total.map(|total| total as i64))
+            .bind(&request.client)
+            .execute(&mut *connection)
+            .await?;
+        sqlx::query(&DELETE_BEYOND_CLIENT_BOUND)
+            .bind(&request.client)
+            .bind(id)
+            .bind((self.budget.results_per_client - 1).max(0))
+            .execute(&mut *connection)
+            .await?;
         Ok(id)
     }
 
     /// Deletes the result lists older than their time to live; the query service runs it on a
     /// schedule. Returns how many it deleted.
     pub async fn delete_expired(&self) -> Result<u64, sqlx::Error> {
-        let deleted = sqlx::query(
-            "DELETE FROM search_result WHERE created_at < now() - make_interval(secs => $1)",
-        )
-        .bind(self.budget.result_ttl.as_secs_f64())
-        .execute(&self.pool)
-        .await?;
+        let deleted = sqlx::query(&DELETE_EXPIRED)
+            .bind(self.budget.result_ttl.as_secs_f64())
+            .execute(&self.pool)
+            .await?;
         Ok(deleted.rows_affected())
     }
 
@@ -433,13 +423,10 @@ impl Searcher {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(sqlx::query_as(
-            "SELECT p.pk, r.res_type, r.res_id FROM unnest($1::bigint[]) WITH ORDINALITY AS p(pk, ord) \
-             JOIN hfj_resource r ON r.res_pk = p.pk ORDER BY p.ord",
-        )
-        .bind(ids)
-        .fetch_all(connection)
-        .await?)
+        Ok(sqlx::query_as(&NAMES)
+            .bind(ids)
+            .fetch_all(connection)
+            .await?)
     }
 
     /// The current versions of `named`, in that order; deleted ones are left out. Cached
@@ -467,17 +454,10 @@ impl Searcher {
                 i32,
                 chrono::DateTime<chrono::Utc>,
                 String,
-            )> = sqlx::query_as(
-                "SELECT r.res_pk, r.res_type, r.res_id, e.version, e.recorded_at, e.resource::text \
-                     FROM hfj_resource r CROSS JOIN LATERAL ( \
-                         SELECT version, recorded_at, kind, resource FROM fhir_event \
-                         WHERE resource_type = r.res_type AND resource_id = r.res_id \
-                         ORDER BY version DESC LIMIT 1) e \
-                     WHERE r.res_pk = ANY($1) AND e.kind <> 'ResourceDeleted'",
-            )
-            .bind(&missing)
-            .fetch_all(&self.pool)
-            .await?;
+            )> = sqlx::query_as(&CURRENT_VERSIONS)
+                .bind(&missing)
+                .fetch_all(&self.pool)
+                .await?;
             let read: Vec<(i64, String, String, CachedVersion)> = rows
                 .into_iter()
                 .map(|(pk, resource_type, id, version, recorded_at, resource)| {
@@ -668,19 +648,13 @@ async fn forward(
     include: &Include,
     from: &[i64],
 ) -> Result<Vec<i64>, SearchError> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT t.res_pk FROM hfj_res_link l \
-         JOIN hfj_resource t ON t.res_type = l.target_type AND t.res_id = l.target_id AND NOT t.deleted \
-         WHERE l.res_pk = ANY($1) AND l.kind = 'local' \
-         AND ($2::text IS NULL OR l.src_type = $2) AND ($3::text IS NULL OR l.sp_name = $3) \
-         AND ($4::text IS NULL OR l.target_type = $4)",
-    )
-    .bind(from)
-    .bind(&include.source_type)
-    .bind(&include.param)
-    .bind(&include.target_type)
-    .fetch_all(connection)
-    .await?;
+    let rows = sqlx::query(&FORWARD)
+        .bind(from)
+        .bind(&include.source_type)
+        .bind(&include.param)
+        .bind(&include.target_type)
+        .fetch_all(connection)
+        .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
 
@@ -690,20 +664,111 @@ async fn reverse(
     include: &Include,
     to: &[i64],
 ) -> Result<Vec<i64>, SearchError> {
-    let rows = sqlx::query(
-        "SELECT DISTINCT s.res_pk FROM hfj_resource t \
-         JOIN hfj_res_link l ON l.target_type = t.res_type AND l.target_id = t.res_id \
-         JOIN hfj_resource s ON s.res_pk = l.res_pk AND NOT s.deleted \
-         WHERE t.res_pk = ANY($1) AND l.kind = 'local' \
-         AND ($2::text IS NULL OR l.src_type = $2) AND ($3::text IS NULL OR l.sp_name = $3)",
-    )
-    .bind(to)
-    .bind(&include.source_type)
-    .bind(&include.param)
-    .fetch_all(connection)
-    .await?;
+    let rows = sqlx::query(&REVERSE)
+        .bind(to)
+        .bind(&include.source_type)
+        .bind(&include.param)
+        .fetch_all(connection)
+        .await?;
     Ok(rows.iter().map(|row| row.get(0)).collect())
 }
+
+// The statements over the index schema and the kept lists, named through `fhir_search::schema`
+// and formatted once. A kept list records the OID of the live `hfj_resource` (its generation).
+
+/// Held while a page is read, so no rebuild swaps `hfj_resource` in between.
+static LOCK_RESOURCES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "LOCK TABLE public.{} IN ACCESS SHARE MODE",
+        hfj_resource::TABLE
+    )
+});
+
+/// A kept list, unexpired, and whether it belongs to the live projection.
+static READ_KEPT: LazyLock<String> = LazyLock::new(|| {
+    use search_result::{CREATED_AT, GENERATION, ID, PARAMS, PATH, RES_PKS, TABLE, TOTAL};
+    let resources = hfj_resource::TABLE;
+    format!(
+        "SELECT {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, \
+         {GENERATION} IS NOT DISTINCT FROM 'public.{resources}'::regclass::oid AS current \
+         FROM {TABLE} WHERE {ID} = $1 AND {CREATED_AT} > now() - make_interval(secs => $2)"
+    )
+});
+
+static INSERT_KEPT: LazyLock<String> = LazyLock::new(|| {
+    use search_result::{CLIENT, GENERATION, ID, PARAMS, PATH, RES_PKS, TABLE, TOTAL};
+    let resources = hfj_resource::TABLE;
+    format!(
+        "INSERT INTO {TABLE} ({ID}, {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, {GENERATION}, {CLIENT}) \
+         VALUES ($1, $2, $3, $4, $5, 'public.{resources}'::regclass, $6)"
+    )
+});
+
+/// The client's lists beyond its bound, oldest first, but not the one just kept.
+static DELETE_BEYOND_CLIENT_BOUND: LazyLock<String> = LazyLock::new(|| {
+    use search_result::{CLIENT, CREATED_AT, ID, TABLE};
+    format!(
+        "DELETE FROM {TABLE} WHERE {ID} IN (SELECT {ID} FROM {TABLE} \
+         WHERE {CLIENT} = $1 AND {ID} <> $2 ORDER BY {CREATED_AT} DESC OFFSET $3)"
+    )
+});
+
+static DELETE_EXPIRED: LazyLock<String> = LazyLock::new(|| {
+    use search_result::{CREATED_AT, TABLE};
+    format!("DELETE FROM {TABLE} WHERE {CREATED_AT} < now() - make_interval(secs => $1)")
+});
+
+/// Types and ids of `res_pk`s, in the order given.
+static NAMES: LazyLock<String> = LazyLock::new(|| {
+    use hfj_resource::{RES_ID, RES_PK, RES_TYPE, TABLE};
+    format!(
+        "SELECT p.pk, r.{RES_TYPE}, r.{RES_ID} FROM unnest($1::bigint[]) WITH ORDINALITY AS p(pk, ord) \
+         JOIN {TABLE} r ON r.{RES_PK} = p.pk ORDER BY p.ord"
+    )
+});
+
+/// The current version of each `res_pk`'s resource from the event store, deleted ones left out.
+static CURRENT_VERSIONS: LazyLock<String> = LazyLock::new(|| {
+    use hfj_resource::{RES_ID, RES_PK, RES_TYPE, TABLE};
+    format!(
+        "SELECT r.{RES_PK}, r.{RES_TYPE}, r.{RES_ID}, e.version, e.recorded_at, e.resource::text \
+             FROM {TABLE} r CROSS JOIN LATERAL ( \
+                 SELECT version, recorded_at, kind, resource FROM fhir_event \
+                 WHERE resource_type = r.{RES_TYPE} AND resource_id = r.{RES_ID} \
+                 ORDER BY version DESC LIMIT 1) e \
+             WHERE r.{RES_PK} = ANY($1) AND e.kind <> 'ResourceDeleted'"
+    )
+});
+
+/// `_include`: local targets of the references from `$1`, optionally of one source type,
+/// parameter and target type.
+static FORWARD: LazyLock<String> = LazyLock::new(|| {
+    use hfj_res_link::{KIND, SP_NAME, SRC_TYPE, TARGET_ID, TARGET_TYPE};
+    use hfj_resource::{DELETED, RES_ID, RES_PK, RES_TYPE};
+    let (links, resources) = (hfj_res_link::TABLE, hfj_resource::TABLE);
+    format!(
+        "SELECT DISTINCT t.{RES_PK} FROM {links} l \
+         JOIN {resources} t ON t.{RES_TYPE} = l.{TARGET_TYPE} AND t.{RES_ID} = l.{TARGET_ID} AND NOT t.{DELETED} \
+         WHERE l.{RES_PK} = ANY($1) AND l.{KIND} = 'local' \
+         AND ($2::text IS NULL OR l.{SRC_TYPE} = $2) AND ($3::text IS NULL OR l.{SP_NAME} = $3) \
+         AND ($4::text IS NULL OR l.{TARGET_TYPE} = $4)"
+    )
+});
+
+/// `_revinclude`: resources whose local references point at `$1`, optionally of one source
+/// type and parameter.
+static REVERSE: LazyLock<String> = LazyLock::new(|| {
+    use hfj_res_link::{KIND, SP_NAME, SRC_TYPE, TARGET_ID, TARGET_TYPE};
+    use hfj_resource::{DELETED, RES_ID, RES_PK, RES_TYPE};
+    let (links, resources) = (hfj_res_link::TABLE, hfj_resource::TABLE);
+    format!(
+        "SELECT DISTINCT s.{RES_PK} FROM {resources} t \
+         JOIN {links} l ON l.{TARGET_TYPE} = t.{RES_TYPE} AND l.{TARGET_ID} = t.{RES_ID} \
+         JOIN {resources} s ON s.{RES_PK} = l.{RES_PK} AND NOT s.{DELETED} \
+         WHERE t.{RES_PK} = ANY($1) AND l.{KIND} = 'local' \
+         AND ($2::text IS NULL OR l.{SRC_TYPE} = $2) AND ($3::text IS NULL OR l.{SP_NAME} = $3)"
+    )
+});
 
 /// Parameters that select by reference, for the CapabilityStatement's include lists.
 pub fn reference_params(registry: &Registry, resource_type: &str) -> Vec<String> {

@@ -1,4 +1,4 @@
-//! String folding for `hfj_spidx_string.normalized` and token `:text`.
+//! String folding for `hfj_spidx_string.value_normalized` and token `:text`.
 //!
 //! FHIR's default string search is case- and accent-insensitive and matches a prefix
 //! (search.html, "string"). The index therefore stores the value lowercased, with accents

@@ -4,7 +4,7 @@
 //! `AllergyIntolerance.patient | CarePlan.subject.where(resolve() is Patient) | ...`. Compiling
 //! each branch on its own lets extraction evaluate only the branches that start with the
 //! resource's type (one path instead of thirty for `patient` or `code`), and tells which element
-//! path a value came from, which `hfj_res_link.source_path` records. HAPI also evaluates the
+//! path a value came from, which `hfj_res_link.src_path` records. HAPI also evaluates the
 //! branches one by one (`split` on `|`). A union is the distinct values of its branches, and rows
 //! are deduplicated afterwards, so the result is the same as evaluating the whole expression.
 

@@ -10,11 +10,15 @@
 //! copy notifies too), and polls as a fallback in case a notification is lost with a dropped
 //! connection. Waiting requests watch a `watch` channel, so a thousand waiters cost one query.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
+
+use crate::schema::projection_checkpoint::{NAME, POSITION, TABLE};
+use crate::schema::{CHECKPOINT_CHANNEL, SEARCH_CHECKPOINT};
 
 /// How often the checkpoint is read when no notification arrives.
 const FALLBACK_POLL: Duration = Duration::from_millis(200);
@@ -55,12 +59,19 @@ impl Checkpoint {
     }
 }
 
+/// Reads the search projections' checkpoint.
+static READ: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {POSITION} FROM {TABLE} WHERE {NAME} = '{SEARCH_CHECKPOINT}'")
+});
+
+/// The search projections' checkpoint as it stands now (`None` before the index schema is
+/// migrated), for a caller that reads it once rather than following it.
+pub async fn position(pool: &PgPool) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(&READ).fetch_optional(pool).await
+}
+
 async fn read(pool: &PgPool) -> Option<i64> {
-    sqlx::query_scalar("SELECT position FROM projection_checkpoint WHERE name = 'search'")
-        .fetch_optional(pool)
-        .await
-        .ok()
-        .flatten()
+    position(pool).await.ok().flatten()
 }
 
 async fn follow(pool: PgPool, sender: watch::Sender<i64>) {
@@ -77,7 +88,7 @@ async fn follow(pool: PgPool, sender: watch::Sender<i64>) {
     };
     loop {
         let mut listener = match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen("projection_checkpoint").await {
+            Ok(mut listener) => match listener.listen(CHECKPOINT_CHANNEL).await {
                 Ok(()) => Some(listener),
                 Err(error) => {
                     tracing::warn!(%error, "cannot listen for checkpoint notifications; polling");

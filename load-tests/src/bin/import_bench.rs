@@ -98,8 +98,7 @@ async fn wait_for(port: u16, path: &str) {
 }
 
 async fn checkpoint(pool: &sqlx::PgPool) -> i64 {
-    sqlx::query_scalar::<_, i64>("SELECT position FROM projection_checkpoint WHERE name = 'search'")
-        .fetch_optional(pool)
+    fhir_search::sql::checkpoint::position(pool)
         .await
         .unwrap()
         .unwrap_or(0)

@@ -73,12 +73,10 @@ impl Services {
 }
 
 async fn checkpoint(pool: &PgPool) -> i64 {
-    let (position,): (i64,) =
-        sqlx::query_as("SELECT position FROM projection_checkpoint WHERE name = 'search'")
-            .fetch_one(pool)
-            .await
-            .unwrap();
-    position
+    fhir_search::sql::checkpoint::position(pool)
+        .await
+        .unwrap()
+        .expect("the projection checkpoint row")
 }
 
 async fn head(pool: &PgPool) -> i64 {
@@ -210,9 +208,12 @@ async fn main() -> anyhow::Result<()> {
         // checkpoint moves; listening costs the database nothing, where polling every
         // millisecond would load the machine being measured.
         let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-        listener.listen("projection_checkpoint").await?;
+        listener
+            .listen(fhir_search::schema::CHECKPOINT_CHANNEL)
+            .await?;
         let poller = tokio::spawn({
             let (passed, polling) = (passed.clone(), polling.clone());
+            let prefix = format!("{}:", fhir_search::schema::SEARCH_CHECKPOINT);
             async move {
                 while polling.load(std::sync::atomic::Ordering::Relaxed) {
                     let Ok(Ok(notification)) =
@@ -223,7 +224,7 @@ async fn main() -> anyhow::Result<()> {
                     let at = Instant::now();
                     if let Some(position) = notification
                         .payload()
-                        .strip_prefix("search:")
+                        .strip_prefix(prefix.as_str())
                         .and_then(|position| position.parse::<i64>().ok())
                     {
                         passed.lock().await.push((position, at));
