@@ -7,18 +7,19 @@
 //! go on a page neither repeats nor skips a version: new versions only ever appear before the
 //! first page.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use event_store::{EventKind, HistoryQuery, StoredEvent};
-use fhir_model::{IssueCode, ResourceId, ResourceType};
+use fhir_model::IssueCode;
 use fhir_search::query::{DateValue, Summary, element_names};
 use serde_json::{Map, Value, json};
 use service_kit::fhir_response::{FhirError, fhir_json};
 
 use super::AppState;
 use super::search::prefers_strict;
+use crate::error::{InstancePath, TypePath};
 use crate::search::summary::Trim;
 
 /// Versions per page when `_count` is absent, and the most a page holds.
@@ -27,14 +28,10 @@ const MAX_COUNT: i64 = 1000;
 
 pub(crate) async fn instance(
     State(state): State<AppState>,
-    Path((type_name, id)): Path<(String, String)>,
+    InstancePath(resource_type, id): InstancePath,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
-    let resource_type = parse_type(&type_name)?;
-    let id = ResourceId::parse(&id).map_err(|error| {
-        FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Value, error.to_string())
-    })?;
     let total = state
         .store
         .version_count(resource_type.as_str(), id.as_str())
@@ -64,11 +61,10 @@ pub(crate) async fn instance(
 
 pub(crate) async fn by_type(
     State(state): State<AppState>,
-    Path(type_name): Path<String>,
+    TypePath(resource_type): TypePath,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
-    let resource_type = parse_type(&type_name)?;
     let path = format!("{resource_type}/_history");
     history(
         &state,
@@ -110,16 +106,6 @@ struct Scope<'a> {
     path: &'a str,
     /// Known for an instance (its version count); not counted for type and system history.
     total: Option<i64>,
-}
-
-fn parse_type(type_name: &str) -> Result<ResourceType, FhirError> {
-    ResourceType::parse(type_name).map_err(|error| {
-        FhirError::new(
-            StatusCode::NOT_FOUND,
-            IssueCode::NotSupported,
-            error.to_string(),
-        )
-    })
 }
 
 fn invalid(message: String) -> FhirError {

@@ -1,5 +1,6 @@
-//! `GET /fhir/<Type>/<id>` (read) and `GET /fhir/<Type>/<id>/_history/<vid>` (vread), from the
-//! event store: the stored text of the version is the body, byte for byte. `HEAD` answers the
+//! `GET /fhir/<Type>/<id>` (read, through the Redis read cache) and
+//! `GET /fhir/<Type>/<id>/_history/<vid>` (vread), from the event store: the stored text of the
+//! version is the body, byte for byte. `HEAD` answers the
 //! same headers without the body (axum derives it from `GET`), and `If-None-Match` /
 //! `If-Modified-Since` give `304 Not Modified` when the client's copy is current.
 
@@ -9,7 +10,10 @@ use axum::response::{IntoResponse, Response};
 use event_store::{EventStore, StoredEvent};
 use service_kit::resource_cache::CachedVersion;
 
+use std::collections::HashMap;
+
 use super::AppState;
+use crate::error::InstancePath;
 use fhir_model::{IssueCode, ResourceId, ResourceType};
 use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date, parse_version_tag};
 
@@ -17,10 +21,9 @@ use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date, parse_ve
 /// cache is given what was read, unless it meanwhile holds a newer version).
 pub(crate) async fn read(
     State(state): State<AppState>,
-    Path((type_name, id)): Path<(String, String)>,
+    InstancePath(resource_type, id): InstancePath,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let (resource_type, id) = parse(&type_name, &id)?;
     if let Some(cached) = state.cache.get(resource_type.as_str(), id.as_str()).await {
         return respond(Some(cached), &resource_type, &id, None, &headers);
     }
@@ -50,10 +53,11 @@ fn version_of(event: StoredEvent) -> CachedVersion {
 
 pub(crate) async fn vread(
     State(store): State<EventStore>,
-    Path((type_name, id, version_text)): Path<(String, String, String)>,
+    InstancePath(resource_type, id): InstancePath,
+    Path(segments): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let (resource_type, id) = parse(&type_name, &id)?;
+    let version_text = segments.get("version").map_or("", String::as_str);
     let version: i32 = version_text
         .parse()
         .ok()
@@ -71,20 +75,6 @@ pub(crate) async fn vread(
         .map_err(FhirError::internal)?
         .map(version_of);
     respond(event, &resource_type, &id, Some(version), &headers)
-}
-
-fn parse(type_name: &str, id: &str) -> Result<(ResourceType, ResourceId), FhirError> {
-    let resource_type = ResourceType::parse(type_name).map_err(|error| {
-        FhirError::new(
-            StatusCode::NOT_FOUND,
-            IssueCode::NotSupported,
-            error.to_string(),
-        )
-    })?;
-    let id = ResourceId::parse(id).map_err(|error| {
-        FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Value, error.to_string())
-    })?;
-    Ok((resource_type, id))
 }
 
 fn respond(

@@ -14,6 +14,7 @@ use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
 use uuid::Uuid;
 
 use super::AppState;
+use crate::error::TypePath;
 use crate::search::session::QUERY_CANCELED;
 use crate::search::{PageRequest, Request, SearchError, system_types};
 use fhir_search::compartment::PatientCompartment;
@@ -51,24 +52,24 @@ impl From<SearchError> for FhirError {
 
 pub(crate) async fn type_get(
     State(state): State<AppState>,
-    Path(type_name): Path<String>,
+    TypePath(resource_type): TypePath,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
     let params = decode(query.as_deref().unwrap_or_default());
-    type_search(state, &type_name, &caller, params).await
+    type_search(state, resource_type, &caller, params).await
 }
 
 pub(crate) async fn type_post(
     State(state): State<AppState>,
-    Path(type_name): Path<String>,
+    TypePath(resource_type): TypePath,
     caller: Caller,
     RawQuery(query): RawQuery,
     body: Result<String, StringRejection>,
 ) -> Result<Response, FhirError> {
     let mut params = decode(query.as_deref().unwrap_or_default());
     params.extend(form_body(&caller.headers, body)?);
-    type_search(state, &type_name, &caller, params).await
+    type_search(state, resource_type, &caller, params).await
 }
 
 pub(crate) async fn system_get(
@@ -106,20 +107,12 @@ pub(crate) async fn compartment_get(
             format!("/{compartment_type}/{id}/{target}: only the Patient compartment is served"),
         ));
     }
-    let id = fhir_model::ResourceId::parse(&id).map_err(|error| {
-        FhirError::new(StatusCode::BAD_REQUEST, IssueCode::Value, error.to_string())
-    })?;
+    let id = crate::error::resource_id(&id)?;
     let params = decode(query.as_deref().unwrap_or_default());
     if target == "$everything" {
         return everything(state, id.as_str(), &caller, params).await;
     }
-    let resource_type = ResourceType::parse(&target).map_err(|error| {
-        FhirError::new(
-            StatusCode::NOT_FOUND,
-            IssueCode::NotSupported,
-            error.to_string(),
-        )
-    })?;
+    let resource_type = crate::error::resource_type(&target)?;
     let types = vec![resource_type.as_str().to_owned()];
     let compartment = PatientCompartment::for_types(id.as_str(), &types, true);
     if compartment.links.is_empty() && resource_type.as_str() != "Patient" {
@@ -186,17 +179,10 @@ async fn everything(
 
 async fn type_search(
     state: AppState,
-    type_name: &str,
+    resource_type: ResourceType,
     caller: &Caller,
     params: Vec<(String, String)>,
 ) -> Result<Response, FhirError> {
-    let resource_type = ResourceType::parse(type_name).map_err(|error| {
-        FhirError::new(
-            StatusCode::NOT_FOUND,
-            IssueCode::NotSupported,
-            error.to_string(),
-        )
-    })?;
     let request = request(&state, caller, resource_type.as_str().to_owned(), params);
     let query = state
         .searcher

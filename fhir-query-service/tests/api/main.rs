@@ -10,5 +10,6 @@ mod history;
 mod hostile;
 mod metadata;
 mod oracle;
+mod path_errors;
 mod read;
 mod search;
