@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{FromRequestParts, Path};
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use fhir_model::{IssueCode, ResourceId, ResourceType};
@@ -50,21 +50,35 @@ pub struct TypePath(pub ResourceType);
 /// The route's `{resource_type}/{id}`, parsed.
 pub struct InstancePath(pub ResourceType, pub ResourceId);
 
-/// The route's named segments.
-async fn segments<S: Send + Sync>(
-    parts: &mut Parts,
-    state: &S,
-) -> Result<HashMap<String, String>, FhirError> {
-    Path::<HashMap<String, String>>::from_request_parts(parts, state)
-        .await
-        .map(|Path(segments)| segments)
-        .map_err(|rejection| {
+/// The route's `{resource_type}/{id}` parsed, and its `{version}` as sent (vread decides what
+/// a version that is not one means).
+pub struct VersionPath(pub ResourceType, pub ResourceId, pub String);
+
+/// The route's named segments, percent-decoded, read from the request's path beside the route
+/// that matched it. Bytes that are not UTF-8 are replaced, so such a segment fails the type or
+/// id rules below (404 or 400 like any other bad name) instead of being refused by the router
+/// with a status of its own.
+fn segments(parts: &Parts) -> Result<HashMap<String, String>, FhirError> {
+    let route = parts
+        .extensions
+        .get::<MatchedPath>()
+        .ok_or_else(|| {
             FhirError::new(
-                StatusCode::BAD_REQUEST,
-                IssueCode::Invalid,
-                rejection.body_text(),
+                StatusCode::INTERNAL_SERVER_ERROR,
+                IssueCode::Exception,
+                "a path extractor ran outside a route",
             )
+        })?
+        .as_str();
+    Ok(route
+        .split('/')
+        .zip(parts.uri.path().split('/'))
+        .filter_map(|(template, raw)| {
+            let name = template.strip_prefix('{')?.strip_suffix('}')?;
+            let value = percent_encoding::percent_decode_str(raw).decode_utf8_lossy();
+            Some((name.to_owned(), value.into_owned()))
         })
+        .collect())
 }
 
 fn segment<'a>(segments: &'a HashMap<String, String>, name: &str) -> &'a str {
@@ -74,8 +88,8 @@ fn segment<'a>(segments: &'a HashMap<String, String>, name: &str) -> &'a str {
 impl<S: Send + Sync> FromRequestParts<S> for TypePath {
     type Rejection = FhirError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, FhirError> {
-        let segments = segments(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, FhirError> {
+        let segments = segments(parts)?;
         Ok(TypePath(resource_type(segment(
             &segments,
             "resource_type",
@@ -86,11 +100,24 @@ impl<S: Send + Sync> FromRequestParts<S> for TypePath {
 impl<S: Send + Sync> FromRequestParts<S> for InstancePath {
     type Rejection = FhirError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, FhirError> {
-        let segments = segments(parts, state).await?;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, FhirError> {
+        let segments = segments(parts)?;
         Ok(InstancePath(
             resource_type(segment(&segments, "resource_type"))?,
             resource_id(segment(&segments, "id"))?,
+        ))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for VersionPath {
+    type Rejection = FhirError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, FhirError> {
+        let segments = segments(parts)?;
+        Ok(VersionPath(
+            resource_type(segment(&segments, "resource_type"))?,
+            resource_id(segment(&segments, "id"))?,
+            segment(&segments, "version").to_owned(),
         ))
     }
 }

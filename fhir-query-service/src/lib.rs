@@ -3,8 +3,9 @@
 //! A read by id is answered from the Redis read cache when it holds the resource, else from
 //! the event store (and the cache is given what was read); vread and history come from the
 //! event store. The command service puts each committed version in the cache before it
-//! acknowledges the write, so reads are strongly consistent: a client that got `201 Created`
-//! and then reads gets the resource, every time (`service_kit::resource_cache`). Search is
+//! acknowledges the write, so a client that got `201 Created` and then reads gets the resource
+//! (`service_kit::resource_cache` documents the one narrow exception, when Redis refuses the
+//! writer's store but takes a concurrent reader's older one). Search is
 //! answered from the projection service's `hfj_*` tables (module `search`), waiting for the
 //! client's own writes when it presents their position (`fhir_search::sql::checkpoint`). A path
 //! that names no resource this server could hold is refused in one place (`error.rs`).

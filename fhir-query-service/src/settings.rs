@@ -9,7 +9,8 @@ use service_kit::config::{
     TelemetrySettings,
 };
 
-/// FHIR R4 reads: read and vread from the event store, search over the projections.
+/// FHIR R4 reads: read through the Redis read cache, vread and history from the event store,
+/// search over the projections.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "fhir-query-service", version)]
 pub struct Settings {

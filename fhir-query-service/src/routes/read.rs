@@ -4,16 +4,14 @@
 //! same headers without the body (axum derives it from `GET`), and `If-None-Match` /
 //! `If-Modified-Since` give `304 Not Modified` when the client's copy is current.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use event_store::{EventStore, StoredEvent};
 use service_kit::resource_cache::CachedVersion;
 
-use std::collections::HashMap;
-
 use super::AppState;
-use crate::error::InstancePath;
+use crate::error::{InstancePath, VersionPath};
 use fhir_model::{IssueCode, ResourceId, ResourceType};
 use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date, parse_version_tag};
 
@@ -53,11 +51,9 @@ fn version_of(event: StoredEvent) -> CachedVersion {
 
 pub(crate) async fn vread(
     State(store): State<EventStore>,
-    InstancePath(resource_type, id): InstancePath,
-    Path(segments): Path<HashMap<String, String>>,
+    VersionPath(resource_type, id, version_text): VersionPath,
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
-    let version_text = segments.get("version").map_or("", String::as_str);
     let version: i32 = version_text
         .parse()
         .ok()

@@ -23,6 +23,11 @@ async fn every_read_route_answers_path_mistakes_the_same_way_as_the_write_side()
         ("Spaceship/_history".into(), 404, "not-supported"),
         ("Spaceship?name=x".into(), 404, "not-supported"),
         ("Patient/1/Spaceship".into(), 404, "not-supported"),
+        // A segment that is not UTF-8 once decoded is a bad name like any other.
+        ("%FF/1".into(), 404, "not-supported"),
+        ("%FF/_history".into(), 404, "not-supported"),
+        ("Patient/%FF".into(), 400, "value"),
+        ("Patient/1/_history/%FF".into(), 404, "not-found"),
         (bad_id.clone(), 400, "value"),
         (format!("{bad_id}/_history/1"), 400, "value"),
         (format!("{bad_id}/_history"), 400, "value"),
