@@ -8,4 +8,4 @@ cd "$repo"
 # shellcheck source=/dev/null
 eval "$(./deploy/dev env)"
 cargo build --release -q -p load-tests --bin create-bench
-exec target/release/create-bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/create-bench" "$@"

@@ -10,4 +10,4 @@ cd "$repo"
 eval "$(./deploy/dev env)"
 cargo build --release -q --bins -p command-service -p projection-service
 cargo build --release -q -p load-tests --bin import-bench
-exec target/release/import-bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/import-bench" --bin-dir "${CARGO_TARGET_DIR:-target}/release" "$@"

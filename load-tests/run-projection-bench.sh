@@ -9,4 +9,4 @@ cd "$repo"
 # shellcheck source=/dev/null
 eval "$(./deploy/dev env)"
 cargo build --release -q -p load-tests --bin projection-bench
-exec target/release/projection-bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/projection-bench" "$@"

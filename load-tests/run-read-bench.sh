@@ -9,4 +9,4 @@ cd "$repo"
 # shellcheck source=/dev/null
 eval "$(./deploy/dev env)"
 cargo build --release -q -p load-tests --bin read-bench
-exec target/release/read-bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/read-bench" "$@"

@@ -20,4 +20,4 @@ if [[ $hard != unlimited ]] && ((hard < want)); then
     want=$hard
 fi
 ulimit -n "$want"
-exec target/release/ws-bench "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/ws-bench" --bin-dir "${CARGO_TARGET_DIR:-target}/release" "$@"
