@@ -1,5 +1,6 @@
 //! The edge as the tests run it: nginx, a child process of the test, with the configuration
-//! `deploy/nginx/render` writes (the script `./deploy/dev up` runs) in a temporary directory.
+//! `deploy/nginx/render` writes (the script `./deploy/dev up` runs) in a temporary directory;
+//! for HTTPS, a certificate from a CA that `deploy/local-ca` (which `up` runs too) makes there.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,6 +11,7 @@ pub struct Upstreams {
     pub command: u16,
     pub query: u16,
     pub notifier: u16,
+    pub identity: u16,
 }
 
 impl Upstreams {
@@ -19,13 +21,69 @@ impl Upstreams {
             command: test_support::free_port(),
             query: test_support::free_port(),
             notifier: test_support::free_port(),
+            identity: test_support::free_port(),
         }
     }
+}
+
+/// A local CA and a server certificate for localhost, 127.0.0.1 and ::1 signed by it, made by
+/// `deploy/local-ca` in a temporary directory.
+pub struct LocalCa {
+    dir: tempfile::TempDir,
+}
+
+impl LocalCa {
+    pub fn create() -> LocalCa {
+        let dir = tempfile::tempdir().unwrap();
+        let output = local_ca(dir.path(), &[]);
+        assert!(output.status.success(), "{}", describe(&output));
+        LocalCa { dir }
+    }
+
+    /// The CA's certificate, PEM: what clients trust.
+    pub fn ca_cert(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.ca_cert()).unwrap()
+    }
+
+    pub fn server_cert(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+}
+
+/// Runs `deploy/local-ca --dir dir` with `options`.
+pub fn local_ca(dir: &Path, options: &[&str]) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/local-ca");
+    Command::new(&script)
+        .arg("--dir")
+        .arg(dir)
+        .args(options)
+        .output()
+        .unwrap_or_else(|error| panic!("cannot run {}: {error}", script.display()))
+}
+
+/// A command's exit status and output, for assertion messages.
+pub fn describe(output: &std::process::Output) -> String {
+    format!(
+        "{}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
 }
 
 /// A running nginx; stopped (and its workers with it) when dropped.
 pub struct Edge {
     pub port: u16,
+    /// The HTTPS port, when started with a certificate.
+    pub tls_port: Option<u16>,
     dir: tempfile::TempDir,
     child: Child,
 }
@@ -34,12 +92,43 @@ impl Edge {
     /// Renders the configuration for `upstreams` and `web_root`, with `options` added to the
     /// renderer's command line, and starts nginx on a free port.
     pub fn start(upstreams: &Upstreams, web_root: &Path, options: &[&str]) -> Edge {
+        Edge::launch(upstreams, web_root, options, None)
+    }
+
+    /// As `start`, with an HTTPS server too, on another free port, serving `ca`'s certificate.
+    pub fn start_tls(
+        upstreams: &Upstreams,
+        web_root: &Path,
+        options: &[&str],
+        ca: &LocalCa,
+    ) -> Edge {
+        Edge::launch(upstreams, web_root, options, Some(ca))
+    }
+
+    fn launch(
+        upstreams: &Upstreams,
+        web_root: &Path,
+        options: &[&str],
+        tls: Option<&LocalCa>,
+    ) -> Edge {
         let nginx = nginx_binary();
-        // Another process can take the free port before nginx binds it: try a few.
+        // Another process can take the free ports before nginx binds them: try a few.
         for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
             let port = test_support::free_port();
-            render(dir.path(), port, upstreams, web_root, options);
+            let tls_port = tls.map(|_| test_support::free_port());
+            let mut options: Vec<String> = options.iter().map(|&option| option.into()).collect();
+            if let (Some(ca), Some(tls_port)) = (tls, tls_port) {
+                options.extend([
+                    "--tls-listen".into(),
+                    format!("127.0.0.1:{tls_port}"),
+                    "--tls-cert".into(),
+                    ca.server_cert().display().to_string(),
+                    "--tls-key".into(),
+                    ca.server_key().display().to_string(),
+                ]);
+            }
+            render(dir.path(), port, upstreams, web_root, &options);
             let child = Command::new(&nginx)
                 .arg("-p")
                 .arg(dir.path())
@@ -53,7 +142,12 @@ impl Edge {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap_or_else(|error| panic!("cannot run {}: {error}", nginx.display()));
-            let mut edge = Edge { port, dir, child };
+            let mut edge = Edge {
+                port,
+                tls_port,
+                dir,
+                child,
+            };
             if edge.wait_until_listening() {
                 return edge;
             }
@@ -71,6 +165,15 @@ impl Edge {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// `https://localhost:<tls port>`, the name the certificate is for.
+    pub fn tls_base(&self) -> String {
+        format!("https://localhost:{}", self.tls_port())
+    }
+
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port.expect("the edge was started without TLS")
+    }
+
     /// The access log so far: one JSON object per request.
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("logs/access.log")).unwrap_or_default()
@@ -80,11 +183,18 @@ impl Edge {
         std::fs::read_to_string(self.dir.path().join("logs/error.log")).unwrap_or_default()
     }
 
-    /// True once nginx accepts connections; false if it exited first.
+    /// True once nginx accepts connections (on both ports with TLS); false if it exited first.
     fn wait_until_listening(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let ports: Vec<u16> = [Some(self.port), self.tls_port]
+            .into_iter()
+            .flatten()
+            .collect();
         loop {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if ports
+                .iter()
+                .all(|&port| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok())
+            {
                 return true;
             }
             if self.child.try_wait().unwrap().is_some() {
@@ -127,7 +237,7 @@ impl Drop for Edge {
 }
 
 /// Runs `deploy/nginx/render` into `dir/nginx.conf`.
-fn render(dir: &Path, port: u16, upstreams: &Upstreams, web_root: &Path, options: &[&str]) {
+fn render(dir: &Path, port: u16, upstreams: &Upstreams, web_root: &Path, options: &[String]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/nginx/render");
     let output = Command::new(&script)
         .arg("--listen")
@@ -138,6 +248,8 @@ fn render(dir: &Path, port: u16, upstreams: &Upstreams, web_root: &Path, options
         .arg(format!("127.0.0.1:{}", upstreams.query))
         .arg("--notifier")
         .arg(format!("127.0.0.1:{}", upstreams.notifier))
+        .arg("--identity")
+        .arg(format!("127.0.0.1:{}", upstreams.identity))
         .arg("--web-root")
         .arg(web_root)
         .arg("--state-dir")

@@ -90,6 +90,8 @@ impl TestApp {
                 command: command_port,
                 query: query_port,
                 notifier: notifier_port,
+                // No identity service yet: /auth answers 502.
+                identity: test_support::free_port(),
             },
             &web_dir,
             options,
@@ -151,7 +153,7 @@ impl TestApp {
 }
 
 /// A web root holding the page and a WebAssembly module, as `web/build` writes one.
-fn web_root() -> tempfile::TempDir {
+pub fn web_root() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "index.html", INDEX_HTML.as_bytes());
     write(dir.path(), "wardline_bg.wasm", WASM_MODULE);

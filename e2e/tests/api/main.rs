@@ -12,4 +12,5 @@ mod helpers;
 mod limits;
 mod request_id;
 mod routing;
+mod tls;
 mod websocket;
