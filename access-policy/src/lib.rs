@@ -16,9 +16,11 @@ pub mod policy;
 pub mod principal;
 pub mod role;
 pub mod scope;
+pub mod verify;
 
 pub use claims::AccessClaims;
 pub use policy::{Access, Denied, Interaction, authorize};
 pub use principal::{Principal, PrincipalError};
 pub use role::Role;
 pub use scope::{Permissions, Scope, ScopeContext, ScopeError, ScopeSet};
+pub use verify::{TokenError, TokenVerifier, VerifierSettings};

@@ -56,6 +56,12 @@ pub enum WriteError {
     Contended,
     #[error(transparent)]
     Store(StoreError),
+    /// The policy refused the caller this interaction.
+    #[error(transparent)]
+    Forbidden(access_policy::Denied),
+    /// The policy allowed the interaction, but not on this resource.
+    #[error("{0}")]
+    NotPermitted(String),
 }
 
 /// Why a transaction failed: the error, and the entry (its index in the Bundle) it is about,
@@ -100,6 +106,10 @@ impl From<WriteError> for FhirError {
         match error {
             WriteError::UnknownType(_) => {
                 FhirError::new(S::NOT_FOUND, IssueCode::NotSupported, message)
+            }
+            WriteError::Forbidden(denied) => service_kit::auth::forbidden(&denied),
+            WriteError::NotPermitted(_) => {
+                FhirError::new(S::FORBIDDEN, IssueCode::Forbidden, message)
             }
             WriteError::InvalidId(_) => FhirError::new(S::BAD_REQUEST, IssueCode::Value, message),
             WriteError::UnsupportedMediaType { .. } => {

@@ -10,6 +10,7 @@
 //! the write committed at (`response.rs`). The outbox relay runs alongside and publishes
 //! committed events to JetStream. All errors leave through `error.rs`.
 
+mod access;
 mod bundle;
 mod commit;
 mod conditional;
@@ -33,6 +34,7 @@ use event_store::{EventStore, OutboxRelay, RelaySettings};
 use fhir_model::{ResourceType, ResourceValidator};
 use fhir_search::sql::checkpoint::Checkpoint;
 use secrecy::ExposeSecret;
+use service_kit::auth::Authenticator;
 use service_kit::health::DependencyCheck;
 use service_kit::resource_cache::ResourceCache;
 use sqlx::postgres::PgPoolOptions;
@@ -49,6 +51,14 @@ pub(crate) struct AppState {
     pub cache: ResourceCache,
     /// Matches the criteria of conditional writes.
     pub matcher: conditional::Matcher,
+    /// Checks each request's access token.
+    pub auth: Authenticator,
+}
+
+impl axum::extract::FromRef<AppState> for Authenticator {
+    fn from_ref(state: &AppState) -> Authenticator {
+        state.auth.clone()
+    }
 }
 
 /// A built, bound command service.
@@ -109,9 +119,12 @@ impl Application {
         );
         let http = settings.http.clone();
         let max_body_bytes = settings.max_body_bytes;
+        let auth = Authenticator::from_settings(&settings.auth, &settings.redis.redis_url)
+            .context("cannot set up access-token checks")?;
         let state = AppState {
             store,
             matcher,
+            auth,
             cache: ResourceCache::new(Some(&settings.redis.redis_url)),
             settings: Arc::new(settings),
         };

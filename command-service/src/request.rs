@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 
+use access_policy::Principal;
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
@@ -140,11 +141,12 @@ fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|value| value.chars().take(MAX_HEADER_TEXT).collect())
 }
 
-/// The metadata of this request's events. The actor is a demo identity from `X-Demo-User` and
-/// `X-Demo-Role` until authentication arrives: recorded, never trusted. The source is the
+/// The metadata of this request's events. The actor is the caller of the checked access token
+/// (what a request says about itself in other headers is not believed). The source is the
 /// connection's peer; behind a trusted proxy, the client's address (as `forwarded_for`) is the
 /// one `service_kit::forwarded::client_address` finds, never what an untrusted peer claims.
 pub fn commit_context(
+    principal: &Principal,
     headers: &HeaderMap,
     peer: Option<SocketAddr>,
     proxies: &ProxySettings,
@@ -169,9 +171,12 @@ pub fn commit_context(
     CommitContext {
         metadata: EventMetadata {
             actor: Actor {
-                user: header_text(headers, "x-demo-user").unwrap_or_else(|| "anonymous".to_owned()),
-                role: header_text(headers, "x-demo-role"),
+                user: principal.subject.clone(),
+                role: principal.role.map(|role| role.as_str().to_owned()),
                 client: header_text(headers, "user-agent"),
+                fhir_user: principal.fhir_user.clone(),
+                client_id: Some(principal.client_id.clone()),
+                scopes: Some(principal.scopes.to_string()),
             },
             request_id: header_text(headers, REQUEST_ID_HEADER.as_str()).unwrap_or_default(),
             transaction_id: Uuid::now_v7(),
@@ -251,7 +256,14 @@ mod tests {
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let claims = headers(&[("x-forwarded-for", "6.6.6.6, 198.51.100.4")]);
         let from = |peer: &str| {
-            commit_context(&claims, Some(peer.parse().unwrap()), &loopback(), now()).metadata
+            commit_context(
+                &Principal::unchecked(),
+                &claims,
+                Some(peer.parse().unwrap()),
+                &loopback(),
+                now(),
+            )
+            .metadata
         };
         let direct = from("203.0.113.9:5000");
         assert_eq!(direct.source_address.as_deref(), Some("203.0.113.9:5000"));
@@ -262,16 +274,27 @@ mod tests {
     }
 
     #[test]
-    fn the_actor_defaults_to_anonymous() {
-        let context = commit_context(&headers(&[]), None, &loopback(), now());
-        assert_eq!(context.metadata.actor.user, "anonymous");
+    fn the_actor_is_the_token_never_the_headers() {
+        let nurse = Principal {
+            subject: "nurse".to_owned(),
+            role: Some(access_policy::Role::Nurse),
+            fhir_user: Some("Practitioner/demo-nurse".to_owned()),
+            client_id: "wardline-web".to_owned(),
+            scopes: access_policy::ScopeSet::parse("user/*.cruds openid").unwrap(),
+            ..Principal::unchecked()
+        };
         let context = commit_context(
-            &headers(&[("x-demo-user", "dr.who"), ("x-demo-role", "nurse")]),
+            &nurse,
+            &headers(&[("x-demo-user", "dr.who"), ("x-demo-role", "admin")]),
             None,
             &loopback(),
             now(),
         );
-        assert_eq!(context.metadata.actor.user, "dr.who");
-        assert_eq!(context.metadata.actor.role.as_deref(), Some("nurse"));
+        let actor = context.metadata.actor;
+        assert_eq!(actor.user, "nurse");
+        assert_eq!(actor.role.as_deref(), Some("nurse"));
+        assert_eq!(actor.fhir_user.as_deref(), Some("Practitioner/demo-nurse"));
+        assert_eq!(actor.client_id.as_deref(), Some("wardline-web"));
+        assert_eq!(actor.scopes.as_deref(), Some("user/*.cruds openid"));
     }
 }

@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
+use service_kit::auth::AuthSettings;
 use service_kit::config::{
     DatabaseSettings, HttpSettings, NatsSettings, ProxySettings, PublicUrlSettings, RedisSettings,
     TelemetrySettings,
@@ -96,6 +97,9 @@ pub struct Settings {
     /// The read cache, which each write updates before it is acknowledged.
     #[command(flatten)]
     pub redis: RedisSettings,
+    /// Where access tokens come from.
+    #[command(flatten)]
+    pub auth: AuthSettings,
     #[command(flatten)]
     pub telemetry: TelemetrySettings,
 }

@@ -2,7 +2,8 @@
 //! service goes through here. A REST write is a transaction of one entry; a transaction Bundle
 //! is a list of entries; a batch runs each of its entries as a transaction of one.
 //!
-//! 1. Each entry's body is checked on its own (`plan::check`).
+//! 1. Each entry's body is checked on its own (`plan::check`), and the entry against the
+//!    authorisation policy (`access.rs`).
 //! 2. Every search the entries depend on is checked, then matched in one conditional-write
 //!    session (`conditional.rs`), whose locks are held until the events have committed.
 //! 3. The planner decides what each entry does (`plan::plan`).
@@ -15,12 +16,16 @@
 
 use std::collections::HashMap;
 
+use access_policy::Principal;
 use axum::http::StatusCode;
 use event_store::CommitContext;
 use fhir_model::ResourceType;
+use fhir_search::Registry;
+use fhir_search::extract::ExtractOptions;
 use service_kit::fhir_response::FhirError;
 
 use crate::AppState;
+use crate::access::WriteGuard;
 use crate::commit::{Write, WriteOutcome, cache_version, commit};
 use crate::entry::{Entry, Method, Target};
 use crate::error::{EntryError, WriteError};
@@ -42,15 +47,27 @@ pub struct EntryResult {
     pub failure: Option<FhirError>,
 }
 
-/// Runs `entries` (in Bundle order; one for a REST request) as one transaction.
+/// Runs `entries` (in Bundle order; one for a REST request) as one transaction, for `principal`.
 pub async fn run(
     state: &AppState,
+    principal: &Principal,
     context: &CommitContext,
     mut entries: Vec<Entry>,
     scope: Scope,
 ) -> Result<Vec<EntryResult>, EntryError> {
+    let guard = WriteGuard {
+        principal,
+        registry: Registry::r4(),
+        extract: ExtractOptions {
+            base_url: Some(state.settings.reference_base_url.clone()),
+        },
+    };
     for entry in &mut entries {
         plan::check(entry).map_err(EntryError::at(entry.index))?;
+        guard
+            .authorize(&state.store, entry)
+            .await
+            .map_err(EntryError::at(entry.index))?;
     }
     let wanted = plan::criteria(&state.matcher, &entries, scope)?;
     let mut session = if wanted.is_empty() {
@@ -232,12 +249,13 @@ async fn read(state: &AppState, entry: &Entry) -> Result<EntryResult, WriteError
 /// Runs one entry as a transaction of one: a REST request, or an entry of a batch.
 pub async fn run_one(
     state: &AppState,
+    principal: &Principal,
     context: &CommitContext,
     entry: Entry,
     scope: Scope,
 ) -> Result<EntryResult, EntryError> {
     let index = entry.index;
-    run(state, context, vec![entry], scope)
+    run(state, principal, context, vec![entry], scope)
         .await?
         .pop()
         .ok_or_else(|| {

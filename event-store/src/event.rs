@@ -40,16 +40,27 @@ impl EventKind {
     }
 }
 
-/// Who made a change. Until authentication arrives this is a demo identity taken from request
-/// headers: recorded, never trusted for anything else.
+/// Who made a change: taken from the request's checked access token (never from what the
+/// request otherwise claims).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Actor {
+    /// The user's id, or the client id of a backend service.
     pub user: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// The client software (User-Agent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// The user's FHIR resource (`Practitioner/<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fhir_user: Option<String>,
+    /// The OAuth client the token was issued to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The scopes the token granted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<String>,
 }
 
 /// Metadata recorded with every event of one request.

@@ -10,6 +10,7 @@
 //! client's own writes when it presents their position (`fhir_search::sql::checkpoint`). A path
 //! that names no resource this server could hold is refused in one place (`error.rs`).
 
+mod access;
 mod error;
 mod routes;
 pub mod search;
@@ -78,6 +79,11 @@ impl Application {
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
             public_url: settings.public_url.clone(),
             trusted_proxies: settings.proxies.trusted_proxies.clone().into(),
+            auth: service_kit::auth::Authenticator::from_settings(
+                &settings.auth,
+                &settings.redis.redis_url,
+            )
+            .context("cannot set up access-token checks")?,
         };
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await

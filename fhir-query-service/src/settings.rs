@@ -51,6 +51,9 @@ pub struct Settings {
     /// The read cache (`fhir:resource:<Type>/<id>`).
     #[command(flatten)]
     pub redis: RedisSettings,
+    /// Where access tokens come from.
+    #[command(flatten)]
+    pub auth: service_kit::auth::AuthSettings,
     #[command(flatten)]
     pub telemetry: TelemetrySettings,
 }

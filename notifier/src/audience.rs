@@ -27,7 +27,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use fhir_search::extract::ExtractOptions;
-use fhir_search::index::LinkKind;
 use fhir_search::sql::checkpoint::Checkpoint;
 use fhir_search::{Registry, compartment};
 use serde_json::Value;
@@ -130,22 +129,13 @@ impl Audience {
 
     /// The patients whose compartment holds the resource.
     fn patients(&self, event: &Event) -> BTreeSet<String> {
-        if event.resource_type == "Patient" {
-            return BTreeSet::from([event.id.clone()]);
-        }
-        let Some(params) = compartment::patient_compartment().get(&event.resource_type) else {
-            return BTreeSet::new();
-        };
-        fhir_search::index_resource(self.registry, &self.extract, &event.resource)
-            .links
-            .into_iter()
-            .filter(|link| {
-                link.kind == LinkKind::Local
-                    && link.target_type.as_deref() == Some("Patient")
-                    && params.contains(&link.param)
-            })
-            .filter_map(|link| link.target_id)
-            .collect()
+        compartment::patients_of(
+            self.registry,
+            &self.extract,
+            &event.resource_type,
+            &event.id,
+            &event.resource,
+        )
     }
 
     async fn wards(&self, event: &Event, patients: &BTreeSet<String>) -> BTreeSet<String> {

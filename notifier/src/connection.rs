@@ -22,12 +22,14 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
+use access_policy::{Interaction, Principal, authorize};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
-use axum::response::Response;
+use axum::extract::{ConnectInfo, RawQuery, State, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
 use event_store::EventStore;
 use futures::{FutureExt, SinkExt, StreamExt};
 use http::HeaderMap;
+use service_kit::auth::{Authenticator, bearer_token};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite;
@@ -59,6 +61,8 @@ pub struct Shared {
     /// the live path instead of taking it over.
     pub replays: Arc<tokio::sync::Semaphore>,
     pub stopping: watch::Receiver<bool>,
+    /// Checks the access token a connection opens with.
+    pub auth: Authenticator,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,13 +77,29 @@ pub struct Limits {
     pub max_subscriptions: usize,
 }
 
-/// `GET /ws`.
+/// `GET /ws`: authenticated before the upgrade, with the bearer token of the `Authorization`
+/// header, or (browsers cannot set headers on a WebSocket) of the `access_token` query
+/// parameter. Without a good token the answer is the 401 of any other request.
 pub async fn upgrade(
     upgrade: WebSocketUpgrade,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    RawQuery(query): RawQuery,
     State(shared): State<Shared>,
 ) -> Response {
+    let from_query = query.as_deref().and_then(|query| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "access_token")
+            .map(|(_, token)| token.into_owned())
+    });
+    let principal = match (bearer_token(&headers), from_query) {
+        (Some(_), _) | (None, None) => shared.auth.authenticate(&headers).await,
+        (None, Some(token)) => shared.auth.authenticate_token(&token).await,
+    };
+    let principal = match principal {
+        Ok(principal) => principal,
+        Err(refused) => return refused.into_response(),
+    };
     let address = service_kit::forwarded::client_address(peer, &headers, &shared.trusted_proxies);
     // Small buffers: the socket library zero-fills its whole read buffer on every poll (128 KiB
     // by default), which at ten thousand connections was a third of a core while idle, and
@@ -88,10 +108,10 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_message_size(protocol::MAX_CLIENT_MESSAGE * 2)
-        .on_upgrade(move |socket| serve(socket, address, shared))
+        .on_upgrade(move |socket| serve(socket, address, shared, principal))
 }
 
-async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared) {
+async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared, principal: Principal) {
     let registration = shared.hub.register();
     let seat = match shared.presence.admit(address, registration.id).await {
         Ok(seat) => seat,
@@ -106,6 +126,7 @@ async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared) {
     };
     let (sink, stream) = socket.split();
     let mut connection = Connection {
+        principal,
         id: registration.id,
         shared: shared.clone(),
         sink,
@@ -154,6 +175,8 @@ enum Ended {
     Stopping,
     /// The client sent a message larger than the socket takes.
     TooBig,
+    /// The token the connection opened with expired, or its session ended.
+    TokenEnded(&'static str),
 }
 
 impl Ended {
@@ -180,6 +203,9 @@ impl Ended {
                 ),
                 Duration::from_secs(1),
             )),
+            Ended::TokenEnded(why) => {
+                Some((close(close_code::POLICY, why), Duration::from_secs(1)))
+            }
         }
     }
 }
@@ -192,6 +218,8 @@ fn close(code: u16, reason: &str) -> Message {
 }
 
 struct Connection {
+    /// Who opened the connection: what it may subscribe to and be sent.
+    principal: Principal,
     id: u64,
     shared: Shared,
     sink: futures::stream::SplitSink<WebSocket, Message>,
@@ -270,6 +298,9 @@ impl Connection {
                 Input::Live(delivery) => self.on_live(delivery).await,
                 Input::GraceOver => self.go_live().await,
                 Input::Beat => {
+                    if let Some(ended) = self.token_ended().await {
+                        return ended;
+                    }
                     let position = self.shared.hub.latest_position();
                     self.send_text(protocol::heartbeat(position)).await
                 }
@@ -314,6 +345,10 @@ impl Connection {
             Err(refused) => protocol::error(&refused.0, text),
             Ok(ClientMessage::Ping) => protocol::pong(),
             Ok(ClientMessage::Subscribe(topic)) => {
+                if let Err(refused) = self.permitted(&topic) {
+                    let reply = protocol::error_with_code("forbidden", &refused, text);
+                    return self.send_text(reply).await;
+                }
                 if let Err(refused) = self.within_budget(&topic).await {
                     return self.send_text(refused.reply(text)).await;
                 }
@@ -351,6 +386,70 @@ impl Connection {
             }
         };
         self.send_text(reply).await
+    }
+
+    /// Whether the token may subscribe to `topic` (the policy's `subscribe` on its types). A
+    /// token bound to one patient may follow that patient only; a ward or a whole type spans
+    /// many patients, and search criteria could too.
+    fn permitted(&self, topic: &Topic) -> Result<(), String> {
+        let principal = &self.principal;
+        let type_of =
+            |name: &str| fhir_model::ResourceType::parse(name).map_err(|error| error.to_string());
+        let unbounded = |name: &str| -> Result<(), String> {
+            let access = authorize(principal, Interaction::Subscribe, type_of(name)?)
+                .map_err(|denied| denied.to_string())?;
+            if access.is_unbounded() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the token is bound to a patient or restricted: it may follow its patient \
+                     (`patient` topic) only, not every {name}"
+                ))
+            }
+        };
+        match topic {
+            Topic::Type(name) => unbounded(name),
+            Topic::Criteria(criteria) => unbounded(&criteria.resource_type),
+            Topic::Ward(_) => unbounded("Encounter").and(unbounded("Observation")),
+            Topic::Patient(id) => {
+                // A patient's feed carries every type of the record; each event is then sent
+                // only if the token may read its type.
+                let (patient, observation) = (type_of("Patient")?, type_of("Observation")?);
+                let access = authorize(principal, Interaction::Subscribe, patient)
+                    .or_else(|_| authorize(principal, Interaction::Subscribe, observation))
+                    .map_err(|denied| denied.to_string())?;
+                match access.patient {
+                    Some(bound) if &bound != id => Err(format!(
+                        "the token is bound to Patient/{bound} and may not follow another patient"
+                    )),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Whether an event of `resource_type` may be sent on this connection.
+    fn may_read(&self, resource_type: Option<fhir_model::ResourceType>) -> bool {
+        resource_type.is_some_and(|resource_type| {
+            authorize(&self.principal, Interaction::Read, resource_type).is_ok()
+        })
+    }
+
+    /// Why the connection must close now that its token has expired or its session ended
+    /// (checked at every heartbeat).
+    async fn token_ended(&self) -> Option<Ended> {
+        let now = chrono::Utc::now().timestamp();
+        if now >= self.principal.expires_at {
+            return Some(Ended::TokenEnded(
+                "the access token has expired: reconnect with a new one",
+            ));
+        }
+        if !self.shared.auth.session_alive(&self.principal).await {
+            return Some(Ended::TokenEnded(
+                "the session has ended (signed out or revoked)",
+            ));
+        }
+        None
     }
 
     /// Whether the connection may add `topic`: at most `--max-subscriptions-per-connection`,
@@ -433,6 +532,9 @@ impl Connection {
         }
         self.replayed_to = delivery.position;
         self.last_sent = self.last_sent.max(delivery.position);
+        if !self.may_read(delivery.resource_type) {
+            return Ok(());
+        }
         self.send(Message::Text(delivery.text)).await
     }
 
@@ -444,6 +546,9 @@ impl Connection {
             self.first_live = Some(delivery.position);
         }
         self.last_sent = delivery.position;
+        if !self.may_read(delivery.resource_type) {
+            return Ok(());
+        }
         self.send(Message::Text(delivery.text)).await
     }
 
@@ -629,6 +734,7 @@ async fn replayed(
     }
     Some(Delivery {
         position,
+        resource_type: fhir_model::ResourceType::parse(&event.resource_type).ok(),
         text: Utf8Bytes::from(event.message(&matched)),
     })
 }

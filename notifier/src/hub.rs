@@ -29,6 +29,8 @@ use crate::protocol::{Criteria, Topic};
 #[derive(Debug, Clone)]
 pub struct Delivery {
     pub position: i64,
+    /// The event's resource type, which each connection's token must be allowed to read.
+    pub resource_type: Option<fhir_model::ResourceType>,
     pub text: Utf8Bytes,
 }
 
@@ -249,6 +251,7 @@ impl Hub {
                     .clone();
                 let delivery = Delivery {
                     position: event.position,
+                    resource_type: fhir_model::ResourceType::parse(&event.resource_type).ok(),
                     text,
                 };
                 match subscriber.sender.try_send(delivery) {

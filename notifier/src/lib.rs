@@ -119,6 +119,9 @@ pub struct Settings {
     /// The edge, whose `X-Forwarded-For` names the client a connection is counted under.
     #[command(flatten)]
     pub proxies: ProxySettings,
+    /// Where access tokens come from.
+    #[command(flatten)]
+    pub auth: service_kit::auth::AuthSettings,
     #[command(flatten)]
     pub database: DatabaseSettings,
     #[command(flatten)]
@@ -178,6 +181,11 @@ impl Application {
                 settings.concurrent_replays.max(1),
             )),
             stopping,
+            auth: service_kit::auth::Authenticator::from_settings(
+                &settings.auth,
+                &settings.redis.redis_url,
+            )
+            .context("cannot set up access-token checks")?,
         };
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await

@@ -73,6 +73,9 @@ pub struct Settings {
     pub nats: NatsSettings,
     #[command(flatten)]
     pub redis: RedisSettings,
+    /// Where the access tokens of operators (admins) come from.
+    #[command(flatten)]
+    pub auth: service_kit::auth::AuthSettings,
     #[command(flatten)]
     pub telemetry: TelemetrySettings,
     #[command(subcommand)]
@@ -194,9 +197,19 @@ impl Application {
                 database_url: settings.database.database_url.clone(),
                 options: settings.extract_options(),
             });
-        let router = service_kit::health::routes("projection-service", checks)
-            .merge(status::routes(pool, status))
-            .merge(admin);
+        let auth = service_kit::auth::Authenticator::from_settings(
+            &settings.auth,
+            &settings.redis.redis_url,
+        )
+        .context("cannot set up access-token checks")?;
+        let operations =
+            status::routes(pool, status)
+                .merge(admin)
+                .layer(axum::middleware::from_fn_with_state(
+                    auth,
+                    service_kit::auth::operators_only,
+                ));
+        let router = service_kit::health::routes("projection-service", checks).merge(operations);
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;

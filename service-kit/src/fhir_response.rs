@@ -17,6 +17,8 @@ pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";
 pub struct FhirError {
     pub status: StatusCode,
     pub outcome: OperationOutcome,
+    /// The `WWW-Authenticate` challenge of a 401 (RFC 6750), when there is one.
+    pub challenge: Option<String>,
 }
 
 impl FhirError {
@@ -24,6 +26,7 @@ impl FhirError {
         FhirError {
             status,
             outcome: OperationOutcome::single(OutcomeIssue::error(code, diagnostics)),
+            challenge: None,
         }
     }
 
@@ -31,6 +34,7 @@ impl FhirError {
         FhirError {
             status,
             outcome: OperationOutcome::new(issues),
+            challenge: None,
         }
     }
 
@@ -47,7 +51,16 @@ impl FhirError {
 
 impl IntoResponse for FhirError {
     fn into_response(self) -> Response {
-        fhir_json(self.status, self.outcome.to_json().to_string())
+        let mut response = fhir_json(self.status, self.outcome.to_json().to_string());
+        if let Some(challenge) = self
+            .challenge
+            .and_then(|challenge| HeaderValue::from_str(&challenge).ok())
+        {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
 }
 

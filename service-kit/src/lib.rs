@@ -1,6 +1,7 @@
 //! What every Wardline service shares, so that the four of them start, configure, log, report
 //! health and fail in the same way.
 //!
+//! - `auth`: the bearer token of every request checked, and refusals as OperationOutcomes.
 //! - `config`: one typed settings struct per service, layered defaults < file < environment <
 //!   command line, with `--help` listing every setting.
 //! - `telemetry`: structured (JSON) log lines carrying the request id.
@@ -10,6 +11,7 @@
 //! - `health`: `GET /health` (alive) and `GET /ready` (dependencies reachable).
 //! - `fhir_response`: the one place an error becomes an HTTP response with an `OperationOutcome`.
 
+pub mod auth;
 pub mod config;
 pub mod fhir_response;
 pub mod forwarded;

@@ -268,6 +268,14 @@ impl ServiceArgs {
         self.arg("--redis-url", redis_url())
     }
 
+    /// Tokens from the identity service at `issuer`, whose keys are at `jwks_url`, with its
+    /// sessions in the shared Redis.
+    pub fn auth(self, issuer: &str, jwks_url: &str) -> Self {
+        self.arg("--auth-issuer", issuer)
+            .arg("--auth-jwks-url", jwks_url)
+            .arg("--auth-redis-url", redis_url())
+    }
+
     /// One more option and its value.
     pub fn arg(mut self, name: &str, value: impl ToString) -> Self {
         self.0.push(name.to_owned());

@@ -19,6 +19,8 @@ use fhir_model::{OperationOutcome, OutcomeIssue};
 use serde_json::{Map, Value, json};
 use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
 
+use service_kit::auth::Caller;
+
 use crate::AppState;
 use crate::entry::{self, Entry};
 use crate::error::{EntryError, WriteError};
@@ -35,6 +37,7 @@ const MAX_ENTRIES: usize = 10_000;
 
 pub(crate) async fn post(
     State(state): State<AppState>,
+    Caller(principal): Caller,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     body: Body,
@@ -64,8 +67,14 @@ pub(crate) async fn post(
                 entries.push(entry::read(index, raw).map_err(|error| fail(Some(index), error))?);
             }
             check_full_urls(&entries)?;
-            let context = commit_context(&headers, Some(peer), &state.settings.proxies, now());
-            let results = transaction::run(&state, &context, entries, Scope::Bundle)
+            let context = commit_context(
+                &principal,
+                &headers,
+                Some(peer),
+                &state.settings.proxies,
+                now(),
+            );
+            let results = transaction::run(&state, &principal, &context, entries, Scope::Bundle)
                 .await
                 .map_err(|EntryError { index, error }| fail(index, error))?;
             let items: Vec<Value> = results
@@ -80,9 +89,14 @@ pub(crate) async fn post(
             for (index, raw) in raw_entries.iter().enumerate() {
                 let outcome = match entry::read(index, raw) {
                     Ok(entry) => {
-                        let context =
-                            commit_context(&headers, Some(peer), &state.settings.proxies, now());
-                        transaction::run_one(&state, &context, entry, Scope::Bundle)
+                        let context = commit_context(
+                            &principal,
+                            &headers,
+                            Some(peer),
+                            &state.settings.proxies,
+                            now(),
+                        );
+                        transaction::run_one(&state, &principal, &context, entry, Scope::Bundle)
                             .await
                             .map_err(|failure| failure.error)
                     }

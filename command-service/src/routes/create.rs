@@ -9,6 +9,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{perform, resource_type};
+use service_kit::auth::Caller;
+
 use crate::AppState;
 use crate::entry::{Entry, Method, Target};
 use crate::error::WriteError;
@@ -16,6 +18,7 @@ use crate::request::{read_json, require_resource_media_type};
 
 pub(crate) async fn create(
     State(state): State<AppState>,
+    Caller(principal): Caller,
     Path(type_name): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -30,7 +33,7 @@ pub(crate) async fn create(
         if_none_exist,
         ..Entry::request(Method::Post, Target::Type(resource_type))
     };
-    perform(&state, &headers, peer, entry).await
+    perform(&state, &principal, &headers, peer, entry).await
 }
 
 /// The `If-None-Exist` header's criteria, if it was sent.

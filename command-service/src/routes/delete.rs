@@ -10,6 +10,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{perform, required_criteria, resource_id, resource_type};
+use service_kit::auth::Caller;
+
 use crate::AppState;
 use crate::entry::{Entry, Method, Target};
 use crate::error::WriteError;
@@ -17,6 +19,7 @@ use crate::request::if_match;
 
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    Caller(principal): Caller,
     Path((type_name, id_text)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -26,11 +29,12 @@ pub(crate) async fn delete(
         if_match: if_match(&headers)?,
         ..Entry::request(Method::Delete, target)
     };
-    perform(&state, &headers, peer, entry).await
+    perform(&state, &principal, &headers, peer, entry).await
 }
 
 pub(crate) async fn conditional_delete(
     State(state): State<AppState>,
+    Caller(principal): Caller,
     Path(type_name): Path<String>,
     RawQuery(query): RawQuery,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -42,5 +46,5 @@ pub(crate) async fn conditional_delete(
         if_match: if_match(&headers)?,
         ..Entry::request(Method::Delete, target)
     };
-    perform(&state, &headers, peer, entry).await
+    perform(&state, &principal, &headers, peer, entry).await
 }

@@ -10,6 +10,7 @@ mod update;
 
 use std::net::SocketAddr;
 
+use access_policy::Principal;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -70,12 +71,19 @@ pub(crate) fn resource_id(text: &str) -> Result<fhir_model::ResourceId, WriteErr
 /// nothing to a resource).
 pub(crate) async fn perform(
     state: &AppState,
+    principal: &Principal,
     headers: &HeaderMap,
     peer: SocketAddr,
     entry: Entry,
 ) -> Result<Response, WriteError> {
-    let context = commit_context(headers, Some(peer), &state.settings.proxies, now());
-    let result = transaction::run_one(state, &context, entry, Scope::Request)
+    let context = commit_context(
+        principal,
+        headers,
+        Some(peer),
+        &state.settings.proxies,
+        now(),
+    );
+    let result = transaction::run_one(state, principal, &context, entry, Scope::Request)
         .await
         .map_err(|failure| failure.error)?;
     let EntryResult {

@@ -9,6 +9,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{perform, required_criteria, resource_id, resource_type};
+use service_kit::auth::Caller;
+
 use crate::AppState;
 use crate::entry::{Entry, Method, Target};
 use crate::error::WriteError;
@@ -16,6 +18,7 @@ use crate::request::{if_match, read_json, require_patch_media_type};
 
 pub(crate) async fn patch(
     State(state): State<AppState>,
+    Caller(principal): Caller,
     Path((type_name, id_text)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -23,11 +26,12 @@ pub(crate) async fn patch(
 ) -> Result<Response, WriteError> {
     let target = Target::Instance(resource_type(&type_name)?, resource_id(&id_text)?);
     let entry = read_patch(&state, &headers, body, target).await?;
-    perform(&state, &headers, peer, entry).await
+    perform(&state, &principal, &headers, peer, entry).await
 }
 
 pub(crate) async fn conditional_patch(
     State(state): State<AppState>,
+    Caller(principal): Caller,
     Path(type_name): Path<String>,
     RawQuery(query): RawQuery,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -37,7 +41,7 @@ pub(crate) async fn conditional_patch(
     let resource_type = resource_type(&type_name)?;
     let target = Target::Criteria(resource_type, required_criteria(query, "a patch")?);
     let entry = read_patch(&state, &headers, body, target).await?;
-    perform(&state, &headers, peer, entry).await
+    perform(&state, &principal, &headers, peer, entry).await
 }
 
 /// The entry of a patch request: its JSON Patch body and `If-Match`.

@@ -10,6 +10,8 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{perform, required_criteria, resource_id, resource_type};
+use service_kit::auth::Caller;
+
 use crate::AppState;
 use crate::entry::{Entry, Method, Target};
 use crate::error::WriteError;
@@ -17,6 +19,7 @@ use crate::request::{if_match, read_json, require_resource_media_type};
 
 pub(crate) async fn update(
     State(state): State<AppState>,
+    Caller(principal): Caller,
     Path((type_name, id_text)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -24,11 +27,12 @@ pub(crate) async fn update(
 ) -> Result<Response, WriteError> {
     let target = Target::Instance(resource_type(&type_name)?, resource_id(&id_text)?);
     let entry = read_update(&state, &headers, body, target).await?;
-    perform(&state, &headers, peer, entry).await
+    perform(&state, &principal, &headers, peer, entry).await
 }
 
 pub(crate) async fn conditional_update(
     State(state): State<AppState>,
+    Caller(principal): Caller,
     Path(type_name): Path<String>,
     RawQuery(query): RawQuery,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -38,7 +42,7 @@ pub(crate) async fn conditional_update(
     let resource_type = resource_type(&type_name)?;
     let target = Target::Criteria(resource_type, required_criteria(query, "an update")?);
     let entry = read_update(&state, &headers, body, target).await?;
-    perform(&state, &headers, peer, entry).await
+    perform(&state, &principal, &headers, peer, entry).await
 }
 
 /// The entry of an update request: its resource and `If-Match`.

@@ -7,18 +7,20 @@
 //! go on a page neither repeats nor skips a version: new versions only ever appear before the
 //! first page.
 
+use access_policy::Interaction;
 use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use event_store::{EventKind, HistoryQuery, StoredEvent};
-use fhir_model::IssueCode;
+use fhir_model::{IssueCode, ResourceType};
 use fhir_search::query::{DateValue, Summary, element_names};
 use serde_json::{Map, Value, json};
 use service_kit::fhir_response::{FhirError, fhir_json};
 
 use super::AppState;
 use super::search::prefers_strict;
+use crate::access::Caller;
 use crate::error::{InstancePath, TypePath};
 use crate::search::summary::Trim;
 
@@ -28,10 +30,38 @@ const MAX_COUNT: i64 = 1000;
 
 pub(crate) async fn instance(
     State(state): State<AppState>,
+    caller: Caller,
     InstancePath(resource_type, id): InstancePath,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
+    let access = caller.allow(Interaction::History, resource_type)?;
+    if !access.is_unbounded() {
+        // A bound token sees the history of what it may see now: the current version decides.
+        let latest = state
+            .store
+            .latest(resource_type.as_str(), id.as_str())
+            .await
+            .map_err(FhirError::internal)?;
+        let visible = latest.is_some_and(|event| {
+            serde_json::from_str::<Value>(&event.resource).is_ok_and(|resource| {
+                event.is_delete()
+                    || caller.sees(
+                        &state,
+                        &access,
+                        resource_type.as_str(),
+                        id.as_str(),
+                        &resource,
+                    )
+            })
+        });
+        if !visible {
+            return Err(FhirError::new(
+                StatusCode::NOT_FOUND,
+                IssueCode::NotFound,
+                format!("{resource_type}/{id} is not known"),
+            ));
+        }
+    }
     let total = state
         .store
         .version_count(resource_type.as_str(), id.as_str())
@@ -47,7 +77,7 @@ pub(crate) async fn instance(
     let path = format!("{resource_type}/{id}/_history");
     history(
         &state,
-        &headers,
+        &caller,
         query.as_deref(),
         Scope {
             resource_type: Some(resource_type.as_str()),
@@ -61,14 +91,15 @@ pub(crate) async fn instance(
 
 pub(crate) async fn by_type(
     State(state): State<AppState>,
+    caller: Caller,
     TypePath(resource_type): TypePath,
-    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
+    whole_type_history(&caller, resource_type)?;
     let path = format!("{resource_type}/_history");
     history(
         &state,
-        &headers,
+        &caller,
         query.as_deref(),
         Scope {
             resource_type: Some(resource_type.as_str()),
@@ -82,12 +113,15 @@ pub(crate) async fn by_type(
 
 pub(crate) async fn system(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
+    for resource_type in fhir_model::ResourceType::all() {
+        whole_type_history(&caller, resource_type)?;
+    }
     history(
         &state,
-        &headers,
+        &caller,
         query.as_deref(),
         Scope {
             resource_type: None,
@@ -97,6 +131,24 @@ pub(crate) async fn system(
         },
     )
     .await
+}
+
+/// The history of a whole type shows every resource of it: only to a caller who may read
+/// them all, without a patient or search restriction.
+fn whole_type_history(caller: &Caller, resource_type: ResourceType) -> Result<(), FhirError> {
+    let access = caller.allow(Interaction::History, resource_type)?;
+    if access.is_unbounded() {
+        Ok(())
+    } else {
+        Err(FhirError::new(
+            StatusCode::FORBIDDEN,
+            IssueCode::Forbidden,
+            format!(
+                "the history of every {resource_type} needs access to every {resource_type}; \
+                 this token is bound to a patient or restricted: ask for one resource's history"
+            ),
+        ))
+    }
 }
 
 /// Which history, and how to name it in links.
@@ -201,10 +253,11 @@ fn parameters(query: Option<&str>, strict: bool) -> Result<Parameters, FhirError
 
 async fn history(
     state: &AppState,
-    headers: &HeaderMap,
+    caller: &Caller,
     query: Option<&str>,
     scope: Scope<'_>,
 ) -> Result<Response, FhirError> {
+    let headers = &caller.headers;
     let parameters = parameters(query, prefers_strict(headers))?;
     let history_query = HistoryQuery {
         resource_type: scope.resource_type,
@@ -267,7 +320,9 @@ async fn history(
     }
     bundle.insert("link".into(), Value::Array(links));
     bundle.insert("entry".into(), Value::Array(entries));
-    let body = Value::Object(bundle).to_string();
+    let mut bundle = Value::Object(bundle);
+    caller.filter_bundle(state, &mut bundle);
+    let body = bundle.to_string();
     Ok(fhir_json(StatusCode::OK, body))
 }
 

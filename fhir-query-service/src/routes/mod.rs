@@ -35,6 +35,8 @@ pub(crate) struct AppState {
     pub public_url: service_kit::config::PublicUrlSettings,
     /// Proxies (the edge) whose `X-Forwarded-For` names the client.
     pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
+    /// Checks each request's access token.
+    pub auth: service_kit::auth::Authenticator,
 }
 
 impl AppState {

@@ -4,14 +4,18 @@
 //! same headers without the body (axum derives it from `GET`), and `If-None-Match` /
 //! `If-Modified-Since` give `304 Not Modified` when the client's copy is current.
 
+use access_policy::{Access, Interaction};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use event_store::{EventStore, StoredEvent};
+use event_store::StoredEvent;
+use serde_json::Value;
 use service_kit::resource_cache::CachedVersion;
 
 use super::AppState;
+use crate::access::Caller;
 use crate::error::{InstancePath, VersionPath};
+use crate::search::Request;
 use fhir_model::{IssueCode, ResourceId, ResourceType};
 use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date, parse_version_tag};
 
@@ -19,11 +23,14 @@ use service_kit::fhir_response::{FhirError, etag, fhir_json, http_date, parse_ve
 /// cache is given what was read, unless it meanwhile holds a newer version).
 pub(crate) async fn read(
     State(state): State<AppState>,
+    caller: Caller,
     InstancePath(resource_type, id): InstancePath,
-    headers: HeaderMap,
 ) -> Result<Response, FhirError> {
+    let access = caller.allow(Interaction::Read, resource_type)?;
+    let headers = &caller.headers;
     if let Some(cached) = state.cache.get(resource_type.as_str(), id.as_str()).await {
-        return respond(Some(cached), &resource_type, &id, None, &headers);
+        let cached = visible(&state, &caller, &access, resource_type, &id, Some(cached)).await?;
+        return respond(cached, &resource_type, &id, None, headers);
     }
     let latest = state
         .store
@@ -37,7 +44,69 @@ pub(crate) async fn read(
             .store_read(resource_type.as_str(), id.as_str(), latest)
             .await;
     }
-    respond(latest, &resource_type, &id, None, &headers)
+    let latest = visible(&state, &caller, &access, resource_type, &id, latest).await?;
+    respond(latest, &resource_type, &id, None, headers)
+}
+
+/// The version read, if the caller may see it; else nothing, so that the answer is the 404 of
+/// a resource that does not exist (a bound token learns nothing of other patients' records).
+async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    access: &Access,
+    resource_type: ResourceType,
+    id: &ResourceId,
+    version: Option<CachedVersion>,
+) -> Result<Option<CachedVersion>, FhirError> {
+    let Some(version) = version else {
+        return Ok(None);
+    };
+    if access.is_unbounded() || version.deleted {
+        return Ok(Some(version));
+    }
+    let resource: Value = serde_json::from_str(&version.resource).map_err(FhirError::internal)?;
+    if !caller.sees(
+        state,
+        access,
+        resource_type.as_str(),
+        id.as_str(),
+        &resource,
+    ) {
+        return Ok(None);
+    }
+    if !access.restrictions.is_empty()
+        && !matches_restrictions(state, caller, resource_type, id).await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(version))
+}
+
+/// Whether the current version of `id` matches the token's search restrictions: a search for
+/// that one id with them.
+async fn matches_restrictions(
+    state: &AppState,
+    caller: &Caller,
+    resource_type: ResourceType,
+    id: &ResourceId,
+) -> Result<bool, FhirError> {
+    let types = vec![resource_type.as_str().to_owned()];
+    let mut params = vec![
+        ("_id".to_owned(), id.as_str().to_owned()),
+        ("_summary".to_owned(), "count".to_owned()),
+    ];
+    let compartment = caller.bound_search(&types, &mut params)?;
+    let request = Request {
+        base: state.base_url(&caller.headers),
+        path: resource_type.as_str().to_owned(),
+        params,
+        strict: false,
+        compartment,
+        client: caller.client.clone(),
+    };
+    let query = state.searcher.parse(types, &request)?;
+    let bundle = state.searcher.search(&query, &request).await?;
+    Ok(bundle.get("total").and_then(Value::as_u64).unwrap_or(0) > 0)
 }
 
 fn version_of(event: StoredEvent) -> CachedVersion {
@@ -50,10 +119,11 @@ fn version_of(event: StoredEvent) -> CachedVersion {
 }
 
 pub(crate) async fn vread(
-    State(store): State<EventStore>,
+    State(state): State<AppState>,
+    caller: Caller,
     VersionPath(resource_type, id, version_text): VersionPath,
-    headers: HeaderMap,
 ) -> Result<Response, FhirError> {
+    let access = caller.allow(Interaction::Vread, resource_type)?;
     let version: i32 = version_text
         .parse()
         .ok()
@@ -65,12 +135,14 @@ pub(crate) async fn vread(
                 format!("'{version_text}' is not a version of {resource_type}/{id}"),
             )
         })?;
-    let event = store
+    let event = state
+        .store
         .version(resource_type.as_str(), id.as_str(), version)
         .await
         .map_err(FhirError::internal)?
         .map(version_of);
-    respond(event, &resource_type, &id, Some(version), &headers)
+    let event = visible(&state, &caller, &access, resource_type, &id, event).await?;
+    respond(event, &resource_type, &id, Some(version), &caller.headers)
 }
 
 fn respond(

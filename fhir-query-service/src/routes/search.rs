@@ -1,11 +1,9 @@
 //! Search endpoints: `GET /fhir/<Type>?...`, `POST /fhir/<Type>/_search` (form body), the
 //! system-wide `GET|POST /fhir?_type=...`, and later pages (`GET /fhir?_getpages=...`).
 
-use std::net::SocketAddr;
-
+use access_policy::Interaction;
 use axum::extract::rejection::StringRejection;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use fhir_model::{IssueCode, ResourceType};
@@ -14,6 +12,7 @@ use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
 use uuid::Uuid;
 
 use super::AppState;
+use crate::access::Caller;
 use crate::error::TypePath;
 use crate::search::session::QUERY_CANCELED;
 use crate::search::{PageRequest, Request, SearchError, system_types};
@@ -108,12 +107,17 @@ pub(crate) async fn compartment_get(
         ));
     }
     let id = crate::error::resource_id(&id)?;
-    let params = decode(query.as_deref().unwrap_or_default());
+    let mut params = decode(query.as_deref().unwrap_or_default());
     if target == "$everything" {
         return everything(state, id.as_str(), &caller, params).await;
     }
     let resource_type = crate::error::resource_type(&target)?;
     let types = vec![resource_type.as_str().to_owned()];
+    if let Some(bound) = caller.bound_search(&types, &mut params)? {
+        if bound.patient_id != id.as_str() {
+            return Err(outside_patient(&bound.patient_id));
+        }
+    }
     let compartment = PatientCompartment::for_types(id.as_str(), &types, true);
     if compartment.links.is_empty() && resource_type.as_str() != "Patient" {
         return Err(FhirError::new(
@@ -127,8 +131,20 @@ pub(crate) async fn compartment_get(
     request.compartment = Some(compartment);
     let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, &caller.headers).await?;
-    let bundle = state.searcher.search(&query, &request).await?;
+    let mut bundle = state.searcher.search(&query, &request).await?;
+    caller.filter_bundle(&state, &mut bundle);
     Ok(respond(&bundle))
+}
+
+/// A patient-bound token asked about another patient.
+fn outside_patient(patient: &str) -> FhirError {
+    FhirError::new(
+        StatusCode::FORBIDDEN,
+        IssueCode::Forbidden,
+        format!(
+            "the token is bound to Patient/{patient} and may not read another patient's record"
+        ),
+    )
 }
 
 /// `Patient/<id>/$everything`: the patient, everything in its compartment (of the `_type`s
@@ -160,7 +176,29 @@ async fn everything(
         types = fhir_search::compartment::patient_compartment()
             .keys()
             .cloned()
+            .chain(["Patient".to_owned()])
             .collect();
+    }
+    // What the caller may not search is left out, not refused: $everything is what they may see.
+    let mut bound: Option<String> = None;
+    types.retain(|name| {
+        ResourceType::parse(name)
+            .ok()
+            .and_then(|resource_type| caller.allow(Interaction::Search, resource_type).ok())
+            .is_some_and(|access| {
+                bound = bound.take().or(access.patient);
+                access.restrictions.is_empty()
+            })
+    });
+    if let Some(bound) = bound.filter(|bound| bound.as_str() != id) {
+        return Err(outside_patient(&bound));
+    }
+    if types.is_empty() {
+        return Err(FhirError::new(
+            StatusCode::FORBIDDEN,
+            IssueCode::Forbidden,
+            "the token's scopes allow no resource type of the patient's record",
+        ));
     }
     let include_patient = types.iter().any(|t| t == "Patient");
     let compartment = PatientCompartment::for_types(id, &types, include_patient);
@@ -173,7 +211,8 @@ async fn everything(
     request.compartment = Some(compartment);
     let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, &caller.headers).await?;
-    let bundle = state.searcher.search(&query, &request).await?;
+    let mut bundle = state.searcher.search(&query, &request).await?;
+    caller.filter_bundle(&state, &mut bundle);
     Ok(respond(&bundle))
 }
 
@@ -181,32 +220,47 @@ async fn type_search(
     state: AppState,
     resource_type: ResourceType,
     caller: &Caller,
-    params: Vec<(String, String)>,
+    mut params: Vec<(String, String)>,
 ) -> Result<Response, FhirError> {
-    let request = request(&state, caller, resource_type.as_str().to_owned(), params);
-    let query = state
-        .searcher
-        .parse(vec![resource_type.as_str().to_owned()], &request)?;
+    let types = vec![resource_type.as_str().to_owned()];
+    let compartment = caller.bound_search(&types, &mut params)?;
+    let mut request = request(&state, caller, resource_type.as_str().to_owned(), params);
+    request.compartment = compartment;
+    let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, &caller.headers).await?;
-    let bundle = state.searcher.search(&query, &request).await?;
+    let mut bundle = state.searcher.search(&query, &request).await?;
+    caller.filter_bundle(&state, &mut bundle);
     Ok(respond(&bundle))
 }
 
 async fn system_search(
     state: AppState,
     caller: &Caller,
-    params: Vec<(String, String)>,
+    mut params: Vec<(String, String)>,
 ) -> Result<Response, FhirError> {
     let base = state.base_url(&caller.headers);
     if let Some(page) = page_request(&params)? {
-        let bundle = state.searcher.page(&page, &base).await?;
+        let mut bundle = state.searcher.page(&page, &base).await?;
+        caller.filter_bundle(&state, &mut bundle);
         return Ok(respond(&bundle));
     }
-    let types = system_types(&params)?;
-    let request = request(&state, caller, String::new(), params);
+    let mut types = system_types(&params)?;
+    if !params.iter().any(|(name, _)| name == "_type") {
+        // Searching "everything" means everything the caller may search.
+        types.retain(|name| {
+            ResourceType::parse(name)
+                .ok()
+                .and_then(|resource_type| caller.allow(Interaction::Search, resource_type).ok())
+                .is_some_and(|access| access.restrictions.is_empty())
+        });
+    }
+    let compartment = caller.bound_search(&types, &mut params)?;
+    let mut request = request(&state, caller, String::new(), params);
+    request.compartment = compartment;
     let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, &caller.headers).await?;
-    let bundle = state.searcher.search(&query, &request).await?;
+    let mut bundle = state.searcher.search(&query, &request).await?;
+    caller.filter_bundle(&state, &mut bundle);
     Ok(respond(&bundle))
 }
 
@@ -252,42 +306,6 @@ fn request(
         strict: prefers_strict(&caller.headers),
         compartment: None,
         client: caller.client.clone(),
-    }
-}
-
-/// A search's caller: the request's headers, and the client it came from (the peer, or behind
-/// a trusted proxy the address it forwarded: `service_kit::forwarded`), under whom the search's
-/// kept result lists are counted.
-pub(crate) struct Caller {
-    headers: HeaderMap,
-    client: String,
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(
-                || "direct".to_owned(),
-                |ConnectInfo(peer)| {
-                    service_kit::forwarded::client_address(
-                        *peer,
-                        &parts.headers,
-                        &state.trusted_proxies,
-                    )
-                    .to_string()
-                },
-            );
-        Ok(Caller {
-            headers: parts.headers.clone(),
-            client,
-        })
     }
 }
 

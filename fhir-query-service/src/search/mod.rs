@@ -157,6 +157,11 @@ impl Searcher {
         self.registry
     }
 
+    /// The base absolute references to this server start with, as the projector indexes them.
+    pub fn reference_base(&self) -> &str {
+        &self.reference_base
+    }
+
     /// Parses a search of `types` with `request`'s parameters.
     pub fn parse(&self, types: Vec<String>, request: &Request) -> Result<SearchQuery, SearchError> {
         let query = query::parse_within(
