@@ -371,3 +371,22 @@ mod tests {
         assert!(authorize_admin(&service("system/*.cruds")).is_err());
     }
 }
+
+#[cfg(test)]
+mod docs {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// The docs print the role table; this keeps them true.
+    #[test]
+    fn the_documented_role_table_is_the_policy() {
+        let docs = include_str!("../../docs/access-policy.md");
+        for (role, reads, writes) in role_table() {
+            let row = format!("| {role} | {reads} | {writes} |");
+            assert!(
+                docs.contains(&row),
+                "docs/access-policy.md lacks the row\n{row}"
+            );
+        }
+    }
+}
