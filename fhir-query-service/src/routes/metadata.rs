@@ -70,9 +70,36 @@ pub fn statement(registry: &Registry, base: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
+            "security": security(base),
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"}],
             "searchParam": system_params(registry),
+        }]
+    })
+}
+
+/// How clients get tokens: SMART on FHIR, with the identity service's endpoints (also published
+/// at `<base>/.well-known/smart-configuration`), on the same origin as the FHIR base.
+fn security(base: &str) -> Value {
+    let origin = base.strip_suffix("/fhir").unwrap_or(base);
+    let uri = |url: &str, path: &str| json!({"url": url, "valueUri": format!("{origin}/auth/{path}")});
+    json!({
+        "cors": true,
+        "service": [{
+            "coding": [{
+                "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                "code": "SMART-on-FHIR"
+            }],
+            "text": "OAuth 2.0 with SMART App Launch 2.2: every interaction but this statement needs a bearer token"
+        }],
+        "extension": [{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": [
+                uri("authorize", "authorize"),
+                uri("token", "token"),
+                uri("revoke", "revoke"),
+                uri("introspect", "introspect")
+            ]
         }]
     })
 }
