@@ -8,6 +8,7 @@
 //!   signs with deteriorating patients, orders and tasks.
 //! - `projections rebuild`: the projection service's rebuild (`projection_service::run_rebuild`).
 
+pub mod auth;
 pub mod generate;
 pub mod import;
 pub mod simulate;

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use clap::{Parser, Subcommand};
+use wardline::auth::{Credentials, TokenSource};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,6 +45,8 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        credentials: Credentials,
     },
     /// Write generated patients (and the demo hospital) as transaction Bundle files, ready for
     /// `import`: demographics, conditions, medications, allergies, immunisations, clinic visits
@@ -81,6 +84,8 @@ enum Command {
         fhir_url: String,
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        credentials: Credentials,
     },
     /// Drive a ward live through the FHIR API: admissions into free beds, discharges, vital
     /// signs every simulated hour, every quarter hour once a patient worsens (some patients
@@ -114,6 +119,14 @@ enum Command {
             default_value = "http://127.0.0.1:8082/fhir"
         )]
         read_url: String,
+        #[command(flatten)]
+        credentials: Credentials,
+    },
+    /// Sign in as a backend client and print the access token (for curl and other tools:
+    /// `curl -H "Authorization: Bearer $(wardline token)" ...`).
+    Token {
+        #[command(flatten)]
+        credentials: Credentials,
     },
     /// The search indexes and workflow tables.
     Projections {
@@ -172,6 +185,7 @@ async fn main() -> anyhow::Result<()> {
             fhir_url,
             concurrency,
             quiet,
+            credentials,
         } => {
             let stop = stop_on_ctrl_c(
                 "stopping after the transactions in flight; run the import again to finish it",
@@ -181,6 +195,7 @@ async fn main() -> anyhow::Result<()> {
                 paths,
                 concurrency,
                 progress: !quiet,
+                auth: TokenSource::new(credentials),
             };
             import_and_report(&settings, stop).await?;
         }
@@ -199,6 +214,7 @@ async fn main() -> anyhow::Result<()> {
             anchor,
             fhir_url,
             quiet,
+            credentials,
         } => {
             let dir = tempfile::tempdir()?;
             wardline::write_generated(dir.path(), patients, seed, anchor_or_now(anchor))?;
@@ -207,6 +223,7 @@ async fn main() -> anyhow::Result<()> {
                 paths: vec![dir.path().to_path_buf()],
                 concurrency: 4,
                 progress: !quiet,
+                auth: TokenSource::new(credentials),
             };
             import_and_report(&settings, stop_on_ctrl_c("stopping the demo import")).await?;
         }
@@ -217,6 +234,7 @@ async fn main() -> anyhow::Result<()> {
             seed,
             fhir_url,
             read_url,
+            credentials,
         } => {
             let stop = stop_on_ctrl_c("stopping the simulation");
             let settings = wardline::simulate::Settings {
@@ -226,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
                 seed,
                 write_url: fhir_url,
                 read_url,
+                auth: TokenSource::new(credentials),
             };
             let report = wardline::simulate::run(&settings, stop).await?;
             println!(
@@ -236,6 +255,9 @@ async fn main() -> anyhow::Result<()> {
                 report.observation_sets,
                 report.orders
             );
+        }
+        Command::Token { credentials } => {
+            println!("{}", TokenSource::new(credentials).bearer().await?);
         }
         Command::Projections {
             command: ProjectionsCommand::Rebuild,

@@ -44,6 +44,8 @@ pub struct Settings {
     pub write_url: String,
     /// The query service's FHIR base (to read the ward's beds and who is in them).
     pub read_url: String,
+    /// The access token of every request.
+    pub auth: crate::auth::TokenSource,
 }
 
 /// What a simulation did.
@@ -156,6 +158,7 @@ async fn search(
 ) -> anyhow::Result<Vec<Value>> {
     let bundle: Value = client
         .get(format!("{}/{query}", settings.read_url))
+        .bearer_auth(settings.auth.bearer().await?)
         .send()
         .await
         .with_context(|| format!("cannot reach the query service at {}", settings.read_url))?
@@ -225,6 +228,7 @@ async fn post_transaction(
 ) -> anyhow::Result<Vec<String>> {
     let response = client
         .post(&settings.write_url)
+        .bearer_auth(settings.auth.bearer().await?)
         .header("content-type", "application/fhir+json")
         .header("x-change-reason", "ward simulator")
         .body(
@@ -312,6 +316,7 @@ async fn discharge(
     ]);
     let response = client
         .patch(format!("{}/Encounter/{id}", settings.write_url))
+        .bearer_auth(settings.auth.bearer().await?)
         .header("content-type", "application/json-patch+json")
         .header("x-change-reason", "ward simulator: discharge")
         .body(patch.to_string())

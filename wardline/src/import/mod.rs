@@ -22,6 +22,8 @@ use serde_json::Value;
 
 use source::Unit;
 
+use crate::auth::TokenSource;
+
 /// What to import, and where to.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -32,6 +34,8 @@ pub struct Settings {
     pub concurrency: usize,
     /// Draw a progress bar (on a terminal).
     pub progress: bool,
+    /// The access token of every request.
+    pub auth: crate::auth::TokenSource,
 }
 
 /// Resources of one type the import sent.
@@ -194,10 +198,11 @@ pub async fn run(settings: &Settings, stop: Arc<AtomicBool>) -> anyhow::Result<S
             .map(|item| {
                 let client = client.clone();
                 let url = url.clone();
+                let auth = settings.auth.clone();
                 async move {
                     match item {
                         Item::Unit(unit, bytes) => {
-                            let outcome = send(&client, &url, &unit).await;
+                            let outcome = send(&client, &auth, &url, &unit).await;
                             (Some(unit), bytes, outcome)
                         }
                         Item::Unreadable(unreadable, bytes) => (
@@ -287,8 +292,13 @@ struct Sent {
     refused: Vec<Failure>,
 }
 
-async fn send(client: &reqwest::Client, url: &str, unit: &Unit) -> Result<Sent, Failure> {
-    match post(client, url, unit, &unit.bundle).await {
+async fn send(
+    client: &reqwest::Client,
+    auth: &TokenSource,
+    url: &str,
+    unit: &Unit,
+) -> Result<Sent, Failure> {
+    match post(client, auth, url, unit, &unit.bundle).await {
         Err(failure)
             if !unit.lines.is_empty()
                 && failure
@@ -297,7 +307,7 @@ async fn send(client: &reqwest::Client, url: &str, unit: &Unit) -> Result<Sent, 
         {
             let mut batch = unit.bundle.clone();
             batch["type"] = Value::from("batch");
-            post(client, url, unit, &batch).await
+            post(client, auth, url, unit, &batch).await
         }
         other => other,
     }
@@ -305,6 +315,7 @@ async fn send(client: &reqwest::Client, url: &str, unit: &Unit) -> Result<Sent, 
 
 async fn post(
     client: &reqwest::Client,
+    auth: &TokenSource,
     url: &str,
     unit: &Unit,
     bundle: &Value,
@@ -321,8 +332,16 @@ async fn post(
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
         }
+        let token = match auth.bearer().await {
+            Ok(token) => token,
+            Err(error) => {
+                last = failure(None, format!("{error:#}"));
+                continue;
+            }
+        };
         let response = client
             .post(url)
+            .bearer_auth(token)
             .header("content-type", "application/fhir+json")
             .header("x-change-reason", "import")
             .body(body.clone())
