@@ -27,6 +27,15 @@ use codes::*;
 pub const MRN_SYSTEM: &str = "http://wardline.example/mrn";
 const HOSPITAL: &str = "wardline-hospital";
 const PRACTITIONERS: usize = 6;
+/// The roles of the identity service's demo users, each with a `Practitioner/demo-<role>`.
+const DEMO_ROLES: [&str; 6] = [
+    "student",
+    "nurse",
+    "physician",
+    "pharmacist",
+    "instructor",
+    "admin",
+];
 
 /// The hospital every generated patient is treated in, as a transaction Bundle of `PUT`s with
 /// fixed ids (`Organization/wardline-hospital`, `Location/ward-a`, `Location/ward-a-bed-1`, ...).
@@ -43,6 +52,15 @@ pub fn facility() -> Value {
             "resourceType": "Practitioner", "id": format!("pr-{n}"), "active": true,
             "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": format!("99999{n:05}")}],
             "name": [{"family": family, "given": [given], "prefix": ["Dr."]}],
+        })));
+    }
+    // The demo users' own records: the identity service names them as each user's fhirUser.
+    for role in DEMO_ROLES {
+        let title = format!("{}{}", role[..1].to_uppercase(), &role[1..]);
+        entries.push(put(json!({
+            "resourceType": "Practitioner", "id": format!("demo-{role}"), "active": true,
+            "identifier": [{"system": "http://wardline.example/demo-user", "value": role}],
+            "name": [{"family": "Demo", "given": [title], "text": format!("Demo {title}")}],
         })));
     }
     for (ward, name, beds) in WARDS {
