@@ -36,6 +36,7 @@ use fhir_search::sql::checkpoint::Checkpoint;
 use secrecy::ExposeSecret;
 use service_kit::auth::Authenticator;
 use service_kit::health::DependencyCheck;
+use service_kit::rate_limit::RateLimiter;
 use service_kit::resource_cache::ResourceCache;
 use sqlx::postgres::PgPoolOptions;
 use tokio::net::TcpListener;
@@ -120,7 +121,11 @@ impl Application {
         let http = settings.http.clone();
         let max_body_bytes = settings.max_body_bytes;
         let auth = Authenticator::from_settings(&settings.auth, &settings.redis.redis_url)
-            .context("cannot set up access-token checks")?;
+            .context("cannot set up access-token checks")?
+            .with_rate_limits(
+                RateLimiter::new(&settings.rate_limits, &settings.redis.redis_url, "wardline"),
+                &settings.proxies,
+            );
         let state = AppState {
             store,
             matcher,

@@ -97,6 +97,9 @@ pub struct Settings {
     /// The read cache, which each write updates before it is acknowledged.
     #[command(flatten)]
     pub redis: RedisSettings,
+    /// How fast each client address and each user may send requests.
+    #[command(flatten)]
+    pub rate_limits: service_kit::rate_limit::RateLimitSettings,
     /// Where access tokens come from.
     #[command(flatten)]
     pub auth: AuthSettings,

@@ -41,7 +41,7 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let principal = state.auth.authenticate(&parts.headers).await?;
+        let principal = state.auth.authenticate_request(parts).await?;
         let client = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -83,7 +83,15 @@ impl Application {
                 &settings.auth,
                 &settings.redis.redis_url,
             )
-            .context("cannot set up access-token checks")?,
+            .context("cannot set up access-token checks")?
+            .with_rate_limits(
+                service_kit::rate_limit::RateLimiter::new(
+                    &settings.rate_limits,
+                    &settings.redis.redis_url,
+                    "wardline",
+                ),
+                &settings.proxies,
+            ),
         };
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await

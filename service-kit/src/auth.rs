@@ -5,6 +5,7 @@
 //! never here.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use access_policy::{Denied, Principal, TokenError, TokenVerifier, VerifierSettings};
@@ -15,8 +16,12 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use clap::Args;
 use fhir_model::IssueCode;
+use ipnet::IpNet;
 
+use crate::config::ProxySettings;
 use crate::fhir_response::FhirError;
+use crate::forwarded::client_address;
+use crate::rate_limit::RateLimiter;
 
 /// Where tokens come from. Every service that serves clients flattens this into its settings.
 #[derive(Debug, Clone, Args)]
@@ -70,11 +75,14 @@ pub struct AuthSettings {
     pub auth_disabled: bool,
 }
 
-/// Checks callers; one per service, cloned into the router's state.
+/// Checks callers, and counts their requests; one per service, cloned into the router's state.
 #[derive(Clone)]
 pub struct Authenticator {
     /// `None` when authorisation is switched off.
     verifier: Option<TokenVerifier>,
+    limiter: RateLimiter,
+    /// Proxies whose `X-Forwarded-For` names the client (for the per-address limit).
+    trusted_proxies: Arc<[IpNet]>,
 }
 
 impl Authenticator {
@@ -85,7 +93,11 @@ impl Authenticator {
             tracing::warn!(
                 "authorisation is switched off: every request is served as an unrestricted backend"
             );
-            return Ok(Authenticator { verifier: None });
+            return Ok(Authenticator {
+                verifier: None,
+                limiter: RateLimiter::off(),
+                trusted_proxies: Arc::from([]),
+            });
         }
         let verifier = TokenVerifier::new(
             VerifierSettings {
@@ -98,7 +110,45 @@ impl Authenticator {
         )?;
         Ok(Authenticator {
             verifier: Some(verifier),
+            limiter: RateLimiter::off(),
+            trusted_proxies: Arc::from([]),
         })
+    }
+
+    /// Counts every authenticated request against the per-address and per-user limits, the
+    /// client's address read behind `proxies`.
+    pub fn with_rate_limits(mut self, limiter: RateLimiter, proxies: &ProxySettings) -> Self {
+        self.limiter = limiter;
+        self.trusted_proxies = proxies.trusted_proxies.clone().into();
+        self
+    }
+
+    /// The caller of a request (its bearer token), charged against the rate limits: by address
+    /// whatever its token, and by user once the token checks out. 429 past a limit.
+    pub async fn authenticate_request(&self, parts: &Parts) -> Result<Principal, FhirError> {
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| client_address(*peer, &parts.headers, &self.trusted_proxies));
+        let principal = self.authenticate(&parts.headers).await;
+        if let Some(address) = address {
+            let user = principal
+                .as_ref()
+                .ok()
+                .map(|principal| principal.subject.as_str());
+            self.limiter
+                .check(address, user)
+                .await
+                .map_err(|throttled| FhirError {
+                    retry_after: Some(throttled.retry_after.as_secs().max(1)),
+                    ..FhirError::new(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        IssueCode::Throttled,
+                        "too many requests: slow down and try again after the time Retry-After gives",
+                    )
+                })?;
+        }
+        principal
     }
 
     /// The caller a request's `Authorization: Bearer` header stands for.
@@ -250,7 +300,7 @@ where
             return Ok(Caller(principal.clone()));
         }
         let principal = Authenticator::from_ref(state)
-            .authenticate(&parts.headers)
+            .authenticate_request(parts)
             .await?;
         parts.extensions.insert(principal.clone());
         Ok(Caller(principal))

@@ -19,6 +19,8 @@ pub struct FhirError {
     pub outcome: OperationOutcome,
     /// The `WWW-Authenticate` challenge of a 401 (RFC 6750), when there is one.
     pub challenge: Option<String>,
+    /// `Retry-After` (seconds) of a 429 or 503, when the server knows.
+    pub retry_after: Option<u64>,
 }
 
 impl FhirError {
@@ -27,6 +29,7 @@ impl FhirError {
             status,
             outcome: OperationOutcome::single(OutcomeIssue::error(code, diagnostics)),
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -35,6 +38,7 @@ impl FhirError {
             status,
             outcome: OperationOutcome::new(issues),
             challenge: None,
+            retry_after: None,
         }
     }
 
@@ -59,6 +63,11 @@ impl IntoResponse for FhirError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

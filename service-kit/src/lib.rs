@@ -8,6 +8,7 @@
 //! - `http`: request ids, tracing, the panic guard, binding, serving (with a header-read
 //!   timeout), graceful shutdown.
 //! - `forwarded`: the client's address behind trusted proxies.
+//! - `rate_limit`: per-address and per-user request limits, counted in Redis across instances.
 //! - `health`: `GET /health` (alive) and `GET /ready` (dependencies reachable).
 //! - `fhir_response`: the one place an error becomes an HTTP response with an `OperationOutcome`.
 
@@ -17,5 +18,6 @@ pub mod fhir_response;
 pub mod forwarded;
 pub mod health;
 pub mod http;
+pub mod rate_limit;
 pub mod resource_cache;
 pub mod telemetry;

@@ -139,7 +139,9 @@ impl TokenSource {
             ])
             .send()
             .await
-            .with_context(|| format!("cannot reach the token endpoint {}", credentials.token_url))?;
+            .with_context(|| {
+                format!("cannot reach the token endpoint {}", credentials.token_url)
+            })?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or_default();
         anyhow::ensure!(

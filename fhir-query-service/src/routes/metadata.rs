@@ -82,7 +82,8 @@ pub fn statement(registry: &Registry, base: &str) -> Value {
 /// at `<base>/.well-known/smart-configuration`), on the same origin as the FHIR base.
 fn security(base: &str) -> Value {
     let origin = base.strip_suffix("/fhir").unwrap_or(base);
-    let uri = |url: &str, path: &str| json!({"url": url, "valueUri": format!("{origin}/auth/{path}")});
+    let uri =
+        |url: &str, path: &str| json!({"url": url, "valueUri": format!("{origin}/auth/{path}")});
     json!({
         "cors": true,
         "service": [{
