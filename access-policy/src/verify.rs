@@ -143,6 +143,12 @@ impl TokenVerifier {
         Ok(principal)
     }
 
+    /// Whether revocations are being heard (until then, and whenever the subscription drops,
+    /// every check asks Redis).
+    pub fn hears_revocations(&self) -> bool {
+        self.0.sessions.listening.load(Ordering::Acquire)
+    }
+
     /// Whether session `sid` is still alive (false when that cannot be told).
     pub async fn session_alive(&self, sid: &str) -> bool {
         self.0.sessions.check(sid).await.is_ok()
