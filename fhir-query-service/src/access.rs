@@ -100,7 +100,15 @@ impl Caller {
     /// Drops from a search or history Bundle every resource the caller may not read: of a type
     /// it may not read, outside its patient's compartment, or under restricted scopes (those are
     /// honoured by the search itself for its matches, and cannot be for what it brings in).
-    pub fn filter_bundle(&self, state: &AppState, bundle: &mut Value) {
+    /// `searched_within_bounds`: the matches come from a search this caller's bounds already
+    /// restricted (so a match trimmed by `_elements` need not show its patient again); a later
+    /// page or a history is checked entry by entry.
+    pub fn filter_bundle(
+        &self,
+        state: &AppState,
+        bundle: &mut Value,
+        searched_within_bounds: bool,
+    ) {
         let Some(entries) = bundle.get_mut("entry").and_then(Value::as_array_mut) else {
             return;
         };
@@ -121,6 +129,9 @@ impl Caller {
                 return false;
             };
             let matched = entry.pointer("/search/mode").and_then(Value::as_str) == Some("match");
+            if matched && searched_within_bounds {
+                return true;
+            }
             if !access.restrictions.is_empty() && !matched {
                 return false;
             }

@@ -190,10 +190,18 @@ impl Application {
         let listener = service_kit::http::bind(settings.host, settings.port)
             .await
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        // Its own state (connections, subscriptions) is for operators only.
+        let operations = axum::Router::new()
+            .route("/status", get(status))
+            .with_state(shared.clone())
+            .layer(axum::middleware::from_fn_with_state(
+                shared.auth.clone(),
+                service_kit::auth::operators_only,
+            ));
         let router = axum::Router::new()
             .route("/ws", get(connection::upgrade))
-            .route("/status", get(status))
             .with_state(shared)
+            .merge(operations)
             .merge(service_kit::health::routes(
                 "notifier",
                 checks(&settings, pool.clone(), hub.clone()),

@@ -6,6 +6,7 @@ use command_service::Settings;
 use event_store::EventStore;
 use reqwest::{Client, Response};
 use serde_json::Value;
+use test_support::identity::TestIdentity;
 use test_support::{ServiceArgs, TestDatabase};
 
 pub struct TestApp {
@@ -23,6 +24,8 @@ pub struct TestApp {
     pub subject_prefix: String,
     /// The extra command-service arguments, which further instances get too.
     extra_args: Vec<String>,
+    /// The identity service the services trust (in-process, like them).
+    pub identity: TestIdentity,
 }
 
 impl TestApp {
@@ -43,14 +46,24 @@ impl TestApp {
     async fn spawn_full(nats_url: &str, extra: &[&str]) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
-        let settings =
-            command_settings_with(&database.url, nats_url, &stream, &subject_prefix, extra);
+        let identity = TestIdentity::spawn(&database.url).await;
+        let settings = command_settings_with(
+            &database.url,
+            nats_url,
+            &stream,
+            &subject_prefix,
+            &identity,
+            extra,
+        );
         let command = command_service::Application::build(settings).await.unwrap();
         let command_port = command.port();
         tokio::spawn(command.run_until(std::future::pending()));
 
         let query_settings: fhir_query_service::Settings = service_kit::config::load_from(
-            ServiceArgs::new("fhir-query-service", &database.url, 5).into_args(),
+            ServiceArgs::new("fhir-query-service", &database.url, 5)
+                .redis()
+                .auth(&identity.issuer(), &identity.jwks_url())
+                .into_args(),
         )
         .unwrap();
         let query = fhir_query_service::Application::build(query_settings)
@@ -66,10 +79,11 @@ impl TestApp {
             query_port,
             store: EventStore::new(database.pool.clone()),
             database_url: database.url.clone(),
-            client: Client::builder()
-                .timeout(Duration::from_secs(30))
-                .build()
-                .unwrap(),
+            client: test_support::bearer_client(
+                &identity.system_token("system/*.cruds").await,
+                Duration::from_secs(30),
+            ),
+            identity,
             nats_url: nats_url.to_owned(),
             stream,
             subject_prefix,
@@ -136,6 +150,7 @@ impl TestApp {
             &self.nats_url,
             &self.stream,
             &self.subject_prefix,
+            &self.identity,
             &extra,
         );
         let command = command_service::Application::build(settings).await.unwrap();
@@ -171,6 +186,7 @@ impl TestApp {
                 ServiceArgs::new("projection-service", &self.database_url, 5)
                     .events_on(&self.nats_url, &self.stream, &self.subject_prefix)
                     .redis()
+                    .auth(&self.identity.issuer(), &self.identity.jwks_url())
                     .into_args(),
             )
             .unwrap(),
@@ -213,10 +229,13 @@ fn command_settings_with(
     nats_url: &str,
     stream: &str,
     subject_prefix: &str,
+    identity: &TestIdentity,
     extra: &[&str],
 ) -> Settings {
     let mut args = ServiceArgs::new("command-service", database_url, 20)
         .events_on(nats_url, stream, subject_prefix)
+        .redis()
+        .auth(&identity.issuer(), &identity.jwks_url())
         .arg("--warm-validators", false);
     if !extra.contains(&"--max-body-bytes") {
         args = args.arg("--max-body-bytes", 1_048_576);

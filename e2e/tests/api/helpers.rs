@@ -8,6 +8,7 @@ use std::time::Duration;
 use event_store::EventStore;
 use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::{Value, json};
+use test_support::identity::TestIdentity;
 use test_support::{ServiceArgs, TestDatabase, spawn_service};
 
 use crate::edge::{Edge, Upstreams};
@@ -20,7 +21,10 @@ pub const WASM_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
 pub struct TestApp {
     pub edge: Edge,
+    /// Sends a backend client's token (`system/*.cruds`) with every request.
     pub client: Client,
+    /// The identity service the services trust, in-process like them.
+    pub identity: TestIdentity,
     /// The services' event store, to see what was (not) written.
     pub store: EventStore,
     stream: String,
@@ -49,28 +53,35 @@ impl TestApp {
     pub async fn spawn_serving(web: WebRoot, options: &[&str]) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
+        let identity = TestIdentity::spawn(&database.url).await;
+        let (issuer, jwks) = (identity.issuer(), identity.jwks_url());
 
         let command_port = spawn_service!(
             command_service,
             ServiceArgs::new("command-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
+                .auth(&issuer, &jwks)
                 .arg("--warm-validators", false)
         );
         let query_port = spawn_service!(
             fhir_query_service,
-            ServiceArgs::new("fhir-query-service", &database.url, 5).redis()
+            ServiceArgs::new("fhir-query-service", &database.url, 5)
+                .redis()
+                .auth(&issuer, &jwks)
         );
         spawn_service!(
             projection_service,
             ServiceArgs::new("projection-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
+                .auth(&issuer, &jwks)
         );
         let notifier_port = spawn_service!(
             notifier,
             ServiceArgs::new("notifier", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
+                .auth(&issuer, &jwks)
                 // Its own connection counts: the per-address cap is not shared with other tests
                 // or a running stack.
                 .arg("--redis-prefix", format!("ws-test-{stream}"))
@@ -90,18 +101,16 @@ impl TestApp {
                 command: command_port,
                 query: query_port,
                 notifier: notifier_port,
-                // No identity service yet: /auth answers 502.
-                identity: test_support::free_port(),
+                identity: identity.port(),
             },
             &web_dir,
             options,
         );
+        let token = identity.system_token("system/*.cruds").await;
         TestApp {
             edge,
-            client: Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: test_support::bearer_client(&token, Duration::from_secs(60)),
+            identity,
             store: EventStore::new(database.pool.clone()),
             stream,
             _web_root: web_root,
@@ -140,6 +149,52 @@ impl TestApp {
         assert_eq!(response.status(), 201, "POST {path}");
         let position = position(&response);
         (response.json().await.unwrap(), position)
+    }
+
+    /// A backend client's token for everything (`system/*.cruds`), as the seed data's writer.
+    pub async fn system_token(&self) -> String {
+        self.identity.system_token("system/*.cruds").await
+    }
+
+    /// A demo user's token through the sign-in and consent pages, with `scope`, the launch
+    /// context's patient chosen when given.
+    pub async fn user_token(&self, role: &str, scope: &str, patient: Option<&str>) -> String {
+        self.identity
+            .user_token(role, scope, patient)
+            .await
+            .access_token
+    }
+
+    /// Creates `resource` through the edge with `token`, asserting 201; the created resource
+    /// and the position its event committed at.
+    pub async fn create_as(&self, token: &str, resource: &Value) -> (Value, i64) {
+        let path = format!("/fhir/{}", resource["resourceType"].as_str().unwrap());
+        let response = self
+            .request(Method::POST, &path)
+            .bearer_auth(token)
+            .header("content-type", "application/fhir+json")
+            .body(resource.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "POST {path}");
+        let position = position(&response);
+        (response.json().await.unwrap(), position)
+    }
+
+    /// Waits until the search indexes have applied the event at `position`.
+    pub async fn wait_for_projections(&self, position: i64) {
+        let response = self
+            .request(Method::GET, "/fhir/Patient?_summary=count")
+            .header("x-event-position", position.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "the projections did not reach {position}"
+        );
     }
 
     pub async fn event_count(&self) -> i64 {

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod authorization;
 mod dashboard;
 mod edge;
 mod fuzz;

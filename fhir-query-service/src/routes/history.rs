@@ -321,7 +321,7 @@ async fn history(
     bundle.insert("link".into(), Value::Array(links));
     bundle.insert("entry".into(), Value::Array(entries));
     let mut bundle = Value::Object(bundle);
-    caller.filter_bundle(state, &mut bundle);
+    caller.filter_bundle(state, &mut bundle, false);
     let body = bundle.to_string();
     Ok(fhir_json(StatusCode::OK, body))
 }

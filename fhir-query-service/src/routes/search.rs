@@ -132,7 +132,7 @@ pub(crate) async fn compartment_get(
     let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, &caller.headers).await?;
     let mut bundle = state.searcher.search(&query, &request).await?;
-    caller.filter_bundle(&state, &mut bundle);
+    caller.filter_bundle(&state, &mut bundle, true);
     Ok(respond(&bundle))
 }
 
@@ -212,7 +212,7 @@ async fn everything(
     let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, &caller.headers).await?;
     let mut bundle = state.searcher.search(&query, &request).await?;
-    caller.filter_bundle(&state, &mut bundle);
+    caller.filter_bundle(&state, &mut bundle, true);
     Ok(respond(&bundle))
 }
 
@@ -229,7 +229,7 @@ async fn type_search(
     let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, &caller.headers).await?;
     let mut bundle = state.searcher.search(&query, &request).await?;
-    caller.filter_bundle(&state, &mut bundle);
+    caller.filter_bundle(&state, &mut bundle, true);
     Ok(respond(&bundle))
 }
 
@@ -241,7 +241,7 @@ async fn system_search(
     let base = state.base_url(&caller.headers);
     if let Some(page) = page_request(&params)? {
         let mut bundle = state.searcher.page(&page, &base).await?;
-        caller.filter_bundle(&state, &mut bundle);
+        caller.filter_bundle(&state, &mut bundle, false);
         return Ok(respond(&bundle));
     }
     let mut types = system_types(&params)?;
@@ -260,7 +260,7 @@ async fn system_search(
     let query = state.searcher.parse(types, &request)?;
     wait_for_writes(&state, &caller.headers).await?;
     let mut bundle = state.searcher.search(&query, &request).await?;
-    caller.filter_bundle(&state, &mut bundle);
+    caller.filter_bundle(&state, &mut bundle, true);
     Ok(respond(&bundle))
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use reqwest::{Client, Response};
 use serde_json::Value;
+use test_support::identity::TestIdentity;
 use test_support::{ServiceArgs, TestDatabase};
 
 /// The base URL the projection indexes absolute references against.
@@ -20,6 +21,10 @@ pub struct TestApp {
     pub database_url: String,
     /// The highest position a write of this test returned.
     last_position: std::sync::atomic::AtomicI64,
+    /// The identity service the services trust (in-process, like them).
+    pub identity: TestIdentity,
+    /// The backend token `client` sends, for clients the tests drive themselves.
+    pub token: String,
 }
 
 impl TestApp {
@@ -50,10 +55,14 @@ impl TestApp {
     ) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
+        let identity = TestIdentity::spawn(&database.url).await;
+        let (issuer, jwks) = (identity.issuer(), identity.jwks_url());
         let command = command_service::Application::build(
             service_kit::config::load_from(
                 ServiceArgs::new("command-service", &database.url, 5)
                     .events(&stream, &subject_prefix)
+                    .redis()
+                    .auth(&issuer, &jwks)
                     .arg("--reference-base-url", BASE_URL)
                     .into_args(),
             )
@@ -69,6 +78,7 @@ impl TestApp {
                     ServiceArgs::new("projection-service", &database.url, 5)
                         .events(&stream, &subject_prefix)
                         .redis()
+                        .auth(&issuer, &jwks)
                         .arg("--fhir-base-url", BASE_URL)
                         .into_args(),
                 )
@@ -82,7 +92,8 @@ impl TestApp {
             ServiceArgs::new("fhir-query-service", &database.url, 16)
                 .arg("--reference-base-url", BASE_URL)
                 .arg("--consistency-wait-ms", consistency_wait_ms)
-                .arg("--redis-url", query_redis_url),
+                .arg("--redis-url", query_redis_url)
+                .auth(&issuer, &jwks),
             |args, (name, value)| args.arg(name, value),
         );
         let query = fhir_query_service::Application::build(
@@ -91,14 +102,14 @@ impl TestApp {
         .await
         .unwrap();
         let reads = format!("http://127.0.0.1:{}/fhir", query.port());
+        let token = identity.system_token("system/*.cruds").await;
         tokio::spawn(query.run_until(std::future::pending()));
         TestApp {
             writes,
             reads,
-            client: Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: test_support::bearer_client(&token, Duration::from_secs(60)),
+            identity,
+            token,
             database: database.pool.clone(),
             database_url: database.url.clone(),
             last_position: std::sync::atomic::AtomicI64::new(0),

@@ -229,10 +229,7 @@ async fn a_search_past_the_statement_timeout_is_503_and_stops_running() {
 async fn a_search_whose_client_leaves_is_cancelled() {
     let app = TestApp::spawn_with_query_args(&[("--search-statement-timeout-ms", "120000")]).await;
     many_names(&app, 200_000).await;
-    let impatient = reqwest::Client::builder()
-        .timeout(Duration::from_millis(500))
-        .build()
-        .unwrap();
+    let impatient = test_support::bearer_client(&app.token, Duration::from_millis(500));
     let left = impatient
         .get(format!("{}/{}", app.reads, slow_search()))
         .send()

@@ -6,6 +6,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use reqwest::Client;
 use serde_json::{Value, json};
+use test_support::identity::TestIdentity;
 use test_support::{ServiceArgs, TestDatabase, spawn_service};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -24,6 +25,11 @@ pub struct TestApp {
     database_url: String,
     stream: String,
     subject_prefix: String,
+    /// The identity service the services trust (in-process, like them).
+    pub identity: TestIdentity,
+    /// A backend client's token (`system/*.cruds`): `client` sends it, and the `ws` URLs carry
+    /// it as browsers send it (`?access_token=`).
+    pub token: String,
 }
 
 impl TestApp {
@@ -31,25 +37,31 @@ impl TestApp {
     pub async fn spawn(notifier_options: &[(&str, &str)]) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
+        let identity = TestIdentity::spawn(&database.url).await;
+        let (issuer, jwks) = (identity.issuer(), identity.jwks_url());
         let command_port = spawn_service!(
             command_service,
-            ServiceArgs::new("command-service", &database.url, 5).events(&stream, &subject_prefix)
+            ServiceArgs::new("command-service", &database.url, 5)
+                .events(&stream, &subject_prefix)
+                .redis()
+                .auth(&issuer, &jwks)
         );
         spawn_service!(
             projection_service,
             ServiceArgs::new("projection-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
+                .auth(&issuer, &jwks)
                 .arg("--consumer", format!("projection-{stream}"))
                 .arg("--fhir-base-url", BASE_URL)
         );
+        let token = identity.system_token("system/*.cruds").await;
         let mut app = TestApp {
             writes: format!("http://127.0.0.1:{command_port}/fhir"),
             ws: String::new(),
-            client: Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
+            client: test_support::bearer_client(&token, Duration::from_secs(60)),
+            identity,
+            token,
             redis_prefix: format!("ws-test-{stream}"),
             database_url: database.url.clone(),
             stream,
@@ -64,6 +76,7 @@ impl TestApp {
         let mut args = ServiceArgs::new("notifier", &self.database_url, 5)
             .events(&self.stream, &self.subject_prefix)
             .redis()
+            .auth(&self.identity.issuer(), &self.identity.jwks_url())
             .arg("--reference-base-url", BASE_URL)
             .arg("--redis-prefix", &self.redis_prefix)
             // A loaded machine may keep the projection behind for seconds; the tests are about
@@ -88,7 +101,7 @@ impl TestApp {
             },
         )
         .await;
-        format!("ws://127.0.0.1:{port}/ws")
+        format!("ws://127.0.0.1:{port}/ws?access_token={}", self.token)
     }
 
     /// Writes `resource` by id (create or update); its event position.
@@ -173,6 +186,10 @@ impl TestApp {
         self.ws
             .replace("ws://", "http://")
             .replace("/ws", "/status")
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub async fn connect(&self) -> WsClient {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Client, Response};
 use serde_json::Value;
 use sqlx::PgPool;
+use test_support::identity::TestIdentity;
 use test_support::{ServiceArgs, TestDatabase};
 
 pub struct TestApp {
@@ -25,16 +26,20 @@ pub struct TestApp {
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<anyhow::Result<()>>,
     )>,
+    /// The identity service the services trust (in-process, like them).
+    pub identity: TestIdentity,
 }
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
+        let identity = TestIdentity::spawn(&database.url).await;
         let command = command_service::Application::build(command_settings(
             &database.url,
             &stream,
             &subject_prefix,
+            &identity,
         ))
         .await
         .unwrap();
@@ -45,10 +50,11 @@ impl TestApp {
             projection: String::new(),
             pool: database.pool.clone(),
             database_url: database.url.clone(),
-            client: Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap(),
+            client: test_support::bearer_client(
+                &identity.system_token("system/*.cruds").await,
+                Duration::from_secs(120),
+            ),
+            identity,
             consumer: format!("projection-{stream}"),
             stream,
             subject_prefix,
@@ -66,6 +72,7 @@ impl TestApp {
             ServiceArgs::new("projection-service", &self.database_url, 5)
                 .events(&self.stream, &self.subject_prefix)
                 .redis()
+                .auth(&self.identity.issuer(), &self.identity.jwks_url())
                 .arg("--consumer", &self.consumer)
                 .arg("--fhir-base-url", BASE_URL)
                 .into_args(),
@@ -289,10 +296,13 @@ pub fn command_settings(
     database_url: &str,
     stream: &str,
     subject_prefix: &str,
+    identity: &TestIdentity,
 ) -> command_service::Settings {
     service_kit::config::load_from(
         ServiceArgs::new("command-service", database_url, 10)
             .events(stream, subject_prefix)
+            .redis()
+            .auth(&identity.issuer(), &identity.jwks_url())
             .arg("--warm-validators", false)
             .arg("--fhir-base-url", BASE_URL)
             .into_args(),

@@ -50,11 +50,13 @@ async fn synthea_imports_completely_and_again_after_an_interruption() {
     let expected = test_support::synthea::count_by_type(&synthea);
     let total: usize = expected.values().sum();
     let database = TestDatabase::create().await;
+    let api = command_service(&database).await;
     let settings = Settings {
-        fhir_url: command_service(&database).await,
+        fhir_url: api.url.clone(),
         paths: vec![synthea.clone()],
         concurrency: 4,
         progress: false,
+        auth: api.auth(),
     };
 
     // Interrupted once a few thousand events are in.
@@ -174,11 +176,13 @@ async fn unreadable_files_and_refused_resources_are_reported() {
         "{\"resourceType\":\"Observation\",\"id\":\"o1\",\"status\":\"final\",\"code\":{\"text\":\"x\"}}\n",
     )
     .unwrap();
+    let api = command_service(&database).await;
     let settings = Settings {
-        fhir_url: command_service(&database).await,
+        fhir_url: api.url.clone(),
         paths: vec![dir.path().to_path_buf()],
         concurrency: 2,
         progress: false,
+        auth: api.auth(),
     };
     let summary = run(&settings, Arc::new(AtomicBool::new(false)))
         .await
@@ -205,8 +209,9 @@ async fn unreadable_files_and_refused_resources_are_reported() {
 async fn generated_patients_import_and_fill_the_wards() {
     let database = TestDatabase::create().await;
     let (stream, subject_prefix) = test_support::unique_stream();
-    let fhir_url = command_service_on(&database, &stream, &subject_prefix).await;
-    projection_on(&database, &stream, &subject_prefix).await;
+    let api = command_service_on(&database, &stream, &subject_prefix).await;
+    projection_on(&api, &database, &stream, &subject_prefix).await;
+    let fhir_url = api.url.clone();
 
     let dir = tempfile::tempdir().unwrap();
     let anchor = chrono::Utc::now();
@@ -216,6 +221,7 @@ async fn generated_patients_import_and_fill_the_wards() {
         paths: vec![dir.path().to_path_buf()],
         concurrency: 4,
         progress: false,
+        auth: api.auth(),
     };
     let summary = run(&settings, Arc::new(AtomicBool::new(false)))
         .await

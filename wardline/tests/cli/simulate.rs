@@ -9,30 +9,21 @@ use std::time::Duration;
 use test_support::{ServiceArgs, TestDatabase};
 use wardline::simulate::{Report, Settings};
 
-use crate::servers::{command_service_on, projection_on};
+use crate::servers::{command_service_on, projection_on, query_service};
 
 /// A fresh server (command, projection and query services) holding the demo hospital, and
 /// a simulation of `ward` on it.
 async fn simulate(seed: u64) -> (Report, TestDatabase) {
     let database = TestDatabase::create().await;
     let (stream, subject_prefix) = test_support::unique_stream();
-    let write_url = command_service_on(&database, &stream, &subject_prefix).await;
-    projection_on(&database, &stream, &subject_prefix).await;
-    let query = fhir_query_service::Application::build(
-        service_kit::config::load_from(
-            ServiceArgs::new("fhir-query-service", &database.url, 5)
-                .redis()
-                .into_args(),
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    let read_url = format!("http://127.0.0.1:{}/fhir", query.port());
-    tokio::spawn(query.run_until(std::future::pending()));
+    let api = command_service_on(&database, &stream, &subject_prefix).await;
+    projection_on(&api, &database, &stream, &subject_prefix).await;
+    let read_url = query_service(&api, &database).await;
+    let write_url = api.url.clone();
 
     // The demo hospital, indexed.
-    let response = reqwest::Client::new()
+    let response = api
+        .client()
         .post(&write_url)
         .header("content-type", "application/fhir+json")
         .body(wardline::generate::facility().to_string())
@@ -40,7 +31,7 @@ async fn simulate(seed: u64) -> (Report, TestDatabase) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let client = reqwest::Client::new();
+    let client = api.client();
     test_support::eventually("the beds indexed", Duration::from_secs(30), || {
         let request = client.get(format!(
             "{read_url}/Location?partof=Location/ward-c&_summary=count"
@@ -59,6 +50,7 @@ async fn simulate(seed: u64) -> (Report, TestDatabase) {
         seed,
         write_url,
         read_url,
+        auth: api.auth(),
     };
     let report = wardline::simulate::run(&settings, Arc::new(AtomicBool::new(false)))
         .await
