@@ -1,6 +1,7 @@
 //! Test harness shared by the integration tests: every test gets a database and a JetStream
 //! stream of its own, so tests run in parallel against the same real servers without seeing
-//! each other; and a test that needs to stop NATS starts a nats-server of its own.
+//! each other; a test that needs to stop NATS starts a nats-server of its own; and a test that
+//! needs access tokens gets them from a real identity service (`identity`).
 //!
 //! The servers are the ones `./deploy/dev test` starts (or names): `DATABASE_URL` must be a
 //! role that may create databases, `NATS_URL` a JetStream-enabled server, and
@@ -17,6 +18,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
+pub mod identity;
 pub mod synthea;
 
 /// The database server tests use (a role with CREATEDB).

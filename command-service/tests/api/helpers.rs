@@ -80,7 +80,7 @@ impl TestApp {
             store: EventStore::new(database.pool.clone()),
             database_url: database.url.clone(),
             client: test_support::bearer_client(
-                &identity.system_token("system/*.cruds").await,
+                &identity.system_token("system/*.cruds").await.access_token,
                 Duration::from_secs(30),
             ),
             identity,

@@ -106,7 +106,7 @@ impl TestApp {
             &web_dir,
             options,
         );
-        let token = identity.system_token("system/*.cruds").await;
+        let token = identity.system_token("system/*.cruds").await.access_token;
         TestApp {
             edge,
             client: test_support::bearer_client(&token, Duration::from_secs(60)),
@@ -153,7 +153,7 @@ impl TestApp {
 
     /// A backend client's token for everything (`system/*.cruds`), as the seed data's writer.
     pub async fn system_token(&self) -> String {
-        self.identity.system_token("system/*.cruds").await
+        self.identity.system_token("system/*.cruds").await.access_token
     }
 
     /// A demo user's token through the sign-in and consent pages, with `scope`, the launch

@@ -102,7 +102,7 @@ impl TestApp {
         .await
         .unwrap();
         let reads = format!("http://127.0.0.1:{}/fhir", query.port());
-        let token = identity.system_token("system/*.cruds").await;
+        let token = identity.system_token("system/*.cruds").await.access_token;
         tokio::spawn(query.run_until(std::future::pending()));
         TestApp {
             writes,

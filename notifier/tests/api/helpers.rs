@@ -55,7 +55,7 @@ impl TestApp {
                 .arg("--consumer", format!("projection-{stream}"))
                 .arg("--fhir-base-url", BASE_URL)
         );
-        let token = identity.system_token("system/*.cruds").await;
+        let token = identity.system_token("system/*.cruds").await.access_token;
         let mut app = TestApp {
             writes: format!("http://127.0.0.1:{command_port}/fhir"),
             ws: String::new(),

@@ -52,7 +52,7 @@ pub async fn command_service_on(
     subject_prefix: &str,
 ) -> Api {
     let identity = TestIdentity::spawn(&database.url).await;
-    let token = identity.system_token("system/*.cruds").await;
+    let token = identity.system_token("system/*.cruds").await.access_token;
     let api = Api {
         url: String::new(),
         identity,

@@ -1,0 +1,10 @@
+//! Tests of the identity service against real Postgres and Redis: discovery, keys, every grant,
+//! introspection, revocation, the admin API, the browser flow and its defences.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod admin;
+mod client_credentials;
+mod discovery;
+mod helpers;
+mod revocation;
