@@ -9,6 +9,7 @@ mod client_credentials;
 mod discovery;
 mod flow;
 mod helpers;
+mod picker;
 mod refresh;
 mod revocation;
 mod throttle;
