@@ -1,5 +1,5 @@
 //! The service's signing keys: ES256 (P-256) key pairs kept as PKCS#8 PEM files in the data
-//! directory, each named by its `kid` (the RFC 7638 thumbprint of its public key).
+//! directory, each identified by its `kid` (the RFC 7638 thumbprint of its public key).
 //!
 //! The newest key signs. Rotation makes a new key; an older key stays published in the JWKS,
 //! and is accepted, until every token it signed has expired: that is, until its successor is

@@ -40,6 +40,21 @@ impl Picker {
     /// Patients whose name matches `text` (FHIR `name` search: starts with, any part).
     pub async fn search(&self, state: &AppState, text: &str) -> Result<Vec<PatientChoice>, Error> {
         let token = self.token(state).await?;
+        let found = self.fetch(&token, text).await;
+        if found.is_err() {
+            // The token may be what failed (its session revoked, a restarted FHIR server with
+            // other keys): the next search gets a new one.
+            *self
+                .token
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        }
+        found
+    }
+
+    async fn fetch(&self, token: &str, text: &str) -> Result<Vec<PatientChoice>, Error> {
+        let failed =
+            |error: reqwest::Error| Error::Upstream(format!("the patient search failed: {error}"));
         let response = self
             .http
             .get(format!("{}/Patient", self.base))
@@ -50,11 +65,8 @@ impl Picker {
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|error| Error::Upstream(format!("the patient search failed: {error}")))?;
-        let bundle: Value = response
-            .json()
-            .await
-            .map_err(|error| Error::Upstream(format!("the patient search failed: {error}")))?;
+            .map_err(failed)?;
+        let bundle: Value = response.json().await.map_err(failed)?;
         Ok(choices(&bundle))
     }
 

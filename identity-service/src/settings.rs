@@ -123,7 +123,7 @@ pub struct SignInSettings {
     /// refused (429) until the window has passed.
     #[arg(long, env = "IDENTITY_SIGNIN_MAX_FAILURES", default_value_t = 5)]
     pub signin_max_failures: u32,
-    /// The throttle's window, in seconds, from the first failure.
+    /// The throttle's window, in seconds, from the first attempt since the last success.
     #[arg(long, env = "IDENTITY_SIGNIN_WINDOW_SECS", default_value_t = 15 * 60)]
     pub signin_window_secs: u64,
     /// How long a browser stays signed in (a second authorization skips the password), in

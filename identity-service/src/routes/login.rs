@@ -2,10 +2,11 @@
 //!
 //! The form must come from the browser the page was given to (anti-forgery token in the form,
 //! the cookie and the pending request, all equal), and the account must not be throttled for
-//! the client's address. A wrong password shows the form again; a right one remembers the
+//! the client's address (`transient::throttle`). A wrong password shows the form again; a right one remembers the
 //! sign-in in this browser and moves on to consent.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -16,11 +17,15 @@ use service_kit::forwarded::client_address;
 use crate::AppState;
 use crate::directory::demo_users;
 use crate::error::{Error, PageError};
+use crate::ids::is_token;
 use crate::pages::SignInPage;
 use crate::params::Params;
 use crate::routes::cookies;
 use crate::settings::Mode;
 use crate::transient::{BrowserSignIn, now};
+
+/// The longest user name there can be (`directory` allows 64 characters).
+const MAX_USERNAME: usize = 64;
 
 pub async fn login(
     State(state): State<AppState>,
@@ -30,6 +35,9 @@ pub async fn login(
 ) -> Result<Response, PageError> {
     let params = Params::parse(&body)?;
     let request_id = params.require("request")?;
+    if !is_token(request_id) {
+        return Err(Error::RequestExpired.into());
+    }
     let mut pending = state
         .transient
         .request(request_id)
@@ -39,19 +47,32 @@ pub async fn login(
         return Err(Error::Forgery.into());
     }
     let username = params.require("username")?.trim();
+    let username = &username[..username.floor_char_boundary(MAX_USERNAME + 1)];
     let password = params.get("password").unwrap_or_default();
     let address = client_address(peer, &headers, &state.trusted_proxies).to_string();
 
     let limits = &state.settings.sign_in;
-    let failures = state.transient.sign_in_failures(username, &address).await?;
-    if failures.count >= limits.signin_max_failures {
+    let attempts = state
+        .transient
+        .count_sign_in_attempt(
+            username,
+            &address,
+            Duration::from_secs(limits.signin_window_secs.max(1)),
+        )
+        .await?;
+    if attempts.count > limits.signin_max_failures {
         tracing::warn!(%username, %address, "sign-in refused: throttled");
         return Err(Error::Throttled {
-            retry_after: failures.resets_in.as_secs_f64().ceil() as u64,
+            retry_after: attempts.resets_in.as_secs_f64().ceil().max(1.0) as u64,
         }
         .into());
     }
-    let user = state.store.user(username).await?;
+    // Names longer than any user's are not looked up (nor hashed into a key any longer).
+    let user = if username.len() <= MAX_USERNAME {
+        state.store.user(username).await?
+    } else {
+        None
+    };
     let verified = state
         .passwords
         .verify(
@@ -60,15 +81,7 @@ pub async fn login(
         )
         .await;
     let Some(user) = user.filter(|_| verified) else {
-        let count = state
-            .transient
-            .count_sign_in_failure(
-                username,
-                &address,
-                std::time::Duration::from_secs(limits.signin_window_secs),
-            )
-            .await?;
-        tracing::info!(%username, %address, failures = count, "sign-in failed");
+        tracing::info!(%username, %address, failures = attempts.count, "sign-in failed");
         let client_name = state
             .store
             .client(&pending.client_id)
@@ -92,9 +105,9 @@ pub async fn login(
     };
     state
         .transient
-        .clear_sign_in_failures(username, &address)
+        .clear_sign_in_attempts(username, &address)
         .await?;
-    let ttl = std::time::Duration::from_secs(limits.browser_session_ttl_secs.max(1));
+    let ttl = Duration::from_secs(limits.browser_session_ttl_secs.max(1));
     let browser = state
         .transient
         .sign_in_browser(

@@ -15,7 +15,7 @@ mod revoke;
 mod token;
 
 use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
@@ -92,9 +92,7 @@ async fn fallback(state: axum::extract::State<AppState>, uri: axum::http::Uri) -
     if uri.path().ends_with("/.well-known/smart-configuration") {
         return discovery::smart_configuration(state).await.into_response();
     }
-    let mut response = OAuthError(Error::NotFound(format!("'{}'", uri.path()))).into_response();
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
+    OAuthError(Error::NotFound(format!("'{}'", uri.path()))).into_response()
 }
 
 /// `Cache-Control: no-store` and `Pragma: no-cache`: responses carrying tokens, and their

@@ -12,7 +12,7 @@
 //! | `identity:browser:<id>` | a browser's remembered sign-in | 8 h by default |
 //! | `identity:browser-sessions:<id>` | the sessions started from that browser | as long as they may live |
 //! | `identity:assertion:<client>:<jti>` | a client assertion already used | until it expires |
-//! | `<prefix>:signin-failures:<user>:<address>` | failed sign-ins | the throttle's window |
+//! | `<prefix>:signin-failures:<user>:<address>` | sign-in attempts since the last success | the throttle's window |
 //!
 //! `session:<sid>` and the channel `session:revoked` are the contract with the resource servers
 //! (`access_policy::AccessClaims::sid`): a token is alive while its session key exists, and an

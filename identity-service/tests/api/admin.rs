@@ -2,6 +2,7 @@
 
 use serde_json::json;
 
+use crate::flow::hidden_field;
 use crate::helpers::{TestApp, json};
 
 #[tokio::test]
@@ -232,4 +233,36 @@ async fn production_mode_has_no_demo_users() {
         .map(|client| client.client_id.as_str())
         .collect();
     assert_eq!(ids, ["ward-app"], "no demo clients either");
+
+    // The sign-in page lists no demo users, its cookie is for HTTPS only, and the demo
+    // passwords open nothing.
+    let challenge = identity_service::ids::pkce_challenge(&identity_service::ids::random_token());
+    let params = TestApp::authorize_params(
+        "openid user/*.rs",
+        &challenge,
+        "st",
+        &[("client_id", "ward-app")],
+    );
+    let page = app.authorize(&TestApp::browser(), &params).await;
+    assert_eq!(page.status(), 200);
+    let cookie = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    let csrf_cookie = cookie.split(';').next().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("Demo users") && !html.contains("nurse-wardline"));
+    let response = app
+        .http
+        .post(app.url("/auth/login"))
+        .header("cookie", csrf_cookie)
+        .form(&[
+            ("request", hidden_field(&html, "request").as_str()),
+            ("csrf", hidden_field(&html, "csrf").as_str()),
+            ("username", "nurse"),
+            ("password", "nurse-wardline"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("set-cookie").is_none());
 }

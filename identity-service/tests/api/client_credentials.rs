@@ -354,3 +354,79 @@ async fn a_confidential_client_may_use_its_secret() {
 fn base64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[tokio::test]
+async fn keys_may_be_fetched_from_the_clients_jwks_uri() {
+    let app = TestApp::spawn().await;
+    let (pem, jwks) = identity_service::directory::backend_key_pair().unwrap();
+    let kid = jwks["keys"][0]["kid"].as_str().unwrap().to_owned();
+    let served = jwks.clone();
+    let host = crate::helpers::fake_server(axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let served = served.clone();
+            async move { axum::Json(served) }
+        }),
+    ))
+    .await;
+    app.identity
+        .store()
+        .put_client(&Client {
+            client_id: "hosted-keys".to_owned(),
+            name: "Hosted keys".to_owned(),
+            kind: ClientKind::Confidential,
+            redirect_uris: Vec::new(),
+            allowed_scopes: "system/Patient.rs".to_owned(),
+            jwks: None,
+            jwks_uri: Some(format!("{host}/jwks.json")),
+            secret_hash: None,
+        })
+        .await
+        .unwrap();
+    let key = EncodingKey::from_ec_pem(pem.as_bytes()).unwrap();
+    let signed = assertion(&app, "hosted-keys", &es384(&kid), &key, json!({}));
+    let body = json(
+        app.client_credentials(&signed, "system/Patient.rs").await,
+        200,
+    )
+    .await;
+    assert_eq!(body["scope"], "system/Patient.rs");
+}
+
+#[tokio::test]
+async fn an_rs384_assertion_is_accepted() {
+    use rsa::Generate as _;
+    use rsa::pkcs8::EncodePrivateKey as _;
+    let app = TestApp::spawn().await;
+    let pem = rsa::PrivateKey::generate()
+        .to_pkcs8_pem(rsa::pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string();
+    let key = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&key, Algorithm::RS384).unwrap();
+    jwk.common.key_id = Some("rsa-1".to_owned());
+    app.identity
+        .store()
+        .put_client(&Client {
+            client_id: "rsa-client".to_owned(),
+            name: "RSA client".to_owned(),
+            kind: ClientKind::Confidential,
+            redirect_uris: Vec::new(),
+            allowed_scopes: "system/*.rs".to_owned(),
+            jwks: Some(json!({"keys": [jwk]})),
+            jwks_uri: None,
+            secret_hash: None,
+        })
+        .await
+        .unwrap();
+    let mut header = Header::new(Algorithm::RS384);
+    header.kid = Some("rsa-1".to_owned());
+    let signed = assertion(&app, "rsa-client", &header, &key, json!({}));
+    let body = json(
+        app.client_credentials(&signed, "system/Observation.rs")
+            .await,
+        200,
+    )
+    .await;
+    assert_eq!(body["scope"], "system/Observation.rs");
+}

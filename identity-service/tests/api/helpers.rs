@@ -115,3 +115,11 @@ pub async fn json(response: Response, status: u16) -> Value {
     assert_eq!(actual, status, "body: {text}");
     serde_json::from_str(&text).unwrap_or(Value::Null)
 }
+
+/// Serves `router` on a free port (a FHIR server or a client's JWKS host, faked); its base URL.
+pub async fn fake_server(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{address}")
+}

@@ -4,7 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod admin;
+mod authorization_code;
 mod client_credentials;
 mod discovery;
+mod flow;
 mod helpers;
+mod picker;
+mod refresh;
 mod revocation;
+mod throttle;
