@@ -130,7 +130,7 @@ pub struct ProxySettings {
 }
 
 /// An address (`10.0.0.7`, a block of one) or a CIDR block (`10.0.0.0/8`).
-fn parse_network(text: &str) -> Result<IpNet, String> {
+pub(crate) fn parse_network(text: &str) -> Result<IpNet, String> {
     let text = text.trim();
     text.parse::<IpNet>()
         .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))

@@ -52,6 +52,7 @@ pub struct RateLimitSettings {
         long = "rate-limit-exempt",
         env = "RATE_LIMIT_EXEMPT",
         value_delimiter = ',',
+        value_parser = crate::config::parse_network,
         default_value = "127.0.0.0/8,::1"
     )]
     pub rate_limit_exempt: Vec<IpNet>,

@@ -111,31 +111,47 @@ async fn prefer_return_chooses_the_body() {
 #[tokio::test]
 async fn every_event_records_who_wrote_it_and_from_which_request() {
     let app = TestApp::spawn().await;
-    let anonymous = app.create_ok(&patient("Anon")).await;
-    let response = app
-        .client
-        .post(format!("{}/Patient", app.writes))
+    // The backend client of the test's own client.
+    let by_backend = app.create_ok(&patient("Anon")).await;
+    // A nurse, signed in through the web app's client; the headers that claim another identity
+    // are ignored.
+    let nurse = app
+        .identity
+        .user_token("nurse", "openid fhirUser user/*.cruds", None)
+        .await;
+    let observation = json!({"resourceType": "Observation", "status": "final",
+        "code": {"text": "pulse"}, "subject": {"reference": format!("Patient/{by_backend}")}});
+    let response = reqwest::Client::new()
+        .post(format!("{}/Observation", app.writes))
+        .bearer_auth(&nurse.access_token)
         .header("content-type", "application/fhir+json")
-        .header("x-demo-user", "nurse.jackie")
-        .header("x-demo-role", "nurse")
+        .header("x-demo-user", "dr.impostor")
+        .header("x-demo-role", "admin")
         .header("x-request-id", "req-12345")
         .header("x-change-reason", "admission")
         .header("user-agent", "test-client/1.0")
-        .body(patient("Named").to_string())
+        .body(observation.to_string())
         .send()
         .await
         .unwrap();
+    assert_eq!(response.status(), 201);
     assert_eq!(response.headers()["x-request-id"], "req-12345");
     let named: Value = response.json().await.unwrap();
 
     let event = app
         .store
-        .latest("Patient", &anonymous)
+        .latest("Patient", &by_backend)
         .await
         .unwrap()
         .unwrap();
     let metadata: Value = serde_json::from_str(&event.metadata).unwrap();
-    assert_eq!(metadata["actor"]["user"], "anonymous");
+    let actor = &metadata["actor"];
+    assert_eq!(
+        actor["user"], actor["clientId"],
+        "a backend acts as itself: {actor}"
+    );
+    assert_eq!(actor["role"], Value::Null, "{actor}");
+    assert_eq!(actor["scopes"], "system/*.cruds", "{actor}");
     assert!(
         metadata["requestId"].as_str().unwrap().len() >= 32,
         "a request id is generated: {metadata}"
@@ -149,14 +165,16 @@ async fn every_event_records_who_wrote_it_and_from_which_request() {
 
     let event = app
         .store
-        .latest("Patient", named["id"].as_str().unwrap())
+        .latest("Observation", named["id"].as_str().unwrap())
         .await
         .unwrap()
         .unwrap();
     let metadata: Value = serde_json::from_str(&event.metadata).unwrap();
     assert_eq!(
         metadata["actor"],
-        json!({"user": "nurse.jackie", "role": "nurse", "client": "test-client/1.0"})
+        json!({"user": "nurse", "role": "nurse", "client": "test-client/1.0",
+            "fhirUser": "Practitioner/demo-nurse", "clientId": "wardline-web",
+            "scopes": nurse.scope})
     );
     assert_eq!(metadata["requestId"], "req-12345");
     assert_eq!(metadata["reason"], "admission");

@@ -153,7 +153,10 @@ impl TestApp {
 
     /// A backend client's token for everything (`system/*.cruds`), as the seed data's writer.
     pub async fn system_token(&self) -> String {
-        self.identity.system_token("system/*.cruds").await.access_token
+        self.identity
+            .system_token("system/*.cruds")
+            .await
+            .access_token
     }
 
     /// A demo user's token through the sign-in and consent pages, with `scope`, the launch

@@ -179,12 +179,17 @@ async fn main() -> anyhow::Result<()> {
         let (stream, subject_prefix) = test_support::unique_stream();
         let command_port = test_support::free_port();
         let projection_port = test_support::free_port();
+        // The services check the importer's token, as deployed.
+        let identity = test_support::identity::TestIdentity::spawn(&database.url).await;
+        let token = identity.system_token("system/*.cruds").await.access_token;
         let common = vec![
             ("DATABASE_URL", database.url.clone()),
             ("NATS_URL", test_support::nats_url()),
             ("REDIS_URL", test_support::redis_url()),
             ("FHIR_EVENTS_STREAM", stream.clone()),
             ("FHIR_EVENTS_SUBJECT_PREFIX", subject_prefix.clone()),
+            ("AUTH_ISSUER", identity.issuer().to_owned()),
+            ("AUTH_JWKS_URL", identity.jwks_url()),
         ];
         let mut command_env = common.clone();
         command_env.push(("COMMAND_SERVICE_PORT", command_port.to_string()));
@@ -200,6 +205,13 @@ async fn main() -> anyhow::Result<()> {
             paths: vec![dir.clone()],
             concurrency: args.concurrency,
             progress: false,
+            auth: wardline::auth::TokenSource::new(wardline::auth::Credentials {
+                token: Some(token.clone()),
+                token_url: identity.token_url(),
+                client_id: "import-bench".to_owned(),
+                client_key: None,
+                scope: "system/*.cruds".to_owned(),
+            }),
         };
         let started = Instant::now();
         let summary = wardline::import::run(&settings, Arc::new(AtomicBool::new(false))).await?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use test_support::{ServiceArgs, TestDatabase};
+use test_support::TestDatabase;
 use wardline::simulate::{Report, Settings};
 
 use crate::servers::{command_service_on, projection_on, query_service};
