@@ -79,6 +79,7 @@ impl Application {
             consistency_wait: std::time::Duration::from_millis(settings.consistency_wait_ms),
             public_url: settings.public_url.clone(),
             trusted_proxies: settings.proxies.trusted_proxies.clone().into(),
+            auth_public_url: settings.auth.auth_public_url.clone(),
             auth: service_kit::auth::Authenticator::from_settings(
                 &settings.auth,
                 &settings.redis.redis_url,

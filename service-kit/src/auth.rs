@@ -60,6 +60,15 @@ pub struct AuthSettings {
         default_value_t = 5_000
     )]
     pub auth_session_cache_ms: u64,
+    /// Where clients reach the identity service (`https://host/auth`), as the
+    /// CapabilityStatement names its endpoints; by default the FHIR base's origin + `/auth`
+    /// (the edge's routing).
+    #[arg(
+        id = "auth_public_url",
+        long = "auth-public-url",
+        env = "AUTH_PUBLIC_URL"
+    )]
+    pub auth_public_url: Option<String>,
     /// The Redis holding the identity service's sessions, when it is not the service's own
     /// (`--redis-url`).
     #[arg(

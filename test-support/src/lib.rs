@@ -291,6 +291,15 @@ impl ServiceArgs {
             .arg("--auth-redis-url", redis_url())
     }
 
+    /// On `port` instead of any free one (for a service whose URL must be known before it
+    /// starts).
+    pub fn port(mut self, port: u16) -> Self {
+        if let Some(index) = self.0.iter().position(|arg| arg == "--port") {
+            self.0[index + 1] = port.to_string();
+        }
+        self
+    }
+
     /// One more option and its value.
     pub fn arg(mut self, name: &str, value: impl ToString) -> Self {
         self.0.push(name.to_owned());

@@ -36,7 +36,10 @@ pub(crate) async fn capability_statement(
     headers: HeaderMap,
 ) -> Response {
     let base = state.base_url(&headers);
-    let statement = statement(state.searcher.registry(), &base);
+    let mut statement = statement(state.searcher.registry(), &base);
+    if let Some(auth) = &state.auth_public_url {
+        statement["rest"][0]["security"] = security(auth.trim_end_matches('/'));
+    }
     fhir_json(StatusCode::OK, statement.to_string())
 }
 
@@ -70,7 +73,7 @@ pub fn statement(registry: &Registry, base: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "security": security(base),
+            "security": security(&format!("{}/auth", base.strip_suffix("/fhir").unwrap_or(base))),
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"}],
             "searchParam": system_params(registry),
@@ -78,12 +81,10 @@ pub fn statement(registry: &Registry, base: &str) -> Value {
     })
 }
 
-/// How clients get tokens: SMART on FHIR, with the identity service's endpoints (also published
-/// at `<base>/.well-known/smart-configuration`), on the same origin as the FHIR base.
-fn security(base: &str) -> Value {
-    let origin = base.strip_suffix("/fhir").unwrap_or(base);
-    let uri =
-        |url: &str, path: &str| json!({"url": url, "valueUri": format!("{origin}/auth/{path}")});
+/// How clients get tokens: SMART on FHIR, with the endpoints of the identity service at `auth`
+/// (also published at `<base>/.well-known/smart-configuration`).
+fn security(auth: &str) -> Value {
+    let uri = |url: &str, path: &str| json!({"url": url, "valueUri": format!("{auth}/{path}")});
     json!({
         "cors": true,
         "service": [{

@@ -37,6 +37,8 @@ pub(crate) struct AppState {
     pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
     /// Checks each request's access token.
     pub auth: service_kit::auth::Authenticator,
+    /// Where clients reach the identity service, when configured (`--auth-public-url`).
+    pub auth_public_url: Option<String>,
 }
 
 impl AppState {

@@ -1,5 +1,6 @@
-//! Real FHIR clients against the query service: the Python package `fhirclient` and the npm
-//! package `fhir-kit-client` read, search, page and read history without error.
+//! Real FHIR clients against the query service: the Python package `fhirclient` signs in with a
+//! SMART standalone launch (the sign-in and consent pages with the patient picker), and the npm
+//! package `fhir-kit-client` with a bearer token; both read, search, page and read history.
 //!
 //! `./deploy/dev test` installs both and points the test at them (`FHIR_TEST_PYTHON`, a Python
 //! with fhirclient; `FHIR_TEST_CLIENTS_DIR`, where `npm ci` installed fhir-kit-client); run
@@ -77,8 +78,42 @@ async fn fhirclient_reads_searches_and_pages() {
         "FHIR_TEST_PYTHON names a Python with fhirclient installed (./deploy/dev test sets it)",
     );
     let app = patient_with_observations().await;
+    let (base, identity) = app.spawn_smart_base().await;
+    let redirect = "http://localhost/fhirclient-callback";
+    identity
+        .store()
+        .insert_client(&identity_service::store::Client {
+            client_id: "fhirclient-check".to_owned(),
+            name: "fhirclient check".to_owned(),
+            kind: identity_service::store::ClientKind::Public,
+            redirect_uris: vec![redirect.to_owned()],
+            allowed_scopes: "launch/patient openid fhirUser patient/*.rs".to_owned(),
+            jwks: None,
+            jwks_uri: None,
+            secret_hash: None,
+        })
+        .await
+        .unwrap();
     let script = scripts().join("fhirclient_check.py");
-    let seen = run(&python, &[script.to_str().unwrap(), &app.reads, "cl"]).await;
+    let seen = run(
+        &python,
+        &[
+            script.to_str().unwrap(),
+            &base,
+            "cl",
+            "fhirclient-check",
+            redirect,
+            "nurse",
+            "nurse-wardline",
+        ],
+    )
+    .await;
+    assert_eq!(seen["patientInContext"], "cl", "the patient picked: {seen}");
+    let scopes: Vec<String> = serde_json::from_value(seen["consentScopes"].clone()).unwrap();
+    assert!(
+        !scopes.is_empty(),
+        "the consent page lists what the app asks for"
+    );
     assert_eq!(seen["family"], "Clientson");
     assert_eq!(seen["birthDate"], "1961-07-04");
     let observations: Vec<String> = serde_json::from_value(seen["observations"].clone()).unwrap();
@@ -97,7 +132,11 @@ async fn fhir_kit_client_reads_searches_and_pages() {
     );
     let app = patient_with_observations().await;
     let script = PathBuf::from(&clients).join("fhir_kit_client_check.js");
-    let seen = run("node", &[script.to_str().unwrap(), &app.reads, "cl"]).await;
+    let seen = run(
+        "node",
+        &[script.to_str().unwrap(), &app.reads, "cl", &app.token],
+    )
+    .await;
     assert_eq!(seen["fhirVersion"], "4.0.1");
     assert_eq!(seen["family"], "Clientson");
     let mut expected = expected_observations();

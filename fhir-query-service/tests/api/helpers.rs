@@ -116,6 +116,37 @@ impl TestApp {
         }
     }
 
+    /// Another query service over this app's database, for SMART apps: on a port known in
+    /// advance (the FHIR base is the `aud` apps ask tokens for), trusting an identity service of
+    /// its own that accepts that audience, searches it in its patient picker, and is named in
+    /// the CapabilityStatement. Its FHIR base and that identity service.
+    pub async fn spawn_smart_base(&self) -> (String, TestIdentity) {
+        let port = test_support::free_port();
+        let base = format!("http://127.0.0.1:{port}/fhir");
+        let identity = TestIdentity::spawn_with(
+            &self.database_url,
+            &[("--audiences", &base), ("--internal-fhir-base", &base)],
+        )
+        .await;
+        let query = fhir_query_service::Application::build(
+            service_kit::config::load_from(
+                ServiceArgs::new("fhir-query-service", &self.database_url, 5)
+                    .port(port)
+                    .redis()
+                    .auth(identity.issuer(), &identity.jwks_url())
+                    .arg("--auth-audience", &base)
+                    .arg("--auth-public-url", format!("{}/auth", identity.base_url()))
+                    .arg("--reference-base-url", BASE_URL)
+                    .into_args(),
+            )
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+        tokio::spawn(query.run_until(std::future::pending()));
+        (base, identity)
+    }
+
     pub async fn spawn() -> TestApp {
         Self::spawn_with(true, 10_000).await
     }

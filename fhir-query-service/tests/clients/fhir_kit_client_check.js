@@ -1,13 +1,13 @@
 // Reads, searches and pages through the server with the `fhir-kit-client` npm package, as a
 // JavaScript FHIR app would. Prints what it saw as JSON for the Rust test.
 //
-// Usage: node fhir_kit_client_check.js <fhir base> <patient id>
+// Usage: node fhir_kit_client_check.js <fhir base> <patient id> <access token>
 
 const Client = require('fhir-kit-client');
 
 async function main() {
-  const [baseUrl, patientId] = process.argv.slice(2);
-  const client = new Client({ baseUrl });
+  const [baseUrl, patientId, bearerToken] = process.argv.slice(2);
+  const client = new Client({ baseUrl, bearerToken });
   const capability = await client.capabilityStatement();
   const patient = await client.read({ resourceType: 'Patient', id: patientId });
   const observations = [];
