@@ -176,7 +176,7 @@ enum Ended {
     /// The client sent a message larger than the socket takes.
     TooBig,
     /// The token the connection opened with expired, or its session ended.
-    TokenEnded(&'static str),
+    TokenGone(&'static str),
 }
 
 impl Ended {
@@ -203,9 +203,7 @@ impl Ended {
                 ),
                 Duration::from_secs(1),
             )),
-            Ended::TokenEnded(why) => {
-                Some((close(close_code::POLICY, why), Duration::from_secs(1)))
-            }
+            Ended::TokenGone(why) => Some((close(close_code::POLICY, why), Duration::from_secs(1))),
         }
     }
 }
@@ -440,12 +438,12 @@ impl Connection {
     async fn token_ended(&self) -> Option<Ended> {
         let now = chrono::Utc::now().timestamp();
         if now >= self.principal.expires_at {
-            return Some(Ended::TokenEnded(
+            return Some(Ended::TokenGone(
                 "the access token has expired: reconnect with a new one",
             ));
         }
         if !self.shared.auth.session_alive(&self.principal).await {
-            return Some(Ended::TokenEnded(
+            return Some(Ended::TokenGone(
                 "the session has ended (signed out or revoked)",
             ));
         }

@@ -62,7 +62,7 @@ impl TestApp {
         let query_settings: fhir_query_service::Settings = service_kit::config::load_from(
             ServiceArgs::new("fhir-query-service", &database.url, 5)
                 .redis()
-                .auth(&identity.issuer(), &identity.jwks_url())
+                .auth(identity.issuer(), &identity.jwks_url())
                 .into_args(),
         )
         .unwrap();
@@ -186,7 +186,7 @@ impl TestApp {
                 ServiceArgs::new("projection-service", &self.database_url, 5)
                     .events_on(&self.nats_url, &self.stream, &self.subject_prefix)
                     .redis()
-                    .auth(&self.identity.issuer(), &self.identity.jwks_url())
+                    .auth(self.identity.issuer(), &self.identity.jwks_url())
                     .into_args(),
             )
             .unwrap(),
@@ -235,7 +235,7 @@ fn command_settings_with(
     let mut args = ServiceArgs::new("command-service", database_url, 20)
         .events_on(nats_url, stream, subject_prefix)
         .redis()
-        .auth(&identity.issuer(), &identity.jwks_url())
+        .auth(identity.issuer(), &identity.jwks_url())
         .arg("--warm-validators", false);
     if !extra.contains(&"--max-body-bytes") {
         args = args.arg("--max-body-bytes", 1_048_576);

@@ -60,28 +60,28 @@ impl TestApp {
             command_service,
             ServiceArgs::new("command-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
-                .auth(&issuer, &jwks)
+                .auth(issuer, &jwks)
                 .arg("--warm-validators", false)
         );
         let query_port = spawn_service!(
             fhir_query_service,
             ServiceArgs::new("fhir-query-service", &database.url, 5)
                 .redis()
-                .auth(&issuer, &jwks)
+                .auth(issuer, &jwks)
         );
         spawn_service!(
             projection_service,
             ServiceArgs::new("projection-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
-                .auth(&issuer, &jwks)
+                .auth(issuer, &jwks)
         );
         let notifier_port = spawn_service!(
             notifier,
             ServiceArgs::new("notifier", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
-                .auth(&issuer, &jwks)
+                .auth(issuer, &jwks)
                 // Its own connection counts: the per-address cap is not shared with other tests
                 // or a running stack.
                 .arg("--redis-prefix", format!("ws-test-{stream}"))

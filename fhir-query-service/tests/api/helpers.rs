@@ -21,8 +21,9 @@ pub struct TestApp {
     pub database_url: String,
     /// The highest position a write of this test returned.
     last_position: std::sync::atomic::AtomicI64,
-    /// The identity service the services trust (in-process, like them).
-    pub identity: TestIdentity,
+    /// The identity service the services trust (in-process, like them), kept for the test's
+    /// length (its keys live in a temporary directory it owns).
+    _identity: TestIdentity,
     /// The backend token `client` sends, for clients the tests drive themselves.
     pub token: String,
 }
@@ -62,7 +63,7 @@ impl TestApp {
                 ServiceArgs::new("command-service", &database.url, 5)
                     .events(&stream, &subject_prefix)
                     .redis()
-                    .auth(&issuer, &jwks)
+                    .auth(issuer, &jwks)
                     .arg("--reference-base-url", BASE_URL)
                     .into_args(),
             )
@@ -78,7 +79,7 @@ impl TestApp {
                     ServiceArgs::new("projection-service", &database.url, 5)
                         .events(&stream, &subject_prefix)
                         .redis()
-                        .auth(&issuer, &jwks)
+                        .auth(issuer, &jwks)
                         .arg("--fhir-base-url", BASE_URL)
                         .into_args(),
                 )
@@ -93,7 +94,7 @@ impl TestApp {
                 .arg("--reference-base-url", BASE_URL)
                 .arg("--consistency-wait-ms", consistency_wait_ms)
                 .arg("--redis-url", query_redis_url)
-                .auth(&issuer, &jwks),
+                .auth(issuer, &jwks),
             |args, (name, value)| args.arg(name, value),
         );
         let query = fhir_query_service::Application::build(
@@ -108,7 +109,7 @@ impl TestApp {
             writes,
             reads,
             client: test_support::bearer_client(&token, Duration::from_secs(60)),
-            identity,
+            _identity: identity,
             token,
             database: database.pool.clone(),
             database_url: database.url.clone(),

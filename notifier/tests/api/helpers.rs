@@ -44,14 +44,14 @@ impl TestApp {
             ServiceArgs::new("command-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
-                .auth(&issuer, &jwks)
+                .auth(issuer, &jwks)
         );
         spawn_service!(
             projection_service,
             ServiceArgs::new("projection-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
-                .auth(&issuer, &jwks)
+                .auth(issuer, &jwks)
                 .arg("--consumer", format!("projection-{stream}"))
                 .arg("--fhir-base-url", BASE_URL)
         );
@@ -76,7 +76,7 @@ impl TestApp {
         let mut args = ServiceArgs::new("notifier", &self.database_url, 5)
             .events(&self.stream, &self.subject_prefix)
             .redis()
-            .auth(&self.identity.issuer(), &self.identity.jwks_url())
+            .auth(self.identity.issuer(), &self.identity.jwks_url())
             .arg("--reference-base-url", BASE_URL)
             .arg("--redis-prefix", &self.redis_prefix)
             // A loaded machine may keep the projection behind for seconds; the tests are about

@@ -72,7 +72,7 @@ impl TestApp {
             ServiceArgs::new("projection-service", &self.database_url, 5)
                 .events(&self.stream, &self.subject_prefix)
                 .redis()
-                .auth(&self.identity.issuer(), &self.identity.jwks_url())
+                .auth(self.identity.issuer(), &self.identity.jwks_url())
                 .arg("--consumer", &self.consumer)
                 .arg("--fhir-base-url", BASE_URL)
                 .into_args(),
@@ -302,7 +302,7 @@ pub fn command_settings(
         ServiceArgs::new("command-service", database_url, 10)
             .events(stream, subject_prefix)
             .redis()
-            .auth(&identity.issuer(), &identity.jwks_url())
+            .auth(identity.issuer(), &identity.jwks_url())
             .arg("--warm-validators", false)
             .arg("--fhir-base-url", BASE_URL)
             .into_args(),

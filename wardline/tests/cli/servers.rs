@@ -35,7 +35,7 @@ impl Api {
 
     /// The arguments that make a service trust this identity service.
     fn trusting(&self, args: ServiceArgs) -> ServiceArgs {
-        args.auth(&self.identity.issuer(), &self.identity.jwks_url())
+        args.auth(self.identity.issuer(), &self.identity.jwks_url())
     }
 }
 
