@@ -102,6 +102,23 @@ impl TokenSource {
         Ok(token)
     }
 
+    /// The token endpoint as the identity service names it (its `smart-configuration`), which
+    /// is what a client assertion's `aud` must say: the URL the command line posts to may be
+    /// another way to the same service (`http://127.0.0.1:8085/auth/token` behind the edge's
+    /// `https://localhost:8443/auth/token`). The URL posted to, when discovery fails.
+    async fn token_endpoint(&self) -> String {
+        let posted = &self.credentials.token_url;
+        let discovery = match posted.find("/auth/") {
+            Some(index) => format!("{}/.well-known/smart-configuration", &posted[..index]),
+            None => return posted.clone(),
+        };
+        let advertised = async {
+            let configuration: Value = self.http.get(&discovery).send().await.ok()?.json().await.ok()?;
+            configuration["token_endpoint"].as_str().map(str::to_owned)
+        };
+        advertised.await.unwrap_or_else(|| posted.clone())
+    }
+
     async fn sign_in(&self) -> anyhow::Result<(String, Duration)> {
         let credentials = &self.credentials;
         let key_path = credentials.client_key.as_ref().context(
@@ -111,13 +128,14 @@ impl TokenSource {
             .with_context(|| format!("cannot read the client key {}", key_path.display()))?;
         let key = EncodingKey::from_ec_pem(&pem)
             .with_context(|| format!("{} is not an EC private key in PEM", key_path.display()))?;
+        let audience = self.token_endpoint().await;
         let now = chrono::Utc::now().timestamp();
         let assertion = jsonwebtoken::encode(
             &Header::new(Algorithm::ES384),
             &json!({
                 "iss": credentials.client_id,
                 "sub": credentials.client_id,
-                "aud": credentials.token_url,
+                "aud": audience,
                 "iat": now,
                 "exp": now + 240,
                 "jti": uuid::Uuid::new_v4().to_string(),

@@ -9,13 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::{Transient, TransientError, now, until};
 use crate::ids::random_token;
 
-/// The Redis channel on which an ended session's id is announced.
-pub const REVOCATION_CHANNEL: &str = "session:revoked";
-
-/// The Redis key that exists for as long as session `sid` is alive.
-pub fn session_key(sid: &str) -> String {
-    format!("session:{sid}")
-}
+// The key of a live session and the channel that announces its end are the contract with the
+// services that check tokens: they are defined once, where those checks are.
+pub use access_policy::verify::{REVOCATION_CHANNEL, session_key};
 
 /// What a session is: who, through which client, with what.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,4 +5,5 @@
 
 mod import;
 mod servers;
+mod sign_in;
 mod simulate;
