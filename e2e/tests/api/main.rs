@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod authorization;
+mod browser;
 mod dashboard;
 mod edge;
 mod fuzz;
