@@ -21,7 +21,7 @@
 use std::time::Duration;
 
 use identity_service::directory::{WEB_CLIENT, backend_key_pair};
-use identity_service::ids::{pkce_challenge, random_token};
+pub use identity_service::ids::{pkce_challenge, random_token};
 use identity_service::store::{Client, ClientKind, Store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::redirect::Policy;

@@ -14,5 +14,6 @@ mod helpers;
 mod limits;
 mod request_id;
 mod routing;
+mod smart_launch;
 mod tls;
 mod websocket;
