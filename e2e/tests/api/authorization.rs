@@ -204,6 +204,8 @@ async fn every_role_against_every_interaction() {
 async fn without_a_token_nothing_clinical_answers_and_nothing_is_written() {
     let app = TestApp::spawn().await;
     let events = app.event_count().await;
+    // A client without the harness's backend token.
+    let anonymous = reqwest::Client::new();
     for (method, path, body) in [
         (Method::GET, "/fhir/Patient", None),
         (Method::GET, "/fhir/Patient/x", None),
@@ -218,7 +220,7 @@ async fn without_a_token_nothing_clinical_answers_and_nothing_is_written() {
             Some(json!({"resourceType": "Bundle", "type": "transaction", "entry": []})),
         ),
     ] {
-        let mut request = app.request(method.clone(), path);
+        let mut request = anonymous.request(method.clone(), app.url(path));
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/fhir+json")
@@ -238,7 +240,11 @@ async fn without_a_token_nothing_clinical_answers_and_nothing_is_written() {
         assert_eq!(body["issue"][0]["code"], "login");
     }
     // The CapabilityStatement stays public (clients read it to find how to sign in).
-    let metadata = app.get("/fhir/metadata").await;
+    let metadata = anonymous
+        .get(app.url("/fhir/metadata"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(metadata.status(), 200);
     let statement: Value = metadata.json().await.unwrap();
     assert_eq!(

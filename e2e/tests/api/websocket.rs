@@ -10,7 +10,8 @@ use crate::helpers::TestApp;
 #[tokio::test]
 async fn a_websocket_handshake_through_the_edge_reaches_the_notifier() {
     let app = TestApp::spawn().await;
-    let url = format!("ws://127.0.0.1:{}/ws", app.edge.port);
+    let token = app.system_token().await;
+    let url = format!("ws://127.0.0.1:{}/ws?access_token={token}", app.edge.port);
     let (mut socket, response) = tokio_tungstenite::connect_async(&url).await.unwrap();
     assert_eq!(response.status(), 101);
 
