@@ -112,6 +112,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     http: HttpSettings,
+    state: AppState,
 }
 
 impl Application {
@@ -172,12 +173,13 @@ impl Application {
                 async move { transient.ping().await.map_err(|error| error.to_string()) }
             }),
         ];
-        let router =
-            routes::router(state).merge(service_kit::health::routes("identity-service", checks));
+        let router = routes::router(state.clone())
+            .merge(service_kit::health::routes("identity-service", checks));
         Ok(Application {
             listener,
             router: service_kit::http::with_common_layers(router),
             http: settings.http,
+            state,
         })
     }
 
@@ -187,6 +189,12 @@ impl Application {
             .local_addr()
             .map(|address| address.port())
             .unwrap_or(0)
+    }
+
+    /// The service's shared parts, for a process that embeds it (tests re-point the patient
+    /// picker with `state().picker.set_base`).
+    pub fn state(&self) -> AppState {
+        self.state.clone()
     }
 
     /// Serves until `shutdown` resolves, then lets requests in flight finish.

@@ -1,8 +1,13 @@
 //! The patient picker's search: `Patient?name=<text>` against the FHIR server, from inside
 //! (the query service, not the edge), with an access token this service issues to itself
 //! (`system/Patient.rs`, in a session of its own, re-issued shortly before it expires).
+//!
+//! The FHIR base comes from the settings (`--internal-fhir-base`) and is read at each search,
+//! so that a process embedding the service can start the FHIR server after it and point the
+//! picker there ([`Picker::set_base`]): the FHIR server needs the identity service's address
+//! to check tokens, so one of the two has to learn the other's late.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use access_policy::{AccessClaims, ScopeSet};
@@ -23,7 +28,7 @@ const RESULTS: usize = 20;
 /// Searches patients by name.
 pub struct Picker {
     http: reqwest::Client,
-    base: String,
+    base: RwLock<String>,
     /// The service's token and when it expires.
     token: Mutex<Option<(String, i64)>>,
 }
@@ -32,9 +37,25 @@ impl Picker {
     pub fn new(http: reqwest::Client, base: &str) -> Picker {
         Picker {
             http,
-            base: base.trim_end_matches('/').to_owned(),
+            base: RwLock::new(base.trim_end_matches('/').to_owned()),
             token: Mutex::new(None),
         }
+    }
+
+    /// Searches the FHIR server at `base` from now on.
+    pub fn set_base(&self, base: &str) {
+        *self
+            .base
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            base.trim_end_matches('/').to_owned();
+    }
+
+    fn base(&self) -> String {
+        self.base
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Patients whose name matches `text` (FHIR `name` search: starts with, any part).
@@ -57,7 +78,7 @@ impl Picker {
             |error: reqwest::Error| Error::Upstream(format!("the patient search failed: {error}"));
         let response = self
             .http
-            .get(format!("{}/Patient", self.base))
+            .get(format!("{}/Patient", self.base()))
             .query(&[("name", text), ("_count", &RESULTS.to_string())])
             .header("accept", "application/fhir+json")
             .bearer_auth(token)

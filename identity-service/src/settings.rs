@@ -34,12 +34,14 @@ pub struct Settings {
     )]
     pub issuer: String,
     /// FHIR bases a client may name as `aud` (comma-separated); the first is the audience of
-    /// tokens whose request named none (client credentials, refreshes).
+    /// tokens whose request named none (client credentials, refreshes). The web app names its
+    /// own origin's, so each address it is served at belongs here (and in the services'
+    /// `--auth-audience`).
     #[arg(
         long,
         env = "IDENTITY_AUDIENCES",
         value_delimiter = ',',
-        default_value = "https://localhost:8443/fhir,http://localhost:8080/fhir"
+        default_value = "https://localhost:8443/fhir,http://localhost:8080/fhir,http://127.0.0.1:8080/fhir"
     )]
     pub audiences: Vec<String>,
     /// Directory holding the signing keys (and, in development, the `wardline-cli` client's key).

@@ -14,11 +14,14 @@
 //!
 //! A service under test checks the tokens with [`TestIdentity::issuer`],
 //! [`TestIdentity::jwks_url`] and [`TestIdentity::audience`], and the same Redis (sessions).
+//! The patient picker searches the FHIR server at `--internal-fhir-base`; a test that starts
+//! its query service after the identity service points it there with
+//! [`TestIdentity::set_internal_fhir_base`].
 
 use std::time::Duration;
 
 use identity_service::directory::{WEB_CLIENT, backend_key_pair};
-use identity_service::ids::{pkce_challenge, random_token};
+pub use identity_service::ids::{pkce_challenge, random_token};
 use identity_service::store::{Client, ClientKind, Store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::redirect::Policy;
@@ -37,6 +40,7 @@ pub struct TestIdentity {
     port: u16,
     issuer: String,
     store: Store,
+    state: identity_service::AppState,
     http: reqwest::Client,
     /// The signing keys' directory, removed with the harness.
     _data_dir: tempfile::TempDir,
@@ -92,10 +96,12 @@ impl TestIdentity {
             .await
             .expect("the identity service starts");
         let port = application.port();
+        let state = application.state();
         tokio::spawn(application.run_until(std::future::pending()));
         TestIdentity {
             port,
             issuer,
+            state,
             store: Store::connect(database_url, 2).await.unwrap(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -137,6 +143,39 @@ impl TestIdentity {
     /// The users and clients, for tests that arrange them directly.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Has the patient picker search the FHIR server at `base` (`http://127.0.0.1:<port>/fhir`).
+    pub fn set_internal_fhir_base(&self, base: &str) {
+        self.state.picker.set_base(base);
+    }
+
+    /// Registers a public client (a SMART app running in a browser) that may be granted
+    /// `allowed_scopes` and sent codes at `redirect_uri`; its client id.
+    pub async fn public_client(&self, redirect_uri: &str, allowed_scopes: &str) -> String {
+        let client_id = format!("test-app-{}", Uuid::new_v4().simple());
+        self.store
+            .put_client(&Client {
+                client_id: client_id.clone(),
+                name: "Test SMART app".to_owned(),
+                kind: ClientKind::Public,
+                redirect_uris: vec![redirect_uri.to_owned()],
+                allowed_scopes: allowed_scopes.to_owned(),
+                jwks: None,
+                jwks_uri: None,
+                secret_hash: None,
+            })
+            .await
+            .unwrap();
+        client_id
+    }
+
+    /// Adds `redirect_uris` to the web app's client (`wardline-web`), for an app served on
+    /// another origin than the development defaults.
+    pub async fn allow_web_redirects(&self, redirect_uris: &[String]) {
+        let mut client = self.store.client(WEB_CLIENT).await.unwrap().unwrap();
+        client.redirect_uris.extend(redirect_uris.iter().cloned());
+        self.store.put_client(&client).await.unwrap();
     }
 
     /// Registers a backend client that may be granted `allowed_scopes`, with a fresh ES384

@@ -1,12 +1,14 @@
 //! Wardline's browser app: the ward dashboard (beds, vital signs with NEWS2, orders and tasks,
-//! kept live from the notifier), the patient list and the patient page.
+//! kept live from the notifier), the patient list and the patient page, for a user signed in
+//! at the identity service.
 //!
 //! Everything that can be decided without a browser lives in plain modules that compile and
-//! are tested on the host: reading FHIR resources ([`fhir`], [`vitals`], [`orders`],
-//! [`record`]), the ward's state and how events change it ([`ward`]), the notifier protocol
-//! and reconnection rules ([`protocol`], [`live`]), trend-line geometry ([`trend`]), routes and
-//! requests ([`route`], [`queries`]). The Yew components, the HTTP client and the WebSocket
-//! (`ui`) exist only in the wasm build, and stay thin: they fetch, feed these modules, and draw.
+//! are tested on the host: signing in and the tokens ([`sign_in`], [`tokens`]), reading FHIR
+//! resources ([`fhir`], [`vitals`], [`orders`], [`record`]), the ward's state and how events
+//! change it ([`ward`]), the notifier protocol and reconnection rules ([`protocol`],
+//! [`live`]), trend-line geometry ([`trend`]), routes and requests ([`route`], [`queries`]).
+//! The Yew components, the HTTP client, the session and the WebSocket (`ui`) exist only in the
+//! wasm build, and stay thin: they fetch, feed these modules, and draw.
 
 pub mod fhir;
 pub mod live;
@@ -15,6 +17,8 @@ pub mod protocol;
 pub mod queries;
 pub mod record;
 pub mod route;
+pub mod sign_in;
+pub mod tokens;
 pub mod trend;
 pub mod vitals;
 pub mod ward;

@@ -8,6 +8,7 @@
 //! cannot resume, so the page reloads the ward instead.
 
 use crate::protocol::{ClientMessage, Event, ServerMessage};
+use crate::route::encode;
 
 /// What the connection indicator shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +56,14 @@ pub fn socket_url(page_protocol: &str, host: &str) -> String {
         "ws"
     };
     format!("{scheme}://{host}/ws")
+}
+
+/// The socket address with the access token to open it with: browsers cannot set headers on a
+/// WebSocket, so the notifier takes the token as the `access_token` query parameter. Each
+/// connection takes the token current when it opens (the notifier closes a connection whose
+/// token expires, and the next one opens with the refreshed token).
+pub fn with_token(url: &str, token: &str) -> String {
+    format!("{url}?access_token={}", encode(token))
 }
 
 /// How long to wait after `failures` failed connections in a row (at least one): doubling
@@ -336,6 +345,18 @@ mod tests {
         session.opened();
         session.receive(r#"{"type":"subscribed","id":"s"}"#);
         assert_eq!(session.closed(0.0), 500);
+    }
+
+    #[test]
+    fn the_socket_opens_with_the_access_token() {
+        assert_eq!(
+            with_token("wss://ward.example/ws", "eyJ.a-b_c.d"),
+            "wss://ward.example/ws?access_token=eyJ.a-b_c.d"
+        );
+        assert_eq!(
+            with_token("ws://localhost:8080/ws", "a+b/c="),
+            "ws://localhost:8080/ws?access_token=a%2Bb%2Fc%3D"
+        );
     }
 
     #[test]

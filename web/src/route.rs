@@ -107,7 +107,8 @@ pub fn decode(text: &str) -> String {
     String::from_utf8_lossy(&decoded).into_owned()
 }
 
-fn query_value(query: &str, wanted: &str) -> Option<String> {
+/// The decoded value of `wanted` in a query string (`a=1&b=2`, without its `?`).
+pub fn query_value(query: &str, wanted: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))

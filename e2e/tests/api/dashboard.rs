@@ -1,44 +1,77 @@
 //! The ward dashboard in a real browser: headless Chromium, driven over WebDriver
-//! (chromedriver), loads the Yew app through the edge, shows a ward's patient, and when a
-//! deteriorating set of vital signs is written through the FHIR API, shows the new values and
-//! the NEWS2 alert within two seconds, live over the notifier. The page's screenshot is kept in
+//! (chromedriver), loads the Yew app through the edge, is sent to the identity service's
+//! sign-in page, where a demo nurse types her name and password and allows the app, and comes
+//! back signed in, showing who is; it shows a ward's patient, and when a deteriorating set of
+//! vital signs is written through the FHIR API, shows the new values and the NEWS2 alert within
+//! two seconds, live over the notifier. A reload resumes the session from the refresh cookie
+//! without the sign-in page; signing out ends it. The page's screenshot is kept in
 //! `target/test-artifacts/`.
 
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wardline::generate::{Vitals, facility, vital_signs};
 
+use crate::browser::{
+    Browser, attribute, click, save_screenshot, sign_in_and_allow, text, wait_for, wait_for_all,
+};
 use crate::helpers::{TestApp, WebRoot};
 
 /// How long the page may take to show a change written through the API (the issue's bound).
 const LIVE_BOUND: Duration = Duration::from_secs(2);
 
+const STABLE: Vitals = Vitals {
+    respiratory_rate: 16.0,
+    heart_rate: 72.0,
+    saturation: 97.0,
+    systolic: 124.0,
+    diastolic: 78.0,
+    temperature: 36.8,
+    on_oxygen: false,
+    confused: false,
+};
+
+/// Fast breathing and pulse, low pressure and saturation, on oxygen, newly confused.
+const DETERIORATING: Vitals = Vitals {
+    respiratory_rate: 28.0,
+    heart_rate: 135.0,
+    saturation: 90.0,
+    systolic: 88.0,
+    diastolic: 50.0,
+    temperature: 39.4,
+    on_oxygen: true,
+    confused: true,
+};
+
 #[tokio::test]
 async fn the_ward_dashboard_shows_deterioration_and_the_news2_alert_live() {
     let app = TestApp::spawn_serving(WebRoot::App, &[]).await;
     let (patient, stay) = admit(&app).await;
-    let stable = Vitals {
-        respiratory_rate: 16.0,
-        heart_rate: 72.0,
-        saturation: 97.0,
-        systolic: 124.0,
-        diastolic: 78.0,
-        temperature: 36.8,
-        on_oxygen: false,
-        confused: false,
-    };
-    record(&app, &patient, &stay, &stable).await;
+    record(&app, None, &patient, &stay, &STABLE).await;
 
     let browser = Browser::start().await;
     let page = &browser.client;
-    page.goto(&app.url("/#/ward/ward-a")).await.unwrap();
+    let ward_page = format!("{}/#/ward/ward-a", app.origin());
+    page.goto(&ward_page).await.unwrap();
+    // Nobody is signed in: the app sends the browser to the sign-in page.
+    sign_in_and_allow(page, "nurse").await;
+    let nurse = r#"#signed-in-user[data-user="nurse"][data-role="nurse"]"#;
+    wait_for(page, nurse, Duration::from_secs(60)).await;
+    let shown = text(page, "#signed-in-user").await;
+    assert!(
+        shown.contains("Demo Nurse") && shown.contains("nurse"),
+        "the top bar names the user and the role: {shown}"
+    );
+    assert_eq!(
+        page.current_url().await.unwrap().as_str(),
+        ward_page,
+        "back on the page the sign-in started from, the code gone from the address"
+    );
+    assert_no_token_in_storage(page).await;
+
     let bed = format!(r#"article[data-bed="ward-a-bed-1"][data-patient="{patient}"]"#);
     wait_for(
         page,
@@ -61,18 +94,7 @@ async fn the_ward_dashboard_shows_deterioration_and_the_news2_alert_live() {
         "no alert while stable"
     );
 
-    // Fast breathing and pulse, low pressure and saturation, on oxygen, newly confused.
-    let deteriorating = Vitals {
-        respiratory_rate: 28.0,
-        heart_rate: 135.0,
-        saturation: 90.0,
-        systolic: 88.0,
-        diastolic: 50.0,
-        temperature: 39.4,
-        on_oxygen: true,
-        confused: true,
-    };
-    let written = record(&app, &patient, &stay, &deteriorating).await;
+    let written = record(&app, None, &patient, &stay, &DETERIORATING).await;
     let alert = format!("{bed} .news2-alert");
     let rate = format!(r#"{bed} [data-vital="respiratory-rate"][data-value="28"]"#);
     let pulse = format!(r#"{bed} [data-vital="pulse"][data-value="135"]"#);
@@ -110,8 +132,162 @@ async fn the_ward_dashboard_shows_deterioration_and_the_news2_alert_live() {
             .unwrap_or_default()
             .contains("risk-high")
     );
+
+    // The refresh token is a cookie scripts cannot read (it is sent to /auth only, so the
+    // browser shows it there).
+    page.goto(&format!("{}/auth/assets/style.css", app.origin()))
+        .await
+        .unwrap();
+    let cookies = page.get_all_cookies().await.unwrap();
+    let refresh = cookies
+        .iter()
+        .find(|cookie| cookie.name() == "wl_refresh")
+        .unwrap_or_else(|| panic!("no refresh cookie among {cookies:?}"));
+    assert_eq!(refresh.http_only(), Some(true));
+    assert_eq!(refresh.secure(), Some(true));
+    assert_eq!(
+        refresh.same_site().map(|same_site| same_site.to_string()),
+        Some("Strict".to_owned())
+    );
+    assert_eq!(refresh.path(), Some("/auth"));
+
+    // Coming back (a reload) resumes the session with the cookie: no sign-in page again.
+    let sign_in_pages = sign_in_pages_served(&app);
+    page.goto(&ward_page).await.unwrap();
+    wait_for(page, nurse, Duration::from_secs(30)).await;
+    wait_for(
+        page,
+        r#"#connection[data-state="live"]"#,
+        Duration::from_secs(30),
+    )
+    .await;
+    wait_for(page, &alert, Duration::from_secs(30)).await;
+    assert_eq!(
+        sign_in_pages_served(&app),
+        sign_in_pages,
+        "the reload did not go through /auth/authorize"
+    );
+    assert_no_token_in_storage(page).await;
+
+    // Signing out ends the session at the server and removes the cookie: a reload is sent to
+    // the sign-in page.
+    click(page, "#sign-out").await;
+    wait_for(page, "#signed-out", Duration::from_secs(30)).await;
+    assert!(
+        page.find(Locator::Css("#signed-in-user")).await.is_err(),
+        "nobody is shown as signed in"
+    );
+    assert!(
+        page.find(Locator::Css(".ward-page")).await.is_err(),
+        "the ward is gone"
+    );
+    page.refresh().await.unwrap();
+    wait_for(page, "#username", Duration::from_secs(30)).await;
+    assert_eq!(sign_in_pages_served(&app), sign_in_pages + 1);
     browser.stop().await;
     app.cleanup().await;
+}
+
+/// Neither the access token nor any other JWT is in the page's storage.
+async fn assert_no_token_in_storage(page: &fantoccini::Client) {
+    let storage = page
+        .execute(
+            "return JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)]);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let storage = storage.as_str().unwrap_or_default().to_owned();
+    assert!(!storage.contains("eyJ"), "a token in storage: {storage}");
+}
+
+/// How many sign-in pages (`GET /auth/authorize`) the edge has served.
+fn sign_in_pages_served(app: &TestApp) -> usize {
+    count_log(app, r#""method":"GET","uri":"/auth/authorize?"#)
+}
+
+#[tokio::test]
+async fn the_dashboard_refreshes_its_token_and_stays_live_past_its_expiry() {
+    // Access tokens of ten seconds: the app refreshes them five seconds before they expire, and
+    // the notifier closes a socket when the token it opened with expires.
+    let ttl = Duration::from_secs(10);
+    let app = TestApp::spawn_configured(
+        WebRoot::App,
+        &[],
+        &[("--access-token-ttl-secs", &ttl.as_secs().to_string())],
+    )
+    .await;
+    let (patient, stay) = admit(&app).await;
+    record(&app, None, &patient, &stay, &STABLE).await;
+
+    let browser = Browser::start().await;
+    let page = &browser.client;
+    page.goto(&format!("{}/#/ward/ward-a", app.origin()))
+        .await
+        .unwrap();
+    sign_in_and_allow(page, "physician").await;
+    let bed = format!(r#"article[data-bed="ward-a-bed-1"][data-patient="{patient}"]"#);
+    wait_for(
+        page,
+        &format!(r#"{bed} [data-vital="respiratory-rate"][data-value="16"]"#),
+        Duration::from_secs(60),
+    )
+    .await;
+    let signed_in_at = Instant::now();
+    let token_requests = |app: &TestApp| count_log(app, r#""method":"POST","uri":"/auth/token""#);
+    let sockets = |app: &TestApp| count_log(app, r#""method":"GET","uri":"/ws?access_token="#);
+    let (exchanged, first_sockets) = (token_requests(&app), sockets(&app));
+
+    // Past the first token's expiry, and the second's.
+    tokio::time::sleep(ttl * 2 + Duration::from_secs(2)).await;
+    wait_for(
+        page,
+        r#"#connection[data-state="live"]"#,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(
+        page.find(Locator::Css(r#"#signed-in-user[data-user="physician"]"#))
+            .await
+            .is_ok(),
+        "still signed in"
+    );
+    let refreshes = token_requests(&app) - exchanged;
+    let elapsed = signed_in_at.elapsed().as_secs();
+    assert!(
+        refreshes >= 3,
+        "{refreshes} refreshes in {elapsed} s of ten-second tokens"
+    );
+    assert!(
+        sockets(&app) > first_sockets,
+        "the socket reopened with a new token"
+    );
+
+    // A write now (with a backend token of its own: the app's has expired too) still shows
+    // live.
+    let writer = app.system_token().await;
+    let written = record(&app, Some(&writer), &patient, &stay, &DETERIORATING).await;
+    let shown = wait_for(
+        page,
+        &format!("{bed} .news2-alert"),
+        Duration::from_secs(10),
+    )
+    .await;
+    eprintln!(
+        "after refreshes, write acknowledged to alert shown: {:?}",
+        shown.duration_since(written)
+    );
+    browser.stop().await;
+    app.cleanup().await;
+}
+
+/// How many lines of the edge's access log contain `pattern`.
+fn count_log(app: &TestApp, pattern: &str) -> usize {
+    app.edge
+        .access_log()
+        .lines()
+        .filter(|line| line.contains(pattern))
+        .count()
 }
 
 /// The demo hospital's wards and beds, a patient, and their in-progress stay on bed 1: the
@@ -136,9 +312,15 @@ async fn admit(app: &TestApp) -> (String, String) {
     (patient, stay["id"].as_str().unwrap().to_owned())
 }
 
-/// Writes one set of vital signs now, as one transaction; the moment the write was
-/// acknowledged.
-async fn record(app: &TestApp, patient: &str, stay: &str, vitals: &Vitals) -> Instant {
+/// Writes one set of vital signs now, as one transaction (with `token`, or the app's backend
+/// token); the moment the write was acknowledged.
+async fn record(
+    app: &TestApp,
+    token: Option<&str>,
+    patient: &str,
+    stay: &str,
+    vitals: &Vitals,
+) -> Instant {
     let observations = vital_signs(
         vitals,
         &format!("Patient/{patient}"),
@@ -150,7 +332,14 @@ async fn record(app: &TestApp, patient: &str, stay: &str, vitals: &Vitals) -> In
         .map(|observation| json!({"resource": observation, "request": {"method": "POST", "url": "Observation"}}))
         .collect();
     let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
-    let response = app.send_fhir(Method::POST, "/fhir", &bundle).await;
+    let mut request = app
+        .request(Method::POST, "/fhir")
+        .header("content-type", "application/fhir+json")
+        .body(bundle.to_string());
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
     let acknowledged = Instant::now();
     assert!(
         response.status().is_success(),
@@ -158,143 +347,4 @@ async fn record(app: &TestApp, patient: &str, stay: &str, vitals: &Vitals) -> In
         response.text().await.unwrap()
     );
     acknowledged
-}
-
-/// Headless Chromium under chromedriver, both stopped on [`Browser::stop`] (or drop).
-struct Browser {
-    client: Client,
-    driver: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        let driver_binary = find_binary("chromedriver");
-        let port = test_support::free_port();
-        // Its own process group, with the browsers it starts, so that a failing test can end
-        // them all.
-        let driver = Command::new(&driver_binary)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {}: {error}", driver_binary.display()));
-        let profile = tempfile::tempdir().unwrap();
-        let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".to_owned(),
-            json!({
-                "binary": find_binary("chromium"),
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                    "--disable-quic", "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1400,1000",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ]
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let client = loop {
-            match ClientBuilder::new(connector.clone())
-                .capabilities(capabilities.clone())
-                .connect(&url)
-                .await
-            {
-                Ok(client) => break client,
-                Err(error) if Instant::now() < deadline => {
-                    let _ = error;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(error) => panic!("cannot open a Chromium session through {url}: {error}"),
-            }
-        };
-        Browser {
-            client,
-            driver,
-            _profile: profile,
-        }
-    }
-
-    /// Ends the session; dropping ends the processes.
-    async fn stop(self) {
-        let _ = self.client.clone().close().await;
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.driver.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.driver.wait();
-    }
-}
-
-/// `name` on the PATH or in /usr/bin (Debian's chromium and chromium-driver).
-fn find_binary(name: &str) -> PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .chain([PathBuf::from("/usr/bin")])
-        .map(|dir| dir.join(name))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("{name} is not installed: run the tests with ./deploy/dev test, which installs Debian's chromium and chromium-driver"))
-}
-
-async fn wait_for(page: &Client, css: &str, bound: Duration) -> Instant {
-    wait_for_all(page, &[css], bound).await
-}
-
-/// Polls until every selector matches; the moment they all did.
-async fn wait_for_all(page: &Client, selectors: &[&str], bound: Duration) -> Instant {
-    let deadline = Instant::now() + bound;
-    loop {
-        let mut missing = None;
-        for css in selectors {
-            if page.find(Locator::Css(css)).await.is_err() {
-                missing = Some(*css);
-                break;
-            }
-        }
-        let Some(css) = missing else {
-            return Instant::now();
-        };
-        if Instant::now() > deadline {
-            let shot = save_screenshot(page, "ward-dashboard-timeout.png").await;
-            panic!(
-                "`{css}` did not appear within {bound:?}; screenshot {}",
-                shot.display()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn attribute(page: &Client, css: &str, name: &str) -> Option<String> {
-    page.find(Locator::Css(css))
-        .await
-        .ok()?
-        .attr(name)
-        .await
-        .ok()?
-}
-
-/// Saves the page's screenshot among the test run's artifacts; its path.
-async fn save_screenshot(page: &Client, name: &str) -> PathBuf {
-    let dir = artifacts_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    let png = page.screenshot().await.unwrap();
-    std::fs::write(&path, png).unwrap();
-    path
-}
-
-/// `target/test-artifacts` of the workspace (or of `CARGO_TARGET_DIR`).
-fn artifacts_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("test-artifacts")
 }

@@ -2,6 +2,7 @@
 //! `deploy/nginx/render` writes (the script `./deploy/dev up` runs) in a temporary directory;
 //! for HTTPS, a certificate from a CA that `deploy/local-ca` (which `up` runs too) makes there.
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -92,7 +93,19 @@ impl Edge {
     /// Renders the configuration for `upstreams` and `web_root`, with `options` added to the
     /// renderer's command line, and starts nginx on a free port.
     pub fn start(upstreams: &Upstreams, web_root: &Path, options: &[&str]) -> Edge {
-        Edge::launch(upstreams, web_root, options, None)
+        Edge::launch(upstreams, web_root, options, None, None)
+    }
+
+    /// As `start`, on the port `reserved` is bound to: for a test whose services must know the
+    /// edge's address before it starts (the web app's tokens name the edge's origin as their
+    /// audience). The reservation is let go just before nginx binds the port.
+    pub fn start_on(
+        reserved: TcpListener,
+        upstreams: &Upstreams,
+        web_root: &Path,
+        options: &[&str],
+    ) -> Edge {
+        Edge::launch(upstreams, web_root, options, None, Some(reserved))
     }
 
     /// As `start`, with an HTTPS server too, on another free port, serving `ca`'s certificate.
@@ -102,7 +115,7 @@ impl Edge {
         options: &[&str],
         ca: &LocalCa,
     ) -> Edge {
-        Edge::launch(upstreams, web_root, options, Some(ca))
+        Edge::launch(upstreams, web_root, options, Some(ca), None)
     }
 
     fn launch(
@@ -110,12 +123,17 @@ impl Edge {
         web_root: &Path,
         options: &[&str],
         tls: Option<&LocalCa>,
+        mut reserved: Option<TcpListener>,
     ) -> Edge {
         let nginx = nginx_binary();
+        let fixed = reserved.is_some();
         // Another process can take the free ports before nginx binds them: try a few.
         for _ in 0..5 {
             let dir = tempfile::tempdir().unwrap();
-            let port = test_support::free_port();
+            let port = match &reserved {
+                Some(listener) => listener.local_addr().unwrap().port(),
+                None => test_support::free_port(),
+            };
             let tls_port = tls.map(|_| test_support::free_port());
             let mut options: Vec<String> = options.iter().map(|&option| option.into()).collect();
             if let (Some(ca), Some(tls_port)) = (tls, tls_port) {
@@ -129,6 +147,7 @@ impl Edge {
                 ]);
             }
             render(dir.path(), port, upstreams, web_root, &options);
+            drop(reserved.take());
             let child = Command::new(&nginx)
                 .arg("-p")
                 .arg(dir.path())
@@ -155,6 +174,10 @@ impl Edge {
             assert!(
                 log.contains("Address already in use"),
                 "nginx did not start:\n{log}"
+            );
+            assert!(
+                !fixed,
+                "another process took the reserved port {port} before nginx bound it"
             );
         }
         panic!("nginx found no free port in five tries");

@@ -1,6 +1,12 @@
 //! What a browser or a FHIR client meets at `./deploy/dev up`'s port 8080, per test: the four
-//! services in-process over a fresh database and JetStream stream, a web root, and the edge in
-//! front of them.
+//! services and the identity service in-process over a fresh database and JetStream stream, a
+//! web root, and the edge in front of them.
+//!
+//! The edge's port is chosen first, because the web app asks for tokens whose audience is its
+//! own origin (`http://localhost:<port>/fhir`): the identity service and the services accept
+//! that audience, and the web app's client may be sent back to that origin. The identity
+//! service starts before the query service (which checks its tokens), so its patient picker is
+//! pointed at the query service once that is up.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,9 +57,35 @@ impl TestApp {
 
     /// Serving `web` at `/`.
     pub async fn spawn_serving(web: WebRoot, options: &[&str]) -> TestApp {
+        TestApp::spawn_configured(web, options, &[]).await
+    }
+
+    /// Serving `web`, with `identity_options` added to the identity service's command line
+    /// (`("--access-token-ttl-secs", "10")`).
+    pub async fn spawn_configured(
+        web: WebRoot,
+        options: &[&str],
+        identity_options: &[(&str, &str)],
+    ) -> TestApp {
         let database = TestDatabase::create().await;
         let (stream, subject_prefix) = test_support::unique_stream();
-        let identity = TestIdentity::spawn(&database.url).await;
+        let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let edge_port = reserved.local_addr().unwrap().port();
+        let audiences = [
+            "https://localhost:8443/fhir".to_owned(),
+            format!("http://localhost:{edge_port}/fhir"),
+            format!("http://127.0.0.1:{edge_port}/fhir"),
+        ]
+        .join(",");
+        let mut overrides = vec![("--audiences", audiences.as_str())];
+        overrides.extend_from_slice(identity_options);
+        let identity = TestIdentity::spawn_with(&database.url, &overrides).await;
+        identity
+            .allow_web_redirects(&[
+                format!("http://localhost:{edge_port}/"),
+                format!("http://127.0.0.1:{edge_port}/"),
+            ])
+            .await;
         let (issuer, jwks) = (identity.issuer(), identity.jwks_url());
 
         let command_port = spawn_service!(
@@ -61,6 +93,7 @@ impl TestApp {
             ServiceArgs::new("command-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .auth(issuer, &jwks)
+                .arg("--auth-audience", audiences.as_str())
                 .arg("--warm-validators", false)
         );
         let query_port = spawn_service!(
@@ -68,13 +101,16 @@ impl TestApp {
             ServiceArgs::new("fhir-query-service", &database.url, 5)
                 .redis()
                 .auth(issuer, &jwks)
+                .arg("--auth-audience", audiences.as_str())
         );
+        identity.set_internal_fhir_base(&format!("http://127.0.0.1:{query_port}/fhir"));
         spawn_service!(
             projection_service,
             ServiceArgs::new("projection-service", &database.url, 5)
                 .events(&stream, &subject_prefix)
                 .redis()
                 .auth(issuer, &jwks)
+                .arg("--auth-audience", audiences.as_str())
         );
         let notifier_port = spawn_service!(
             notifier,
@@ -82,6 +118,7 @@ impl TestApp {
                 .events(&stream, &subject_prefix)
                 .redis()
                 .auth(issuer, &jwks)
+                .arg("--auth-audience", audiences.as_str())
                 // Its own connection counts: the per-address cap is not shared with other tests
                 // or a running stack.
                 .arg("--redis-prefix", format!("ws-test-{stream}"))
@@ -96,7 +133,8 @@ impl TestApp {
             }
             WebRoot::App => (built_web_app(), None),
         };
-        let edge = Edge::start(
+        let edge = Edge::start_on(
+            reserved,
             &Upstreams {
                 command: command_port,
                 query: query_port,
@@ -115,6 +153,12 @@ impl TestApp {
             stream,
             _web_root: web_root,
         }
+    }
+
+    /// The origin a browser loads the web app from: `http://localhost:<edge port>` (a name
+    /// browsers treat as secure, so the refresh cookie's `Secure` holds over plain HTTP).
+    pub fn origin(&self) -> String {
+        format!("http://localhost:{}", self.edge.port)
     }
 
     /// The edge's URL of `path` (which starts with `/`).

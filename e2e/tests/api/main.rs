@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod authorization;
+mod browser;
 mod dashboard;
 mod edge;
 mod fuzz;
@@ -13,5 +14,6 @@ mod helpers;
 mod limits;
 mod request_id;
 mod routing;
+mod smart_launch;
 mod tls;
 mod websocket;

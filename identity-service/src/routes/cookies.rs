@@ -1,10 +1,15 @@
-//! The two cookies of the browser flow, both HttpOnly, `SameSite=Lax`, limited to `/auth`:
+//! The cookies of the browser flow, all HttpOnly and limited to `/auth`:
 //!
-//! - `wl_csrf`: the anti-forgery token of the sign-in and consent forms. The same token is
-//!   stored with the pending request and written into the forms, so a form is accepted only
-//!   from the browser that was given it, for the request it was given for.
-//! - `wl_signin`: the browser's remembered sign-in, so that a second authorization skips the
-//!   password (consent is still asked).
+//! - `wl_csrf` (`SameSite=Lax`): the anti-forgery token of the sign-in and consent forms. The
+//!   same token is stored with the pending request and written into the forms, so a form is
+//!   accepted only from the browser that was given it, for the request it was given for.
+//! - `wl_signin` (`SameSite=Lax`): the browser's remembered sign-in, so that a second
+//!   authorization skips the password (consent is still asked).
+//! - `wl_refresh` (`SameSite=Strict`, always `Secure`): the web app's refresh token. The app
+//!   keeps its access token in memory only, so a reload or a new tab needs another way to stay
+//!   signed in; a refresh token readable by scripts would let any injected script carry the
+//!   session off for weeks, so the token endpoint keeps it where no script can reach it. Browsers
+//!   accept `Secure` cookies from `http://localhost`, so development over plain HTTP works too.
 
 use std::time::Duration;
 
@@ -15,6 +20,7 @@ use crate::ids::is_token;
 
 pub const CSRF: &str = "wl_csrf";
 pub const SIGN_IN: &str = "wl_signin";
+pub const REFRESH: &str = "wl_refresh";
 
 /// The value of cookie `name`, if the request has it and it has the shape of a token.
 pub fn get<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -46,6 +52,21 @@ pub fn set(state: &AppState, name: &str, value: &str, max_age: Duration) -> Head
 /// A `Set-Cookie` value that removes cookie `name`.
 pub fn clear(state: &AppState, name: &str) -> HeaderValue {
     set(state, name, "", Duration::ZERO)
+}
+
+/// A `Set-Cookie` value holding the web app's refresh token for `max_age` (the session's
+/// remaining lifetime).
+pub fn set_refresh(token: &str, max_age: Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{REFRESH}={token}; Path=/auth; Max-Age={}; HttpOnly; Secure; SameSite=Strict",
+        max_age.as_secs()
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A `Set-Cookie` value that removes the web app's refresh token.
+pub fn clear_refresh() -> HeaderValue {
+    set_refresh("", Duration::ZERO)
 }
 
 /// Whether two tokens are equal, in time that does not depend on where they differ.

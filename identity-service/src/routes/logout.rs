@@ -1,7 +1,8 @@
 //! `GET` and `POST /auth/logout`: signs the browser out and ends every session started from it
-//! (their tokens stop working everywhere). With a `client_id` and a
-//! `post_logout_redirect_uri` registered for it, the browser goes back there; otherwise it sees
-//! a page saying it is signed out.
+//! (their tokens stop working everywhere), the web app's included: its refresh cookie's session
+//! is ended too (it may outlive the browser's sign-in) and the cookie removed. With a
+//! `client_id` and a `post_logout_redirect_uri` registered for it, the browser goes back there;
+//! otherwise it sees a page saying it is signed out.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -34,6 +35,13 @@ pub async fn logout(
         }
         tracing::info!(sessions = sessions.len(), "browser signed out");
     }
+    if let Some(refresh) = cookies::get(&headers, cookies::REFRESH)
+        && let Some(grant) = state.transient.refresh(refresh).await?
+    {
+        state.transient.forget_refresh(refresh).await?;
+        state.transient.end_session(&grant.sid).await?;
+        tracing::info!(client = %grant.client_id, "the web app's session ended");
+    }
     let mut back = None;
     if let (Some(client_id), Some(target)) = (
         params.get("client_id"),
@@ -50,8 +58,8 @@ pub async fn logout(
             "You are signed out of Wardline, and the applications you allowed from this browser no longer have access.",
         )
     });
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, cookies::clear(&state, cookies::SIGN_IN));
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, cookies::clear(&state, cookies::SIGN_IN));
+    headers.append(header::SET_COOKIE, cookies::clear_refresh());
     Ok(response)
 }

@@ -9,53 +9,153 @@
 //! - `client_credentials`: a confidential client (a backend service) gets `system/` scopes
 //!   within what it may have, in a session as long as its token.
 //!
+//! The web app (`wardline-web`) never sees its refresh token: the answer sets it as the
+//! HttpOnly `wl_refresh` cookie (`routes::cookies`) instead of putting it in the JSON, and a
+//! refresh from the web app without a `refresh_token` parameter takes the cookie's. Such a
+//! refresh must come from the page's own origin (`Sec-Fetch-Site`, where the browser sends
+//! it): another site on the same host could otherwise have the browser spend the cookie. A
+//! refresh from the cookie that fails removes the cookie.
+//!
 //! Every answer, errors included, says `Cache-Control: no-store`.
 
 use access_policy::ScopeSet;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::AppState;
 use crate::client_auth::{self, Authenticated};
+use crate::directory::WEB_CLIENT;
 use crate::error::{Error, OAuthError};
 use crate::ids::pkce_challenge;
 use crate::params::Params;
-use crate::routes::no_store;
+use crate::routes::{cookies, no_store};
 use crate::scopes;
 use crate::tokens::{self, SignInFacts, TokenResponse};
-use crate::transient::{Redeemed, RefreshGrant, Session, now};
+use crate::transient::{Redeemed, RefreshGrant, Session, now, until};
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     no_store(match exchange(&state, &headers, &body).await {
-        Ok(response) => Json(response).into_response(),
-        Err(error) => error.into_response(),
+        Ok(granted) => granted.into_response(),
+        Err(refused) => refused.into_response(),
     })
 }
 
-async fn exchange(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> Result<TokenResponse, OAuthError> {
-    let params = Params::parse(body)?;
-    let grant_type = params.require("grant_type")?;
-    let client = client_auth::authenticate(state, headers, &params).await?;
-    match grant_type {
-        "authorization_code" => authorization_code(state, &client, &params).await,
-        "refresh_token" => refresh_token(state, &client, &params).await,
-        "client_credentials" => client_credentials(state, &client, &params).await,
-        other => Err(Error::UnsupportedGrantType(other.to_owned()).into()),
+/// Tokens issued to a client.
+struct Granted {
+    tokens: TokenResponse,
+    /// When the refresh token (if any) stops working: the session's end.
+    refresh_expires: i64,
+    /// Whether the refresh token goes into the `wl_refresh` cookie (the web app).
+    in_cookie: bool,
+}
+
+impl IntoResponse for Granted {
+    fn into_response(self) -> Response {
+        let mut tokens = self.tokens;
+        let cookie = if self.in_cookie {
+            tokens
+                .refresh_token
+                .take()
+                .map(|token| cookies::set_refresh(&token, until(self.refresh_expires)))
+        } else {
+            None
+        };
+        let mut response = Json(tokens).into_response();
+        if let Some(cookie) = cookie {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
     }
 }
 
+/// A refused request, and whether the web app's refresh cookie is spent with it.
+struct Refused {
+    error: OAuthError,
+    clear_cookie: bool,
+}
+
+impl<E: Into<OAuthError>> From<E> for Refused {
+    fn from(error: E) -> Self {
+        Refused {
+            error: error.into(),
+            clear_cookie: false,
+        }
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        let mut response = self.error.into_response();
+        if self.clear_cookie {
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, cookies::clear_refresh());
+        }
+        response
+    }
+}
+
+async fn exchange(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Granted, Refused> {
+    let params = Params::parse(body)?;
+    let grant_type = params.require("grant_type")?;
+    let client = client_auth::authenticate(state, headers, &params).await?;
+    let in_cookie = client.client.client_id == WEB_CLIENT;
+    let (tokens, refresh_expires) = match grant_type {
+        "authorization_code" => authorization_code(state, &client, &params).await?,
+        "refresh_token" => {
+            let (token, from_cookie) = match params.get("refresh_token") {
+                Some(token) => (token, false),
+                None if in_cookie => (cookie_refresh_token(headers)?, true),
+                None => {
+                    return Err(Error::InvalidRequest(
+                        "the parameter 'refresh_token' is required".to_owned(),
+                    )
+                    .into());
+                }
+            };
+            refresh_token(state, &client, &params, token)
+                .await
+                .map_err(|error| Refused {
+                    // A token the server will never take again is no use to keep.
+                    clear_cookie: from_cookie && matches!(error.0, Error::InvalidGrant(_)),
+                    error,
+                })?
+        }
+        "client_credentials" => client_credentials(state, &client, &params).await?,
+        other => return Err(Error::UnsupportedGrantType(other.to_owned()).into()),
+    };
+    Ok(Granted {
+        tokens,
+        refresh_expires,
+        in_cookie,
+    })
+}
+
+/// The web app's refresh token, from its cookie, provided the request comes from a page of
+/// the same origin.
+fn cookie_refresh_token(headers: &HeaderMap) -> Result<&str, Error> {
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|value| value.to_str().ok());
+    if site.is_some_and(|site| site != "same-origin") {
+        return Err(Error::InvalidRequest(
+            "the web app's refresh token is only used from its own origin".to_owned(),
+        ));
+    }
+    cookies::get(headers, cookies::REFRESH).ok_or_else(|| {
+        Error::InvalidGrant("no refresh token: the browser has no session to resume".to_owned())
+    })
+}
+
+/// Tokens for a code, and when the session (and so its refresh token) ends.
 async fn authorization_code(
     state: &AppState,
     client: &Authenticated,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<(TokenResponse, i64), OAuthError> {
     let code = params.require("code")?;
     let redirect_uri = params.require("redirect_uri")?;
     let verifier = params.require("code_verifier")?;
@@ -123,22 +223,17 @@ async fn authorization_code(
         auth_time: grant.auth_time,
         nonce: grant.nonce.clone(),
     };
-    Ok(tokens::issue(
-        state,
-        &grant.sid,
-        &session,
-        &scope,
-        refresh,
-        Some(&facts),
-    )?)
+    let tokens = tokens::issue(state, &grant.sid, &session, &scope, refresh, Some(&facts))?;
+    Ok((tokens, session.expires))
 }
 
+/// Tokens for refresh token `token`, and when the session ends.
 async fn refresh_token(
     state: &AppState,
     client: &Authenticated,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
-    let token = params.require("refresh_token")?;
+    token: &str,
+) -> Result<(TokenResponse, i64), OAuthError> {
     // The checks that do not spend the token come first: a refused scope leaves it usable.
     if let Some(current) = state.transient.refresh(token).await? {
         if current.client_id != client.client.client_id {
@@ -192,14 +287,8 @@ async fn refresh_token(
             expires: grant.expires,
         })
         .await?;
-    Ok(tokens::issue(
-        state,
-        &grant.sid,
-        &session,
-        &scope,
-        Some(next),
-        None,
-    )?)
+    let tokens = tokens::issue(state, &grant.sid, &session, &scope, Some(next), None)?;
+    Ok((tokens, grant.expires))
 }
 
 /// The scopes of a refresh that asks for `requested`: covered by the grant, or `invalid_scope`.
@@ -216,11 +305,12 @@ fn narrowed(grant: &RefreshGrant, requested: &str) -> Result<ScopeSet, Error> {
     }
 }
 
+/// A backend service's token (never with a refresh token), and when it expires.
 async fn client_credentials(
     state: &AppState,
     client: &Authenticated,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<(TokenResponse, i64), OAuthError> {
     if !client.is_confidential() {
         return Err(Error::UnauthorizedClient(
             "client_credentials is for confidential clients".to_owned(),
@@ -272,5 +362,6 @@ async fn client_credentials(
     };
     let sid = state.transient.start_session(&session, ttl).await?;
     tracing::info!(client = %session.client, scope = %session.scopes, "client credentials granted");
-    Ok(tokens::issue(state, &sid, &session, &scope, None, None)?)
+    let tokens = tokens::issue(state, &sid, &session, &scope, None, None)?;
+    Ok((tokens, session.expires))
 }

@@ -6,7 +6,9 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{Value, json};
 
-use crate::flow::{REDIRECT_URI, WEB_SCOPES, hidden_field, location, redirect_query};
+use crate::flow::{
+    APP_CLIENT, APP_NAME, REDIRECT_URI, WEB_SCOPES, hidden_field, location, redirect_query,
+};
 use crate::helpers::{AUDIENCE, TestApp, claims, json};
 
 #[tokio::test]
@@ -32,7 +34,7 @@ async fn the_whole_flow_gives_tokens_for_the_user_and_the_chosen_patient() {
     assert_eq!(page.headers()["cache-control"], "no-store");
     let html = page.text().await.unwrap();
     assert!(html.contains("nurse-wardline") && html.contains("admin-wardline"));
-    assert!(html.contains("<strong>Wardline</strong> asks you to sign in"));
+    assert!(html.contains(&format!("<strong>{APP_NAME}</strong> asks you to sign in")));
     assert!(!html.contains("<script"), "no JavaScript");
 
     let consent = app.sign_in_to_consent(&flow, "nurse").await;
@@ -66,7 +68,7 @@ async fn the_whole_flow_gives_tokens_for_the_user_and_the_chosen_patient() {
     assert_eq!(tokens["expires_in"], 900);
     assert_eq!(tokens["patient"], "p123");
     assert_eq!(tokens["need_patient_banner"], true);
-    // `profile` is not among the web app's scopes: the grant is narrowed, not refused.
+    // `profile` is not among the app's scopes: the grant is narrowed, not refused.
     assert_eq!(
         tokens["scope"],
         "user/*.rs patient/*.rs openid fhirUser online_access launch/patient"
@@ -104,7 +106,7 @@ async fn the_whole_flow_gives_tokens_for_the_user_and_the_chosen_patient() {
     );
     assert_eq!(verified.name.as_deref(), Some("Demo Nurse"));
     assert_eq!(verified.patient.as_deref(), Some("p123"));
-    assert_eq!(verified.client_id, "wardline-web");
+    assert_eq!(verified.client_id, APP_CLIENT);
     assert_eq!(verified.aud, AUDIENCE);
     assert!(app.session_exists(&verified.sid).await);
     let principal = access_policy::Principal::from_claims(verified).unwrap();
@@ -114,7 +116,7 @@ async fn the_whole_flow_gives_tokens_for_the_user_and_the_chosen_patient() {
     let id_token = tokens["id_token"].as_str().unwrap();
     let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
     validation.set_issuer(&[app.identity.issuer()]);
-    validation.set_audience(&["wardline-web"]);
+    validation.set_audience(&[APP_CLIENT]);
     let id: Value = jsonwebtoken::decode(id_token, &key, &validation)
         .unwrap()
         .claims;
@@ -181,7 +183,7 @@ async fn pkce_is_required_and_checked() {
             ("grant_type", "authorization_code"),
             ("code", &code),
             ("redirect_uri", REDIRECT_URI),
-            ("client_id", "wardline-web"),
+            ("client_id", APP_CLIENT),
         ])
         .await;
     assert_eq!(json(missing, 400).await["error"], "invalid_request");

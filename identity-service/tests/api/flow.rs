@@ -1,10 +1,13 @@
 //! The browser side of the authorization-code flow, step by step: a browser keeping cookies,
 //! the sign-in form, the consent page, the redirect back with the code.
+//!
+//! The client is a public SMART app registered for the tests ([`APP_CLIENT`]), which gets its
+//! refresh tokens in the JSON like any SMART app; the web app's own client, whose refresh
+//! token travels in a cookie, has its tests in `web_app`.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use identity_service::directory::WEB_CLIENT;
 use identity_service::ids::{pkce_challenge, random_token};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
@@ -14,8 +17,14 @@ pub use test_support::identity::{hidden_field, location};
 
 use crate::helpers::{AUDIENCE, TestApp};
 
-/// The web app's redirect URI the tests use.
+/// The redirect URI the tests use.
 pub const REDIRECT_URI: &str = "http://localhost:8080/";
+
+/// The public client of the tests (`TestApp::spawn` registers it in development mode).
+pub const APP_CLIENT: &str = "test-app";
+
+/// Its name, as the sign-in and consent pages show it.
+pub const APP_NAME: &str = "Test app";
 
 /// What the web app asks for in most tests.
 pub const WEB_SCOPES: &str = "openid fhirUser online_access user/*.rs patient/*.rs";
@@ -41,7 +50,7 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The authorization parameters of the web app with PKCE, `overrides` replacing (or, with
+    /// The authorization parameters of the test app with PKCE, `overrides` replacing (or, with
     /// an empty value, removing) some.
     pub fn authorize_params(
         scope: &str,
@@ -51,7 +60,7 @@ impl TestApp {
     ) -> Vec<(String, String)> {
         let mut params: Vec<(String, String)> = [
             ("response_type", "code"),
-            ("client_id", WEB_CLIENT),
+            ("client_id", APP_CLIENT),
             ("redirect_uri", REDIRECT_URI),
             ("scope", scope),
             ("state", state),
@@ -173,13 +182,13 @@ impl TestApp {
         (flow, code)
     }
 
-    /// Exchanges a code at the token endpoint as the web app.
+    /// Exchanges a code at the token endpoint as the test app.
     pub async fn exchange(&self, code: &str, verifier: &str) -> Response {
         self.token(&[
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", REDIRECT_URI),
-            ("client_id", WEB_CLIENT),
+            ("client_id", APP_CLIENT),
             ("code_verifier", verifier),
         ])
         .await
@@ -193,12 +202,12 @@ impl TestApp {
         response.json().await.unwrap()
     }
 
-    /// Refreshes as the web app.
+    /// Refreshes as the test app.
     pub async fn refresh(&self, refresh_token: &str, scope: Option<&str>) -> Response {
         let mut form = vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token),
-            ("client_id", WEB_CLIENT),
+            ("client_id", APP_CLIENT),
         ];
         if let Some(scope) = scope {
             form.push(("scope", scope));

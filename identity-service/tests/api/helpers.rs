@@ -4,11 +4,15 @@
 use std::time::Duration;
 
 use access_policy::AccessClaims;
+use identity_service::directory::WEB_CLIENT;
+use identity_service::store::{Client as OAuthClient, ClientKind};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};
 use serde_json::Value;
 use test_support::TestDatabase;
 use test_support::identity::{BackendClient, TestIdentity};
+
+use crate::flow::{APP_CLIENT, APP_NAME};
 
 /// The FHIR base tokens are for by default.
 pub const AUDIENCE: &str = "https://localhost:8443/fhir";
@@ -26,9 +30,31 @@ impl TestApp {
         TestApp::spawn_with(&[]).await
     }
 
+    /// In development mode the test app's client ([`APP_CLIENT`]) is registered beside the
+    /// demo clients, with what the web app may be granted.
     pub async fn spawn_with(options: &[(&str, &str)]) -> TestApp {
         let database = TestDatabase::empty().await;
         let identity = TestIdentity::spawn_with(&database.url, options).await;
+        let production = options
+            .iter()
+            .any(|&(name, value)| name == "--mode" && value == "production");
+        if !production {
+            let web = identity.store().client(WEB_CLIENT).await.unwrap().unwrap();
+            identity
+                .store()
+                .put_client(&OAuthClient {
+                    client_id: APP_CLIENT.to_owned(),
+                    name: APP_NAME.to_owned(),
+                    kind: ClientKind::Public,
+                    redirect_uris: web.redirect_uris,
+                    allowed_scopes: web.allowed_scopes,
+                    jwks: None,
+                    jwks_uri: None,
+                    secret_hash: None,
+                })
+                .await
+                .unwrap();
+        }
         TestApp {
             base: identity.base_url(),
             identity,

@@ -13,3 +13,4 @@ mod picker;
 mod refresh;
 mod revocation;
 mod throttle;
+mod web_app;

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::flow::WEB_SCOPES;
+use crate::flow::{APP_CLIENT, WEB_SCOPES};
 use crate::helpers::{TestApp, claims, json};
 
 #[tokio::test]
@@ -112,7 +112,7 @@ async fn revoking_a_refresh_token_ends_the_session() {
         .form(&[
             ("token", refresh.as_str()),
             ("token_type_hint", "refresh_token"),
-            ("client_id", "wardline-web"),
+            ("client_id", APP_CLIENT),
         ])
         .send()
         .await

@@ -1,11 +1,17 @@
 //! The FHIR API on the page's own origin (`/fhir`, behind the edge): reads and searches, as
-//! JSON. Only the wasm build has it; what the answers mean is decided by the pure modules.
+//! JSON, each with the signed-in user's access token (`Authorization: Bearer`). Only the wasm
+//! build has it; what the answers mean is decided by the pure modules.
+//!
+//! A 401 means the token was refused (expired in a tab that slept, or its session revoked):
+//! the token is refreshed once and the request sent again; if the session has ended, the
+//! session module tells the app, which shows the sign-in.
 
 use std::fmt;
 
 use gloo_net::http::Request;
 use serde_json::Value;
 
+use super::session;
 use crate::fhir;
 
 /// Where the edge serves the FHIR API.
@@ -14,6 +20,8 @@ const FHIR_BASE: &str = "/fhir";
 /// A request that did not give a resource.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
+    /// No one is signed in (any more).
+    SignedOut,
     /// The server was not reached, or its answer was not JSON.
     Network(String),
     /// The server answered with an error status; the text is the OperationOutcome's
@@ -24,6 +32,7 @@ pub enum ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ApiError::SignedOut => write!(f, "you are not signed in"),
             ApiError::Network(problem) => {
                 write!(f, "the FHIR server could not be reached ({problem})")
             }
@@ -41,11 +50,12 @@ impl fmt::Display for ApiError {
 
 /// `GET /fhir/<path>` as JSON.
 pub async fn get(path: &str) -> Result<Value, ApiError> {
-    let response = Request::get(&format!("{FHIR_BASE}/{path}"))
-        .header("Accept", "application/fhir+json")
-        .send()
-        .await
-        .map_err(|error| ApiError::Network(error.to_string()))?;
+    let token = session::access_token().await.ok_or(ApiError::SignedOut)?;
+    let mut response = send(path, &token).await?;
+    if response.status() == 401 && session::refresh().await {
+        let token = session::access_token().await.ok_or(ApiError::SignedOut)?;
+        response = send(path, &token).await?;
+    }
     let status = response.status();
     let body: Value = response
         .json()
@@ -56,6 +66,15 @@ pub async fn get(path: &str) -> Result<Value, ApiError> {
     } else {
         Err(ApiError::Status(status, diagnostics(&body)))
     }
+}
+
+async fn send(path: &str, token: &str) -> Result<gloo_net::http::Response, ApiError> {
+    Request::get(&format!("{FHIR_BASE}/{path}"))
+        .header("Accept", "application/fhir+json")
+        .header("Authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .map_err(|error| ApiError::Network(error.to_string()))
 }
 
 /// The resources a search finds (including `_include`d ones), first page only: every search

@@ -1,6 +1,11 @@
 //! The browser side: Yew components that fetch, feed the pure modules, and draw. Only built for
 //! wasm32.
 //!
+//! Nothing is shown before someone is signed in ([`session`]): the app first finishes a
+//! sign-in or resumes the session its cookie holds, and sends the browser to the sign-in page
+//! only when there is none. The top bar then names the user and their role, with a button to
+//! sign out; after signing out, the pages (and their WebSockets) are gone.
+//!
 //! Routing is by URL fragment ([`crate::route`]): the app listens for `hashchange` and shows
 //! the page the fragment names, so the static files need no server-side routing. Every page is
 //! keyed by what it shows (a ward, a patient), so changing it starts the page afresh: a new
@@ -10,6 +15,7 @@ mod api;
 mod bed_card;
 mod patient_page;
 mod patients_page;
+mod session;
 mod socket;
 mod ward_page;
 
@@ -17,8 +23,10 @@ use gloo_events::EventListener;
 use yew::prelude::*;
 
 use crate::route::{Route, WARDS};
+use crate::tokens::User;
 use patient_page::PatientPage;
 use patients_page::PatientsPage;
+use session::AuthState;
 use ward_page::WardPage;
 
 /// Renders the app into `<main id="app">` (or the body when the page has none).
@@ -70,6 +78,19 @@ fn moment(at: i64) -> String {
 #[function_component]
 fn App() -> Html {
     let route = use_state(current_route);
+    let auth = use_state(|| AuthState::Starting);
+    {
+        let (auth, route) = (auth.clone(), route.clone());
+        use_effect_with((), move |_| {
+            session::start(Callback::from(move |state: AuthState| {
+                // Back from the sign-in page, the address names the page to show again.
+                if matches!(state, AuthState::SignedIn(_)) {
+                    route.set(current_route());
+                }
+                auth.set(state);
+            }));
+        });
+    }
     {
         let route = route.clone();
         use_effect_with((), move |_| {
@@ -79,16 +100,24 @@ fn App() -> Html {
             move || drop(listener)
         });
     }
-    let page = match &*route {
-        Route::Ward(ward) => html! { <WardPage key={ward.clone()} ward={ward.clone()} /> },
-        Route::Patients { name } => html! { <PatientsPage name={name.clone()} /> },
-        Route::Patient(id) => html! { <PatientPage key={id.clone()} id={id.clone()} /> },
-        Route::NotFound => html! {
-            <section class="not-found">
-                <h1>{ "Page not found" }</h1>
-                <p><a href={Route::Ward(crate::route::DEFAULT_WARD.to_owned()).href()}>{ "Back to the ward" }</a></p>
+    let page = match &*auth {
+        AuthState::SignedIn(_) => page_of(&route),
+        AuthState::Starting => html! {
+            <section id="signing-in" class="signing-in"><p class="loading">{ "Signing in…" }</p></section>
+        },
+        AuthState::SignedOut(reason) => html! {
+            <section id="signed-out" class="signed-out">
+                <h1>{ "Signed out" }</h1>
+                if let Some(reason) = reason {
+                    <p>{ reason }</p>
+                }
+                <button id="sign-in" type="button" onclick={Callback::from(|_| session::sign_in())}>{ "Sign in" }</button>
             </section>
         },
+    };
+    let account = match &*auth {
+        AuthState::SignedIn(user) => account_bar(user),
+        _ => html! {},
     };
     html! {
         <>
@@ -103,10 +132,45 @@ fn App() -> Html {
                         { "Patients" }
                     </a>
                 </nav>
+                { account }
             </header>
             <main class="page">{ page }</main>
             <footer class="notice">{ "Synthetic data only: a teaching system, never for real patients." }</footer>
         </>
+    }
+}
+
+/// Who is signed in, and the way out.
+fn account_bar(user: &User) -> Html {
+    let role = user.role.clone().unwrap_or_default();
+    html! {
+        <div id="account" class="account">
+            <span id="signed-in-user" class="user" data-user={user.username.clone()} data-role={role.clone()}
+                  title={format!("Signed in as {}", user.username)}>
+                <span class="user-name">{ &user.name }</span>
+                if !role.is_empty() {
+                    <span class="user-role">{ role }</span>
+                }
+            </span>
+            <button id="sign-out" type="button" class="sign-out" onclick={Callback::from(|_| session::sign_out())}>
+                { "Sign out" }
+            </button>
+        </div>
+    }
+}
+
+/// The page the route names.
+fn page_of(route: &Route) -> Html {
+    match route {
+        Route::Ward(ward) => html! { <WardPage key={ward.clone()} ward={ward.clone()} /> },
+        Route::Patients { name } => html! { <PatientsPage name={name.clone()} /> },
+        Route::Patient(id) => html! { <PatientPage key={id.clone()} id={id.clone()} /> },
+        Route::NotFound => html! {
+            <section class="not-found">
+                <h1>{ "Page not found" }</h1>
+                <p><a href={Route::Ward(crate::route::DEFAULT_WARD.to_owned()).href()}>{ "Back to the ward" }</a></p>
+            </section>
+        },
     }
 }
 

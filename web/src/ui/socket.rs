@@ -2,6 +2,10 @@
 //! reconnecting (with backoff) for as long as the page holds its [`Subscription`]. What to
 //! send, which events are new and how long to wait are the [`Session`]'s decisions; this module
 //! only moves frames and reports what happened.
+//!
+//! Each connection opens with the access token current at that moment (`?access_token=`,
+//! refreshed first if it is about to expire). The notifier closes a connection when its token
+//! expires; the next one opens with the refreshed token and resumes after the last event seen.
 
 use futures::channel::oneshot;
 use futures::future::{Either, poll_fn, select};
@@ -12,7 +16,8 @@ use gloo_timers::future::TimeoutFuture;
 use wasm_bindgen_futures::spawn_local;
 use yew::Callback;
 
-use crate::live::{ConnectionState, Received, SILENCE_LIMIT_MS, Session, socket_url};
+use super::session::access_token;
+use crate::live::{ConnectionState, Received, SILENCE_LIMIT_MS, Session, socket_url, with_token};
 use crate::protocol::Event;
 
 /// What the page hears from its subscription.
@@ -51,7 +56,11 @@ async fn keep_connected(ward: String, updates: Callback<LiveUpdate>) {
     let mut session = Session::new(ward);
     loop {
         updates.emit(LiveUpdate::State(session.state()));
-        if let Err(problem) = connection(&url, &mut session, &updates).await {
+        // Signed out: the page goes, and this subscription with it.
+        let Some(token) = access_token().await else {
+            return;
+        };
+        if let Err(problem) = connection(&with_token(&url, &token), &mut session, &updates).await {
             warn(&format!("notifier connection ended: {problem}"));
         }
         let wait = session.closed(js_sys::Math::random());
