@@ -113,7 +113,15 @@ impl TokenSource {
             None => return posted.clone(),
         };
         let advertised = async {
-            let configuration: Value = self.http.get(&discovery).send().await.ok()?.json().await.ok()?;
+            let configuration: Value = self
+                .http
+                .get(&discovery)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
             configuration["token_endpoint"].as_str().map(str::to_owned)
         };
         advertised.await.unwrap_or_else(|| posted.clone())
