@@ -8,6 +8,14 @@
 //! alive is remembered for a short time, and forgotten the moment the identity service
 //! announces its end on the `session:revoked` channel. While that subscription is down
 //! nothing is remembered, so a missed announcement can never keep a dead session alive.
+//!
+//! Checking an ES256 signature costs far more CPU than serving a cached read (with the
+//! RustCrypto backend, about nine times the rest of the request in `read-bench`), and a client
+//! sends the same token with every request for its lifetime. So a token that checked out is
+//! remembered by its exact text until it expires: the same bytes again are the same signature
+//! over the same claims, and need only the time checked. The session is still checked on every request, and
+//! a token whose key the identity service no longer publishes is forgotten when the key set is
+//! fetched again, as it was before.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -42,6 +50,10 @@ const LEEWAY_SECONDS: u64 = 5;
 /// `kid`s cannot turn into a stream of requests to the identity service.
 const JWKS_COOLDOWN: Duration = Duration::from_secs(5);
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
+/// Tokens remembered as checked, at most (each about a kilobyte and a half, with its principal):
+/// past it the expired ones are dropped, and if that is not enough all are (checking them again
+/// costs CPU, nothing else).
+const CHECKED_TOKENS: usize = 4_096;
 
 /// Where tokens come from and whom they are for.
 #[derive(Debug, Clone)]
@@ -94,7 +106,15 @@ struct Inner {
     http: reqwest::Client,
     keys: RwLock<HashMap<String, Arc<DecodingKey>>>,
     last_fetch: Mutex<Option<Instant>>,
+    /// Tokens whose signature and claims checked out, by their exact text.
+    checked: RwLock<HashMap<Box<str>, Checked>>,
     sessions: Sessions,
+}
+
+/// A token that checked out: whom it names, and the key that signed it.
+struct Checked {
+    principal: Principal,
+    kid: String,
 }
 
 impl TokenVerifier {
@@ -120,6 +140,7 @@ impl TokenVerifier {
                 .map_err(|error| TokenError::Unavailable(error.to_string()))?,
             keys: RwLock::new(HashMap::new()),
             last_fetch: Mutex::new(None),
+            checked: RwLock::new(HashMap::new()),
             sessions,
         }));
         tokio::spawn(listen_for_revocations(Arc::downgrade(&verifier.0)));
@@ -128,6 +149,17 @@ impl TokenVerifier {
 
     /// The principal a bearer token stands for, or why it is refused.
     pub async fn verify(&self, token: &str) -> Result<Principal, TokenError> {
+        let principal = match self.remembered(token) {
+            Some(principal) => principal,
+            None => self.check(token).await?,
+        };
+        self.0.sessions.check(&principal.session_id).await?;
+        Ok(principal)
+    }
+
+    /// The signature, the key, the issuer, the audience and the validity window of a token not
+    /// remembered; remembers it if it passes.
+    async fn check(&self, token: &str) -> Result<Principal, TokenError> {
         let header =
             decode_header(token).map_err(|error| TokenError::Malformed(error.to_string()))?;
         if header.alg != ACCESS_TOKEN_ALGORITHM {
@@ -139,8 +171,45 @@ impl TokenVerifier {
             .map_err(|error| TokenError::Invalid(error.to_string()))?
             .claims;
         let principal = Principal::from_claims(claims)?;
-        self.0.sessions.check(&principal.session_id).await?;
+        self.remember(token, &principal, kid);
         Ok(principal)
+    }
+
+    /// The principal of a token that checked out before and has not expired since (with the
+    /// same leeway as the full check; `nbf` passed then, so it still has).
+    fn remembered(&self, token: &str) -> Option<Principal> {
+        let checked = self
+            .0
+            .checked
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let entry = checked.get(token)?;
+        let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+        (entry.principal.expires_at >= now.saturating_sub(LEEWAY_SECONDS as i64))
+            .then(|| entry.principal.clone())
+    }
+
+    fn remember(&self, token: &str, principal: &Principal, kid: String) {
+        let mut checked = self
+            .0
+            .checked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if checked.len() >= CHECKED_TOKENS {
+            let now = i64::try_from(jsonwebtoken::get_current_timestamp()).unwrap_or(i64::MAX);
+            let cutoff = now.saturating_sub(LEEWAY_SECONDS as i64);
+            checked.retain(|_, entry| entry.principal.expires_at >= cutoff);
+            if checked.len() >= CHECKED_TOKENS {
+                checked.clear();
+            }
+        }
+        checked.insert(
+            token.into(),
+            Checked {
+                principal: principal.clone(),
+                kid,
+            },
+        );
     }
 
     /// Whether revocations are being heard (until then, and whenever the subscription drops,
@@ -169,6 +238,12 @@ impl TokenVerifier {
         let fetched = self.fetch_keys().await;
         *last_fetch = Some(Instant::now());
         let keys = fetched?;
+        // Tokens signed with a key no longer published are checked again (and refused).
+        self.0
+            .checked
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, entry| keys.contains_key(&entry.kid));
         *self.0.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
         self.cached_key(kid).ok_or(TokenError::UnknownKey)
     }

@@ -3,6 +3,7 @@
 //! even while the verifier remembers it alive.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use access_policy::verify::{REVOCATION_CHANNEL, session_key};
@@ -57,15 +58,19 @@ impl Signer {
 
 /// Serves `set` as JSON to every request, on a free port.
 async fn serve_jwks(set: JwkSet) -> String {
+    serve_changing_jwks(Arc::new(Mutex::new(set))).await
+}
+
+/// Serves whatever `set` holds at the time of each request, on a free port.
+async fn serve_changing_jwks(set: Arc<Mutex<JwkSet>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let body = serde_json::to_string(&set).unwrap();
     tokio::spawn(async move {
         loop {
             let Ok((mut socket, _)) = listener.accept().await else {
                 return;
             };
-            let body = body.clone();
+            let body = serde_json::to_string(&*set.lock().unwrap()).unwrap();
             tokio::spawn(async move {
                 let mut buffer = [0u8; 4096];
                 let _ = socket.read(&mut buffer).await;
@@ -113,6 +118,10 @@ async fn world() -> World {
         keys: vec![signer.jwk()],
     })
     .await;
+    world_with(signer, jwks_url).await
+}
+
+async fn world_with(signer: Signer, jwks_url: String) -> World {
     let verifier = TokenVerifier::new(
         VerifierSettings {
             issuer: ISSUER.to_owned(),
@@ -273,4 +282,76 @@ async fn a_revoked_session_ends_at_once_though_remembered_alive() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test]
+async fn a_token_that_checked_out_vouches_only_for_itself_and_only_until_it_expires() {
+    let world = world().await;
+    let now = chrono::Utc::now().timestamp();
+    let short = AccessClaims {
+        exp: now + 1,
+        ..claims(&world.sid)
+    };
+    let token = world.signer.sign(&short);
+    world.verifier.verify(&token).await.unwrap();
+    world.verifier.verify(&token).await.unwrap();
+    // The same token changed anywhere is another token, checked in full.
+    let parts: Vec<&str> = token.split('.').collect();
+    let promoted = AccessClaims {
+        role: Some("admin".to_owned()),
+        ..short.clone()
+    };
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(serde_json::to_string(&promoted).unwrap().as_bytes()),
+        parts[2]
+    );
+    let resigned = format!("{}.{}.{}", parts[0], parts[1], &parts[2][1..]);
+    for (what, other) in [
+        ("tampered payload", tampered),
+        ("another signature", resigned),
+    ] {
+        let refused = world.verifier.verify(&other).await;
+        assert!(
+            matches!(refused, Err(TokenError::Invalid(_))),
+            "{what}: {refused:?}"
+        );
+    }
+    // Past its expiry and the five seconds' leeway, it is refused like any expired token.
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let refused = world.verifier.verify(&token).await;
+    assert!(
+        matches!(refused, Err(TokenError::Invalid(ref why)) if why.contains("Expired")),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_whose_key_is_withdrawn_is_refused_once_the_keys_are_fetched_again() {
+    let old = Signer::new("key-old");
+    let new = Signer::new("key-new");
+    let published = Arc::new(Mutex::new(JwkSet {
+        keys: vec![old.jwk()],
+    }));
+    let jwks_url = serve_changing_jwks(published.clone()).await;
+    let world = world_with(old, jwks_url).await;
+    let token = world.signer.sign(&claims(&world.sid));
+    world.verifier.verify(&token).await.unwrap();
+    // The old key is withdrawn; the verifier learns of it from the first token of the new key
+    // (after the five seconds between fetches).
+    *published.lock().unwrap() = JwkSet {
+        keys: vec![new.jwk()],
+    };
+    tokio::time::sleep(Duration::from_millis(5_100)).await;
+    world
+        .verifier
+        .verify(&new.sign(&claims(&world.sid)))
+        .await
+        .unwrap();
+    let refused = world.verifier.verify(&token).await;
+    assert!(
+        matches!(refused, Err(TokenError::UnknownKey)),
+        "{refused:?}"
+    );
 }
