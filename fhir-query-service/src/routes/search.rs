@@ -113,10 +113,10 @@ pub(crate) async fn compartment_get(
     }
     let resource_type = crate::error::resource_type(&target)?;
     let types = vec![resource_type.as_str().to_owned()];
-    if let Some(bound) = caller.bound_search(&types, &mut params)? {
-        if bound.patient_id != id.as_str() {
-            return Err(outside_patient(&bound.patient_id));
-        }
+    if let Some(bound) = caller.bound_search(&types, &mut params)?
+        && bound.patient_id != id.as_str()
+    {
+        return Err(outside_patient(&bound.patient_id));
     }
     let compartment = PatientCompartment::for_types(id.as_str(), &types, true);
     if compartment.links.is_empty() && resource_type.as_str() != "Patient" {
