@@ -10,12 +10,12 @@
 //! nothing is remembered, so a missed announcement can never keep a dead session alive.
 //!
 //! Checking an ES256 signature costs far more CPU than serving a cached read (with the
-//! RustCrypto backend, about nine times the rest of the request in `read-bench`), and a client
-//! sends the same token with every request for its lifetime. So a token that checked out is
-//! remembered by its exact text until it expires: the same bytes again are the same signature
-//! over the same claims, and need only the time checked. The session is still checked on every request, and
-//! a token whose key the identity service no longer publishes is forgotten when the key set is
-//! fetched again, as it was before.
+//! RustCrypto backend, five to nine times the rest of the request in `read-bench`), and a
+//! client sends the same token with every request for its lifetime. So a token that checked
+//! out is remembered by its exact text until it expires: the same bytes again are the same
+//! signature over the same claims, and need only the time checked. The session is still
+//! checked on every request, and a token whose key the identity service no longer publishes is
+//! forgotten when the key set is fetched again, as it was before.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,6 +1,7 @@
-//! What the benchmarks share: a closed-loop load driver that records every latency, and the
-//! table they print. Each benchmark measures its subject beside baselines taken in the same
-//! run on the same machine, and reports ratios: machines are noisy, ratios less so.
+//! What the benchmarks share: a closed-loop load driver that records every latency, the table
+//! they print, and the identity service whose tokens every request carries. Each benchmark
+//! measures its subject beside baselines taken in the same run on the same machine, and reports
+//! ratios: machines are noisy, ratios less so.
 
 // A benchmark harness that cannot build its histograms or join its tasks has nothing to report:
 // it stops there.
@@ -12,6 +13,48 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use test_support::identity::TestIdentity;
+
+/// How long the benchmarks' access tokens live: twelve hours, where a deployment gives fifteen
+/// minutes, so that no run (the search benchmark loads for minutes) outlives its token. What a
+/// service does to check a token does not depend on how long it lives.
+pub const TOKEN_TTL_SECS: u64 = 12 * 3600;
+
+/// The scopes of the benchmarks' backend client: everything, as the importer has.
+pub const BACKEND_SCOPES: &str = "system/*.cruds";
+
+/// An identity service in this process over `database_url` (its tables are created there), as
+/// deployed but for the tokens' lifetime ([`TOKEN_TTL_SECS`]). The services under test check
+/// tokens against it: `ServiceArgs::auth(identity.issuer(), &identity.jwks_url())`.
+pub async fn identity(database_url: &str) -> TestIdentity {
+    TestIdentity::spawn_with(
+        database_url,
+        &[("--access-token-ttl-secs", &TOKEN_TTL_SECS.to_string())],
+    )
+    .await
+}
+
+/// A backend service's access token ([`BACKEND_SCOPES`]), obtained as such a client obtains
+/// one: registered with a key, then `client_credentials` with an assertion signed by that key.
+pub async fn backend_token(identity: &TestIdentity) -> String {
+    identity.system_token(BACKEND_SCOPES).await.access_token
+}
+
+/// An HTTP client that sends `token` as its bearer token with every request, keeping as many
+/// idle connections as the benchmarks have clients.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .expect("a token is a valid header value");
+    value.set_sensitive(true);
+    reqwest::Client::builder()
+        .default_headers(reqwest::header::HeaderMap::from_iter([(
+            reqwest::header::AUTHORIZATION,
+            value,
+        )]))
+        .pool_max_idle_per_host(256)
+        .build()
+        .expect("an HTTP client")
+}
 
 /// The figures of one measurement.
 #[derive(Debug, Clone, Serialize)]

@@ -300,6 +300,12 @@ impl ServiceArgs {
         self
     }
 
+    /// One more option that takes no value (`--auth-disabled`).
+    pub fn flag(mut self, name: &str) -> Self {
+        self.0.push(name.to_owned());
+        self
+    }
+
     /// One more option and its value.
     pub fn arg(mut self, name: &str, value: impl ToString) -> Self {
         self.0.push(name.to_owned());

@@ -4,6 +4,9 @@
 //! write alone). Prints throughput and p50/p95/p99 latency at each concurrency, the ratios,
 //! the memory of the process, and how long the outbox relay took to publish everything.
 //!
+//! Every request carries a backend client's token from an identity service in this process,
+//! which the command service checks as deployed (the baselines ignore it).
+//!
 //! Run with `load-tests/run-create-bench.sh` (which starts the servers), or directly with
 //! `DATABASE_URL` (a role with CREATEDB) and `NATS_URL` set.
 
@@ -12,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use load_tests::{Measurement, drive, print_table, resident_mib};
+use load_tests::{Measurement, client_with_token, drive, print_table, resident_mib};
 use serde_json::json;
 use test_support::ServiceArgs;
 
@@ -86,11 +89,14 @@ async fn main() -> anyhow::Result<()> {
     let (stream, subject_prefix) = test_support::unique_stream();
     let nats_url = test_support::nats_url();
     println!("database {}, stream {stream}", database.name);
+    let identity = load_tests::identity(&database.url).await;
+    let token = load_tests::backend_token(&identity).await;
 
     // The subject: a command service in this process, relay on, validators warmed.
     let settings: command_service::Settings = service_kit::config::load_from(
         ServiceArgs::new("command-service", &database.url, 64)
             .events_on(&nats_url, &stream, &subject_prefix)
+            .auth(identity.issuer(), &identity.jwks_url())
             .arg("--log-filter", "warn")
             .arg("--relay", if args.relay { "true" } else { "false" })
             .into_args(),
@@ -114,9 +120,7 @@ async fn main() -> anyhow::Result<()> {
         .execute(&raw_pool)
         .await?;
 
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    let client = client_with_token(&token);
     let memory_before = resident_mib();
     let mut results: Vec<Measurement> = Vec::new();
     for &concurrency in &args.concurrency {

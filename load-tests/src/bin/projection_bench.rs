@@ -12,6 +12,9 @@
 //!    recorded (from the notification the projector sends when the checkpoint moves). Prints p50/p95/p99/max lag and the
 //!    write rate actually achieved.
 //!
+//! Every write carries a backend client's token from an identity service in this process,
+//! which both services check as deployed.
+//!
 //! Run with `load-tests/run-projection-bench.sh` (which starts the servers), or directly with
 //! `DATABASE_URL` (a role with CREATEDB), `NATS_URL` and `REDIS_URL` set.
 
@@ -53,6 +56,8 @@ struct Services {
     database_url: String,
     stream: String,
     subject_prefix: String,
+    issuer: String,
+    jwks_url: String,
 }
 
 impl Services {
@@ -65,6 +70,7 @@ impl Services {
                     &self.subject_prefix,
                 )
                 .redis()
+                .auth(&self.issuer, &self.jwks_url)
                 .arg("--log-filter", "warn")
                 .into_args(),
         )
@@ -98,24 +104,27 @@ async fn main() -> anyhow::Result<()> {
     let (stream, subject_prefix) = test_support::unique_stream();
     let nats_url = test_support::nats_url();
     println!("database {}, stream {stream}", database.name);
+    let identity = load_tests::identity(&database.url).await;
+    let token = load_tests::backend_token(&identity).await;
     let services = Services {
         database_url: database.url.clone(),
         stream: stream.clone(),
         subject_prefix: subject_prefix.clone(),
+        issuer: identity.issuer().to_owned(),
+        jwks_url: identity.jwks_url(),
     };
 
     let command_settings: command_service::Settings = service_kit::config::load_from(
         ServiceArgs::new("command-service", &database.url, 64)
             .events_on(&nats_url, &stream, &subject_prefix)
+            .auth(identity.issuer(), &identity.jwks_url())
             .arg("--log-filter", "warn")
             .into_args(),
     )?;
     let command = command_service::Application::build(command_settings).await?;
     let writes = format!("http://127.0.0.1:{}/fhir", command.port());
     tokio::spawn(command.run_until(std::future::pending()));
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    let client = load_tests::client_with_token(&token);
     let pool = database.pool.clone();
     let memory_start = resident_mib();
 

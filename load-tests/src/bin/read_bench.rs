@@ -2,7 +2,14 @@
 //! through the Redis cache (cached) and with the cache unreachable (every read from Postgres),
 //! beside two baselines measured in the same run: a trivial axum handler (HTTP alone) and the
 //! raw `SELECT` of the same row by primary key from Rust (Postgres alone). Requests/s and
-//! p50/p95/p99 at 1, 16 and 64 clients. Search benchmarks are still to come.
+//! p50/p95/p99 at 1, 16 and 64 clients.
+//!
+//! Every request carries a backend client's token (`system/*.cruds`) from an identity service
+//! in this process, which the query service checks as deployed. What that costs is the
+//! authorisation benchmark: the same cached reads against a query service started with
+//! `--auth-disabled`, measured next to them, and the ratio printed (aim: at least 0.90); and
+//! the same again with a nurse's token (signed in through the authorization-code flow), whose
+//! role is checked as well as its scopes.
 //!
 //! Run with `load-tests/run-read-bench.sh` (which starts the servers).
 
@@ -12,9 +19,20 @@ use std::time::Duration;
 
 use clap::Parser;
 use futures::StreamExt;
-use load_tests::{Measurement, drive, print_table, resident_mib};
+use load_tests::{Measurement, client_with_token, drive, print_table, resident_mib};
 use serde_json::json;
 use test_support::ServiceArgs;
+use test_support::identity::TestIdentity;
+
+/// The subjects, as the table names them.
+const CACHED: &str = "read by id, cached";
+const UNCACHED: &str = "read by id, no cache";
+const NO_AUTH: &str = "cached, auth disabled";
+const NURSE: &str = "cached, nurse's token";
+const TRIVIAL: &str = "trivial axum handler";
+const RAW: &str = "raw SELECT by key";
+/// The authorisation benchmark's aim: reads with a token at least this share of reads without.
+const AUTH_AIM: f64 = 0.90;
 
 #[derive(Debug, Parser)]
 #[command(name = "read-bench")]
@@ -28,6 +46,9 @@ struct Args {
     /// Patients written and read (ids cycle over them).
     #[arg(long, default_value_t = 2000)]
     patients: u64,
+    /// Also read with a nurse's token (beside the backend client's).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    user_token: bool,
     #[arg(long, default_value = "load-tests/results/read-bench.json")]
     output: String,
 }
@@ -35,14 +56,22 @@ struct Args {
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-async fn query_service(database_url: &str, redis_url: &str) -> u16 {
-    let settings: fhir_query_service::Settings = service_kit::config::load_from(
-        ServiceArgs::new("fhir-query-service", database_url, 32)
-            .arg("--redis-url", redis_url)
-            .arg("--log-filter", "warn")
-            .into_args(),
-    )
-    .unwrap();
+/// A query service over `database_url` with its cache in `redis_url`, checking the tokens of
+/// `identity`, or nobody's (`--auth-disabled`) when there is none.
+async fn query_service(
+    database_url: &str,
+    redis_url: &str,
+    identity: Option<&TestIdentity>,
+) -> u16 {
+    let args = ServiceArgs::new("fhir-query-service", database_url, 32)
+        .arg("--redis-url", redis_url)
+        .arg("--log-filter", "warn");
+    let args = match identity {
+        Some(identity) => args.auth(identity.issuer(), &identity.jwks_url()),
+        None => args.flag("--auth-disabled"),
+    };
+    let settings: fhir_query_service::Settings =
+        service_kit::config::load_from(args.into_args()).unwrap();
     let application = fhir_query_service::Application::build(settings)
         .await
         .unwrap();
@@ -55,7 +84,7 @@ fn get(
     client: &reqwest::Client,
     base: String,
     patients: u64,
-) -> impl Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync + 'static {
+) -> impl Fn(u64) -> futures::future::BoxFuture<'static, bool> + Send + Sync + use<> {
     let client = client.clone();
     move |n| {
         let request = client.get(format!("{base}/p{}", n % patients));
@@ -73,18 +102,22 @@ async fn main() -> anyhow::Result<()> {
     let database = test_support::TestDatabase::create().await;
     let (stream, subject_prefix) = test_support::unique_stream();
     let nats_url = test_support::nats_url();
+    let identity = load_tests::identity(&database.url).await;
+    let token = load_tests::backend_token(&identity).await;
     let command_settings: command_service::Settings = service_kit::config::load_from(
         ServiceArgs::new("command-service", &database.url, 32)
             .events_on(&nats_url, &stream, &subject_prefix)
+            .auth(identity.issuer(), &identity.jwks_url())
             .arg("--log-filter", "warn")
             .into_args(),
     )?;
     let command = command_service::Application::build(command_settings).await?;
     let writes = format!("http://127.0.0.1:{}/fhir", command.port());
     tokio::spawn(command.run_until(std::future::pending()));
-    let cached = query_service(&database.url, &test_support::redis_url()).await;
+    let cached = query_service(&database.url, &test_support::redis_url(), Some(&identity)).await;
     // Nothing listens on port 1: every read goes to Postgres.
-    let uncached = query_service(&database.url, "redis://127.0.0.1:1").await;
+    let uncached = query_service(&database.url, "redis://127.0.0.1:1", Some(&identity)).await;
+    let unchecked = query_service(&database.url, &test_support::redis_url(), None).await;
     let trivial = axum::Router::new().route(
         "/fhir/Patient/{id}",
         axum::routing::get(|| async { "{\"resourceType\":\"Patient\"}" }),
@@ -93,9 +126,15 @@ async fn main() -> anyhow::Result<()> {
     let trivial_port = listener.local_addr()?.port();
     tokio::spawn(async move { axum::serve(listener, trivial).await });
 
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    // Every subject gets the same request, token included (the baselines and the service with
+    // authorisation off ignore it), so only what is done with it differs.
+    let client = client_with_token(&token);
+    let nurse = if args.user_token {
+        let token = identity.user_token("nurse", "user/*.rs", None).await;
+        Some(client_with_token(&token.access_token))
+    } else {
+        None
+    };
     futures::stream::iter(0..args.patients)
         .for_each_concurrent(32, |n| {
             let request = client
@@ -108,25 +147,17 @@ async fn main() -> anyhow::Result<()> {
         .await;
 
     let pool = event_store::EventStore::connect(&database.url, 32).await?;
+    let patients = args.patients;
+    let base = |port: u16| format!("http://127.0.0.1:{port}/fhir/Patient");
     let mut results: Vec<Measurement> = Vec::new();
     for &concurrency in &args.concurrency {
-        let patients = args.patients;
-        results.push(
-            drive(
-                "trivial axum handler",
-                concurrency,
-                warmup,
-                duration,
-                get(
-                    &client,
-                    format!("http://127.0.0.1:{trivial_port}/fhir/Patient"),
-                    patients,
-                ),
-            )
-            .await,
-        );
+        let read = |name: &'static str, client: &reqwest::Client, port: u16| {
+            let operation = get(client, base(port), patients);
+            drive(name, concurrency, warmup, duration, operation)
+        };
+        results.push(read(TRIVIAL, &client, trivial_port).await);
         let raw = pool.clone();
-        results.push(drive("raw SELECT by key", concurrency, warmup, duration, move |n| {
+        results.push(drive(RAW, concurrency, warmup, duration, move |n| {
             let raw = raw.clone();
             async move {
                 sqlx::query("SELECT resource::text FROM fhir_event WHERE resource_type = 'Patient' AND resource_id = $1 ORDER BY version DESC LIMIT 1")
@@ -136,34 +167,14 @@ async fn main() -> anyhow::Result<()> {
                     .is_ok_and(|row| row.is_some())
             }
         }).await);
-        results.push(
-            drive(
-                "read by id, cached",
-                concurrency,
-                warmup,
-                duration,
-                get(
-                    &client,
-                    format!("http://127.0.0.1:{cached}/fhir/Patient"),
-                    patients,
-                ),
-            )
-            .await,
-        );
-        results.push(
-            drive(
-                "read by id, no cache",
-                concurrency,
-                warmup,
-                duration,
-                get(
-                    &client,
-                    format!("http://127.0.0.1:{uncached}/fhir/Patient"),
-                    patients,
-                ),
-            )
-            .await,
-        );
+        // The authorisation rows one after the other, so that the machine's mood changes as
+        // little as possible between them.
+        results.push(read(NO_AUTH, &client, unchecked).await);
+        results.push(read(CACHED, &client, cached).await);
+        if let Some(nurse) = &nurse {
+            results.push(read(NURSE, nurse, cached).await);
+        }
+        results.push(read(UNCACHED, &client, uncached).await);
     }
     print_table(&results);
     let rate = |name: &str, concurrency: usize| {
@@ -176,10 +187,28 @@ async fn main() -> anyhow::Result<()> {
     for &concurrency in &args.concurrency {
         println!(
             "{concurrency:>3} clients: cached / trivial handler {:.2}; no cache / raw SELECT {:.2}; cached / no cache {:.2}",
-            rate("read by id, cached", concurrency) / rate("trivial axum handler", concurrency),
-            rate("read by id, no cache", concurrency) / rate("raw SELECT by key", concurrency),
-            rate("read by id, cached", concurrency) / rate("read by id, no cache", concurrency),
+            rate(CACHED, concurrency) / rate(TRIVIAL, concurrency),
+            rate(UNCACHED, concurrency) / rate(RAW, concurrency),
+            rate(CACHED, concurrency) / rate(UNCACHED, concurrency),
         );
+    }
+    println!(
+        "\nauthorisation: cached reads with a token / the same with authorisation off (aim {AUTH_AIM:.2})"
+    );
+    for &concurrency in &args.concurrency {
+        let with_token = rate(CACHED, concurrency) / rate(NO_AUTH, concurrency);
+        let mut line = format!(
+            "{concurrency:>3} clients: backend token {with_token:.2} {}",
+            if with_token >= AUTH_AIM { "ok" } else { "MISS" }
+        );
+        if nurse.is_some() {
+            let nurse = rate(NURSE, concurrency) / rate(NO_AUTH, concurrency);
+            line.push_str(&format!(
+                "; nurse's token {nurse:.2} {}",
+                if nurse >= AUTH_AIM { "ok" } else { "MISS" }
+            ));
+        }
+        println!("{line}");
     }
     println!(
         "resident memory (services and load generator): {:.0} MiB",

@@ -8,6 +8,8 @@
 //! Each search cycles over parameter sets drawn from the loaded data (every patient, their
 //! names and identifiers), so no single row stays hot. Before measuring, each search is run
 //! once and its number of matches printed, so an empty result cannot pass for a fast one.
+//! Every request carries a backend client's token from an identity service in this process,
+//! which the services check as deployed.
 //!
 //! Aims (from the query service's issue): every search's p95 under 30 ms at 16 clients on the
 //! tenfold set, and tenfold data costing at most twice the latency.
@@ -26,6 +28,7 @@ use hdrhistogram::Histogram;
 use load_tests::{Measurement, drive, print_table, put_levels, resident_mib, wait_indexed};
 use serde_json::Value;
 use test_support::ServiceArgs;
+use test_support::identity::TestIdentity;
 
 #[derive(Debug, Parser)]
 #[command(name = "search-bench")]
@@ -367,12 +370,15 @@ async fn start_services(
     database_url: &str,
     stream: &str,
     subject_prefix: &str,
+    identity: &TestIdentity,
 ) -> (String, String) {
+    let (issuer, jwks_url) = (identity.issuer(), identity.jwks_url());
     let command = command_service::Application::build(
         service_kit::config::load_from(
             ServiceArgs::new("command-service", database_url, 48)
                 .events(stream, subject_prefix)
                 .redis()
+                .auth(issuer, &jwks_url)
                 .arg("--log-filter", "warn")
                 .into_args(),
         )
@@ -387,6 +393,7 @@ async fn start_services(
             ServiceArgs::new("projection-service", database_url, 8)
                 .events(stream, subject_prefix)
                 .redis()
+                .auth(issuer, &jwks_url)
                 .arg("--log-filter", "warn")
                 .into_args(),
         )
@@ -399,6 +406,7 @@ async fn start_services(
         service_kit::config::load_from(
             ServiceArgs::new("fhir-query-service", database_url, 32)
                 .redis()
+                .auth(issuer, &jwks_url)
                 .arg("--log-filter", "warn")
                 .into_args(),
         )
@@ -424,10 +432,10 @@ async fn main() -> anyhow::Result<()> {
     let database = test_support::TestDatabase::create().await;
     let (stream, subject_prefix) = test_support::unique_stream();
     println!("database {}, stream {stream}", database.name);
-    let (writes, reads) = start_services(&database.url, &stream, &subject_prefix).await;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
+    let identity = load_tests::identity(&database.url).await;
+    let token = load_tests::backend_token(&identity).await;
+    let (writes, reads) = start_services(&database.url, &stream, &subject_prefix, &identity).await;
+    let client = load_tests::client_with_token(&token);
 
     let levels = test_support::synthea::load_levels(&synthea);
     let lab_code = common_lab_code(&levels);

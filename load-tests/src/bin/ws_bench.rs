@@ -34,6 +34,10 @@
 //! output says so. Aims (from the issue): 10,000 clients held on this machine; p99 under 250 ms
 //! at 1,000 clients while 200 writes/s flow.
 //!
+//! The services check tokens from an identity service in this process, as deployed: the writes
+//! carry a backend client's token (`system/*.cruds`), and each client opens its socket with the
+//! same token as `?access_token=`, as a browser does. The baseline checks none.
+//!
 //! Run with `load-tests/run-ws-bench.sh` (which starts the servers, builds the services and
 //! raises the open-file limit); options `--levels 100,1000,10000 --rate 200 --seconds 20`.
 
@@ -52,6 +56,7 @@ use hdrhistogram::Histogram;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::Connection;
+use test_support::identity::TestIdentity;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
@@ -165,6 +170,8 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         "database {}, stream {stream}, Redis prefix {redis_prefix}",
         database.name
     );
+    let identity = load_tests::identity(&database.url).await;
+    let token = load_tests::backend_token(&identity).await;
     let outcome = async {
         let services = Services::start(
             &args,
@@ -172,6 +179,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             &stream,
             &subject_prefix,
             &redis_prefix,
+            (&identity, &token),
         )
         .await?;
         run(&args, &services, &database.pool).await
@@ -184,9 +192,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 /// Admits the patients, then measures every level against the notifier and the baseline and
 /// prints the figures.
 async fn run(args: &Args, services: &Services, pool: &sqlx::PgPool) -> anyhow::Result<()> {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let http = test_support::bearer_client(&services.token, Duration::from_secs(30));
     let census = Census {
         patients: args.patients,
     };
@@ -324,6 +330,8 @@ struct Services {
     baseline_port: u16,
     redis_prefix: String,
     subject_prefix: String,
+    /// The backend client's access token the writes and the notifier's clients carry.
+    token: String,
     notifier: Process,
     baseline: Process,
     command: Process,
@@ -337,6 +345,7 @@ impl Services {
         stream: &str,
         subject_prefix: &str,
         redis_prefix: &str,
+        (identity, token): (&TestIdentity, &str),
     ) -> anyhow::Result<Services> {
         if let Some(dir) = &args.log_dir {
             std::fs::create_dir_all(dir)?;
@@ -348,6 +357,8 @@ impl Services {
             ("REDIS_URL", test_support::redis_url()),
             ("FHIR_EVENTS_STREAM", stream.to_owned()),
             ("FHIR_EVENTS_SUBJECT_PREFIX", subject_prefix.to_owned()),
+            ("AUTH_ISSUER", identity.issuer().to_owned()),
+            ("AUTH_JWKS_URL", identity.jwks_url()),
         ];
         let with = |extra: &[(&'static str, String)]| -> Vec<(&'static str, String)> {
             common.iter().chain(extra).cloned().collect()
@@ -409,6 +420,7 @@ impl Services {
             baseline_port,
             redis_prefix: redis_prefix.to_owned(),
             subject_prefix: subject_prefix.to_owned(),
+            token: token.to_owned(),
             notifier,
             baseline,
             command,
@@ -423,7 +435,11 @@ impl Services {
     fn notifier(&self) -> Subject {
         Subject {
             kind: Kind::Notifier,
-            ws: format!("ws://127.0.0.1:{}/ws", self.notifier_port),
+            ws: format!(
+                "ws://127.0.0.1:{}/ws?access_token={}",
+                self.notifier_port, self.token
+            ),
+            token: Some(self.token.clone()),
             status: format!("http://127.0.0.1:{}/status", self.notifier_port),
             writes: format!("{}/Observation", self.fhir_base()),
             pid: self.notifier.pid(),
@@ -437,6 +453,7 @@ impl Services {
         Subject {
             kind: Kind::Baseline,
             ws: format!("ws://127.0.0.1:{}/ws", self.baseline_port),
+            token: None,
             status: format!("http://127.0.0.1:{}/status", self.baseline_port),
             writes: format!("http://127.0.0.1:{}/publish", self.baseline_port),
             pid: self.baseline.pid(),
@@ -723,8 +740,10 @@ impl Kind {
 /// A server under test, and where to watch it.
 struct Subject {
     kind: Kind,
-    /// Where clients connect.
+    /// Where clients connect (with their token, for the notifier).
     ws: String,
+    /// The token the writes carry, for the notifier.
+    token: Option<String>,
     /// The Redis hash of open connections per address, for the notifier.
     presence: Option<String>,
     /// The NATS subject the notifier's events come on.
@@ -1340,6 +1359,7 @@ async fn write_load(
     let writer = Writer {
         kind: subject.kind,
         url: subject.writes.clone(),
+        token: subject.token.clone(),
         census: Census { patients },
         per_write,
         message_bytes: load.message_bytes,
@@ -1358,6 +1378,7 @@ async fn write_load(
 struct Writer {
     kind: Kind,
     url: String,
+    token: Option<String>,
     census: Census,
     per_write: Vec<u64>,
     message_bytes: usize,
@@ -1365,11 +1386,15 @@ struct Writer {
 
 impl Writer {
     async fn run(self, load: Load, epoch: Instant) -> Writes {
+        let timeout = Duration::from_secs(30);
+        let http = match &self.token {
+            Some(token) => test_support::bearer_client(token, timeout),
+            None => reqwest::Client::builder()
+                .timeout(timeout)
+                .build()
+                .expect("an HTTP client"),
+        };
         let writer = Arc::new(self);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client");
         let window = Duration::from_secs(load.seconds);
         let mut ticks = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(load.rate)));
         let in_flight = Arc::new(Semaphore::new(load.writers.max(1)));
