@@ -55,6 +55,19 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 /// costs CPU, nothing else).
 const CHECKED_TOKENS: usize = 4_096;
 
+/// How an access token of `issuer` for one of `audiences` is checked: ES256, the registered
+/// claims required, `exp` and `nbf` with a little leeway. The identity service checks its own
+/// tokens (admin API, introspection) with the same rules.
+pub fn access_token_validation(issuer: &str, audiences: &[String]) -> Validation {
+    let mut validation = Validation::new(ACCESS_TOKEN_ALGORITHM);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(audiences);
+    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+    validation.validate_nbf = true;
+    validation.leeway = LEEWAY_SECONDS;
+    validation
+}
+
 /// Where tokens come from and whom they are for.
 #[derive(Debug, Clone)]
 pub struct VerifierSettings {
@@ -124,12 +137,7 @@ impl TokenVerifier {
     pub fn new(settings: VerifierSettings, redis_url: &str) -> Result<TokenVerifier, TokenError> {
         let client = redis::Client::open(redis_url)
             .map_err(|error| TokenError::Unavailable(format!("bad Redis URL: {error}")))?;
-        let mut validation = Validation::new(ACCESS_TOKEN_ALGORITHM);
-        validation.set_issuer(&[&settings.issuer]);
-        validation.set_audience(&settings.audiences);
-        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
-        validation.validate_nbf = true;
-        validation.leeway = LEEWAY_SECONDS;
+        let validation = access_token_validation(&settings.issuer, &settings.audiences);
         let sessions = Sessions::new(client, settings.session_cache);
         let verifier = TokenVerifier(Arc::new(Inner {
             settings,

@@ -3,27 +3,22 @@
 //! servers' (signature with a published key, issuer, audience, validity window, live session),
 //! made with the keys in hand instead of a fetched JWKS.
 
+use access_policy::verify::access_token_validation;
 use access_policy::{AccessClaims, Principal};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use jsonwebtoken::Validation;
+pub use service_kit::auth::bearer_token;
 
 use crate::AppState;
 use crate::error::Error;
-use crate::keys::SIGNING_ALGORITHM;
 
-/// Leeway on `exp` and `nbf`, for clocks a little apart.
-const LEEWAY_SECONDS: u64 = 5;
-
-/// How an access token of this service is checked; `check_expiry` false for revocation
-/// (revoking an expired token is harmless and ends its session all the same).
+/// How an access token of this service is checked (as the resource servers check it);
+/// `check_expiry` false for revocation (revoking an expired token is harmless and ends its
+/// session all the same).
 pub fn validation(state: &AppState, check_expiry: bool) -> Validation {
-    let mut validation = Validation::new(SIGNING_ALGORITHM);
-    validation.set_issuer(&[&state.settings.issuer]);
-    validation.set_audience(&state.settings.audiences);
-    validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+    let mut validation = access_token_validation(&state.settings.issuer, &state.settings.audiences);
     validation.validate_nbf = check_expiry;
     validation.validate_exp = check_expiry;
-    validation.leeway = LEEWAY_SECONDS;
     validation
 }
 
@@ -39,16 +34,6 @@ pub async fn verify(state: &AppState, token: &str) -> Result<AccessClaims, Error
         ));
     }
     Ok(claims)
-}
-
-/// The `Authorization: Bearer` token of a request, if it has one.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|token| !token.is_empty())
 }
 
 /// The principal of the request's bearer token.

@@ -25,7 +25,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 /// The only algorithm the service signs with.
-pub const SIGNING_ALGORITHM: Algorithm = Algorithm::ES256;
+pub const SIGNING_ALGORITHM: Algorithm = access_policy::verify::ACCESS_TOKEN_ALGORITHM;
 
 /// What can go wrong with the keys.
 #[derive(Debug, Error)]

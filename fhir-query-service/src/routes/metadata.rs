@@ -36,10 +36,12 @@ pub(crate) async fn capability_statement(
     headers: HeaderMap,
 ) -> Response {
     let base = state.base_url(&headers);
-    let mut statement = statement(state.searcher.registry(), &base);
-    if let Some(auth) = &state.auth_public_url {
-        statement["rest"][0]["security"] = security(auth.trim_end_matches('/'));
-    }
+    // The identity service as configured, or where the edge routes it: beside the FHIR base.
+    let auth = match &state.auth_public_url {
+        Some(auth) => auth.trim_end_matches('/').to_owned(),
+        None => format!("{}/auth", base.strip_suffix("/fhir").unwrap_or(&base)),
+    };
+    let statement = statement(state.searcher.registry(), &base, &auth);
     fhir_json(StatusCode::OK, statement.to_string())
 }
 
@@ -52,8 +54,8 @@ pub fn is_searchable(param: &SearchParam) -> bool {
     }
 }
 
-/// The statement for a server at `base`.
-pub fn statement(registry: &Registry, base: &str) -> Value {
+/// The statement for a server at `base`, whose tokens come from the identity service at `auth`.
+pub fn statement(registry: &Registry, base: &str, auth: &str) -> Value {
     let resources: Vec<Value> = ResourceType::all()
         .map(|resource_type| resource(registry, resource_type.as_str()))
         .collect();
@@ -73,7 +75,7 @@ pub fn statement(registry: &Registry, base: &str) -> Value {
         "patchFormat": ["application/json-patch+json"],
         "rest": [{
             "mode": "server",
-            "security": security(&format!("{}/auth", base.strip_suffix("/fhir").unwrap_or(base))),
+            "security": security(auth),
             "resource": resources,
             "interaction": [{"code": "transaction"}, {"code": "batch"}, {"code": "history-system"}, {"code": "search-system"}],
             "searchParam": system_params(registry),
