@@ -99,7 +99,7 @@ impl Session {
     ) -> Result<Match, WriteError> {
         let params = parse_criteria(criteria);
         let query = self.matcher.parse(resource_type, &params)?;
-        let rows = fhir_search::sql::select_matches(&query, None, 2)
+        let rows = fhir_search::sql::select_matches(&query, None, 2, fhir_search::sql::View::Live)
             .build()
             .fetch_all(&mut *self.lock)
             .await

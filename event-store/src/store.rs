@@ -171,6 +171,42 @@ impl EventStore {
             .await?)
     }
 
+    /// The latest event of a stream among those at or before `position`: the resource as it
+    /// was there. Events not yet given a position are not part of any past.
+    pub async fn latest_at(
+        &self,
+        resource_type: &str,
+        resource_id: &str,
+        position: i64,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let sql = format!(
+            "SELECT {EVENT_COLUMNS} FROM fhir_event e JOIN fhir_event_position p ON p.event_id = e.event_id \
+             WHERE e.resource_type = $1 AND e.resource_id = $2 AND p.position <= $3 \
+             ORDER BY e.version DESC LIMIT 1"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(resource_type)
+            .bind(resource_id)
+            .bind(position)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    /// The position of the record just before `instant`: the highest position of the events
+    /// recorded before it (0 when none was). Writers commit side by side, so positions follow
+    /// recording times only roughly; the newest few hundred events before the instant are
+    /// looked at, which covers any overlap of concurrent writes.
+    pub async fn position_at(&self, instant: DateTime<Utc>) -> Result<i64, StoreError> {
+        let (position,): (Option<i64>,) = sqlx::query_as(
+            "SELECT max(p.position) FROM (SELECT event_id FROM fhir_event WHERE recorded_at <= $1 \
+             ORDER BY recorded_at DESC LIMIT 512) e JOIN fhir_event_position p ON p.event_id = e.event_id",
+        )
+        .bind(instant)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(position.unwrap_or(0))
+    }
+
     /// The latest events of several streams in one query (a transaction Bundle's heads), by
     /// `(type, id)`; streams without events are absent.
     pub async fn latest_many(
@@ -350,17 +386,21 @@ impl EventStore {
         Ok(count)
     }
 
-    /// How many versions a resource has (the total of its `_history`).
+    /// How many versions a resource has (the total of its `_history`), counting only those at
+    /// or before `until` when given.
     pub async fn version_count(
         &self,
         resource_type: &str,
         resource_id: &str,
+        until: Option<i64>,
     ) -> Result<i64, StoreError> {
         let (count,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM fhir_event WHERE resource_type = $1 AND resource_id = $2",
+            "SELECT count(*) FROM fhir_event e LEFT JOIN fhir_event_position p ON p.event_id = e.event_id \
+             WHERE e.resource_type = $1 AND e.resource_id = $2 AND ($3::bigint IS NULL OR p.position <= $3)",
         )
         .bind(resource_type)
         .bind(resource_id)
+        .bind(until)
         .fetch_one(&self.pool)
         .await?;
         Ok(count)

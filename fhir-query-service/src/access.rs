@@ -24,14 +24,17 @@ use serde_json::Value;
 use service_kit::auth::forbidden;
 use service_kit::fhir_response::FhirError;
 
+use crate::past::{Past, PastRequested};
 use crate::routes::AppState;
 
-/// A request's caller: its checked token, its headers, and the client address (the peer, or
-/// behind a trusted proxy the address it forwarded), under whom kept result lists are counted.
+/// A request's caller: its checked token, its headers, the client address (the peer, or
+/// behind a trusted proxy the address it forwarded), under whom kept result lists are counted,
+/// and the past it asked for (`/fhir/_asof/...`), resolved once the token is checked.
 pub(crate) struct Caller {
     pub principal: Principal,
     pub headers: HeaderMap,
     pub client: String,
+    pub past: Option<Past>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -56,15 +59,25 @@ impl FromRequestParts<AppState> for Caller {
                     .to_string()
                 },
             );
+        let past = match parts.extensions.get::<PastRequested>() {
+            Some(PastRequested(at)) => Some(crate::past::resolve(state, at).await?),
+            None => None,
+        };
         Ok(Caller {
             principal,
             headers: parts.headers.clone(),
             client,
+            past,
         })
     }
 }
 
 impl Caller {
+    /// Which record the request reads: the present, or the past it asked for.
+    pub fn view(&self) -> fhir_search::sql::View {
+        self.past.map_or(fhir_search::sql::View::Live, Past::view)
+    }
+
     /// The policy's answer for `interaction` on `resource_type`, or the 403.
     pub fn allow(
         &self,

@@ -12,6 +12,7 @@
 
 mod access;
 mod error;
+mod past;
 mod routes;
 pub mod search;
 mod settings;

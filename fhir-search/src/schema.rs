@@ -47,6 +47,8 @@ pub mod shared {
     pub const RES_TYPE: &str = "res_type";
     /// The resource's id, in the tables that keep it.
     pub const RES_ID: &str = "res_id";
+    /// The version of its resource an index row describes.
+    pub const RES_VER: &str = "res_ver";
     /// The search parameter's code (a composite's rows carry the composite's).
     pub const SP_NAME: &str = "sp_name";
     /// Which component of a composite parameter a row is (NULL for plain rows).
@@ -99,16 +101,31 @@ tables! {
     /// One row per resource ever seen, deleted ones included, with the version and position
     /// its rows come from.
     hfj_resource {
-        [RES_PK, RES_TYPE, RES_ID]
-        RES_VER = "res_ver",
+        [RES_PK, RES_VER, RES_TYPE, RES_ID]
         LAST_UPDATED = "last_updated",
         DELETED = "deleted",
         POSITION = "position",
     }
 
+    /// Every version of every resource, with the positions over which it was current
+    /// (`[pos_from, pos_to)`, `pos_to` NULL while it is).
+    hfj_res_ver {
+        [RES_PK, RES_VER, RES_TYPE, RES_ID]
+        POS_FROM = "pos_from",
+        POS_TO = "pos_to",
+        LAST_UPDATED = "last_updated",
+        DELETED = "deleted",
+    }
+
+    /// The position from which every version's index rows are kept (later than 0 only in a
+    /// database indexed before the history was, until a rebuild).
+    hfj_history_horizon {
+        POSITION = "position",
+    }
+
     /// String values: folded for the default prefix match and `:contains`, exact beside.
     hfj_spidx_string {
-        [RES_PK, RES_TYPE, SP_NAME, COMP, GRP]
+        [RES_PK, RES_VER, RES_TYPE, SP_NAME, COMP, GRP]
         VALUE_NORMALIZED = "value_normalized",
         VALUE_EXACT = "value_exact",
         /// Hash of (type, parameter, exact value), for `:exact`.
@@ -117,7 +134,7 @@ tables! {
 
     /// Tokens: codes, identifiers, booleans and the like.
     hfj_spidx_token {
-        [RES_PK, RES_TYPE, SP_NAME, COMP, GRP]
+        [RES_PK, RES_VER, RES_TYPE, SP_NAME, COMP, GRP]
         SYSTEM = "system",
         CODE = "code",
         TEXT = "text",
@@ -131,20 +148,20 @@ tables! {
 
     /// Dates as the instants `[low, high)` they cover, open ends infinite.
     hfj_spidx_date {
-        [RES_PK, RES_TYPE, SP_NAME, COMP, GRP]
+        [RES_PK, RES_VER, RES_TYPE, SP_NAME, COMP, GRP]
         LOW = "low",
         HIGH = "high",
     }
 
     /// Numbers, as `numeric`.
     hfj_spidx_number {
-        [RES_PK, RES_TYPE, SP_NAME, COMP, GRP]
+        [RES_PK, RES_VER, RES_TYPE, SP_NAME, COMP, GRP]
         VALUE = "value",
     }
 
     /// Quantities as written, and in canonical UCUM units where the unit converts.
     hfj_spidx_quantity {
-        [RES_PK, RES_TYPE, SP_NAME, COMP, GRP]
+        [RES_PK, RES_VER, RES_TYPE, SP_NAME, COMP, GRP]
         VALUE = "value",
         COMPARATOR = "comparator",
         SYSTEM = "system",
@@ -156,7 +173,7 @@ tables! {
 
     /// Uris, urls and canonicals (bounded keys), with a hash for exact matches.
     hfj_spidx_uri {
-        [RES_PK, RES_TYPE, SP_NAME, COMP, GRP]
+        [RES_PK, RES_VER, RES_TYPE, SP_NAME, COMP, GRP]
         URI = "uri",
         /// Hash of (type, parameter, uri).
         HASH_URI = "hash_uri",
@@ -164,14 +181,14 @@ tables! {
 
     /// Positions, for `near`; no composite columns.
     hfj_spidx_coords {
-        [RES_PK, RES_TYPE, SP_NAME]
+        [RES_PK, RES_VER, RES_TYPE, SP_NAME]
         LATITUDE = "latitude",
         LONGITUDE = "longitude",
     }
 
     /// References, the target kept by type and id (it may be projected after its referrer).
     hfj_res_link {
-        [RES_PK, SP_NAME, COMP, GRP]
+        [RES_PK, RES_VER, SP_NAME, COMP, GRP]
         /// The referring resource's type (`res_type` elsewhere).
         SRC_TYPE = "src_type",
         SRC_PATH = "src_path",
@@ -187,7 +204,7 @@ tables! {
 
     /// `meta.tag`, `meta.profile` and `meta.security`.
     hfj_res_tag {
-        [RES_PK, RES_TYPE]
+        [RES_PK, RES_VER, RES_TYPE]
         /// `tag`, `profile` or `security`.
         KIND = "kind",
         SYSTEM = "system",
@@ -197,7 +214,7 @@ tables! {
 
     /// Words for `_text` (the narrative) and `_content` (every string), as tsvectors.
     hfj_res_text {
-        [RES_PK, RES_TYPE]
+        [RES_PK, RES_VER, RES_TYPE]
         NARRATIVE = "narrative",
         CONTENT = "content",
     }
@@ -310,7 +327,52 @@ tables! {
         /// The OID of the `hfj_resource` the keys belong to (a rebuild's swap replaces it).
         GENERATION = "generation",
         CLIENT = "client",
+        /// The position of a search of the past; NULL for one of the present.
+        ASOF = "asof",
     }
+}
+
+/// Declares the history twin of each versioned index table: a module named as the twin, with
+/// the table's columns and its own `TABLE`, and [`HISTORY`], the pairs.
+macro_rules! history_twins {
+    ($($table:ident => $twin:ident,)*) => {
+        $(
+            #[doc = concat!("The rows of `", stringify!($table), "` for versions no longer current.")]
+            pub mod $twin {
+                pub use super::$table::*;
+                /// The twin's name.
+                pub const TABLE: &str = stringify!($twin);
+            }
+        )*
+
+        /// Each versioned index table with its history twin, which has the same columns.
+        pub const HISTORY: &[(&str, &str)] = &[$(($table::TABLE, $twin::TABLE)),*];
+
+        /// The twins, with their columns, for the schema check.
+        #[cfg(test)]
+        const TWINS: &[(&str, &[&str])] = &[$(($twin::TABLE, $twin::COLUMNS)),*];
+    };
+}
+
+history_twins! {
+    hfj_spidx_string => hfj_spidx_string_hist,
+    hfj_spidx_token => hfj_spidx_token_hist,
+    hfj_spidx_date => hfj_spidx_date_hist,
+    hfj_spidx_number => hfj_spidx_number_hist,
+    hfj_spidx_quantity => hfj_spidx_quantity_hist,
+    hfj_spidx_uri => hfj_spidx_uri_hist,
+    hfj_spidx_coords => hfj_spidx_coords_hist,
+    hfj_res_link => hfj_res_link_hist,
+    hfj_res_tag => hfj_res_tag_hist,
+    hfj_res_text => hfj_res_text_hist,
+}
+
+/// The history twin of a versioned index table.
+pub fn history_of(table: &str) -> Option<&'static str> {
+    HISTORY
+        .iter()
+        .find(|(live, _)| *live == table)
+        .map(|(_, twin)| *twin)
 }
 
 /// The index schema's migrations (`fhir-search/migrations/`). Versions of other sets in the

@@ -10,6 +10,12 @@
 //! reference targets and identifiers) are compared with the searched value's key
 //! (`normalize::key`). Every value is a bind parameter; only aliases and fixed SQL are
 //! formatted into the text.
+//!
+//! A search of the past ([`View::AsOf`]) is the same statement over other relations: the
+//! resources are the versions current at the position (`hfj_res_ver`), each index table is read
+//! with its history twin, and every index row is matched to its resource's version as well as
+//! to its resource (ADR 0013). The position is formatted into the text as a number; it is an
+//! `i64`, never text from the request.
 
 use crate::ParamType;
 use crate::hash;
@@ -30,7 +36,7 @@ use crate::schema::hfj_res_link::{
 };
 use crate::schema::hfj_res_text::{CONTENT, NARRATIVE};
 use crate::schema::hfj_resource::{DELETED, LAST_UPDATED};
-use crate::schema::shared::{COMP, GRP, RES_ID, RES_PK, RES_TYPE, SP_NAME};
+use crate::schema::shared::{COMP, GRP, RES_ID, RES_PK, RES_TYPE, RES_VER, SP_NAME};
 use crate::schema::{
     hfj_res_link::TABLE as HFJ_RES_LINK, hfj_res_text::TABLE as HFJ_RES_TEXT,
     hfj_resource::TABLE as HFJ_RESOURCE,
@@ -42,18 +48,68 @@ use crate::schema::{
 
 pub mod checkpoint;
 
+/// Which record a statement searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The present: the live tables.
+    Live,
+    /// The record as it was at an event position: what the live tables held once every event up
+    /// to it, and none after it, was projected.
+    AsOf(i64),
+}
+
+impl View {
+    /// The relation of resources, with the columns of `hfj_resource` that searches use
+    /// (`res_pk`, `res_ver`, `res_type`, `res_id`, `last_updated`, `deleted`).
+    pub fn resources(self) -> String {
+        match self {
+            View::Live => HFJ_RESOURCE.to_owned(),
+            View::AsOf(position) => {
+                use crate::schema::hfj_res_ver::{POS_FROM, POS_TO, TABLE};
+                format!(
+                    "(SELECT {RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {LAST_UPDATED}, {DELETED} FROM {TABLE} \
+                     WHERE {POS_FROM} <= {position} AND ({POS_TO} IS NULL OR {POS_TO} > {position}))"
+                )
+            }
+        }
+    }
+
+    /// The relation of an index table's rows: the table, or for the past the table with its
+    /// history twin.
+    pub fn rows(self, table: &str) -> String {
+        match (self, crate::schema::history_of(table)) {
+            (View::AsOf(_), Some(twin)) => {
+                format!("(SELECT * FROM {table} UNION ALL SELECT * FROM {twin})")
+            }
+            _ => table.to_owned(),
+        }
+    }
+
+    /// The condition that index row `row` describes the version of resource `alias` (after
+    /// ` AND `), empty for the present, whose tables hold current versions only.
+    pub fn same_version(self, row: &str, alias: &str) -> String {
+        match self {
+            View::Live => String::new(),
+            View::AsOf(_) => format!(" AND {row}.{RES_VER} = {alias}.{RES_VER}"),
+        }
+    }
+}
+
 /// Builds the statement selecting the matches in order as `(res_pk, res_type, res_id)`, at most
 /// `limit` of them, within `compartment` if given.
 pub fn select_matches(
     query: &SearchQuery,
     compartment: Option<&PatientCompartment>,
     limit: i64,
+    view: View,
 ) -> QueryBuilder<'static, Postgres> {
     let mut sql = Sql {
         builder: QueryBuilder::new(format!(
-            "SELECT r.{RES_PK}, r.{RES_TYPE}, r.{RES_ID} FROM {HFJ_RESOURCE} r WHERE NOT r.{DELETED}"
+            "SELECT r.{RES_PK}, r.{RES_TYPE}, r.{RES_ID} FROM {} r WHERE NOT r.{DELETED}",
+            view.resources()
         )),
         aliases: 0,
+        view,
     };
     sql.filters(query, compartment);
     sql.builder.push(" ORDER BY ");
@@ -88,6 +144,7 @@ pub fn select_matching_queries(
     let mut sql = Sql {
         builder: QueryBuilder::new(""),
         aliases: 0,
+        view: View::Live,
     };
     for (index, query) in queries.iter().enumerate() {
         if index > 0 {
@@ -111,12 +168,15 @@ pub fn select_matching_queries(
 pub fn count_matches(
     query: &SearchQuery,
     compartment: Option<&PatientCompartment>,
+    view: View,
 ) -> QueryBuilder<'static, Postgres> {
     let mut sql = Sql {
         builder: QueryBuilder::new(format!(
-            "SELECT count(*) FROM {HFJ_RESOURCE} r WHERE NOT r.{DELETED}"
+            "SELECT count(*) FROM {} r WHERE NOT r.{DELETED}",
+            view.resources()
         )),
         aliases: 0,
+        view,
     };
     sql.filters(query, compartment);
     sql.builder
@@ -125,6 +185,7 @@ pub fn count_matches(
 struct Sql {
     builder: QueryBuilder<'static, Postgres>,
     aliases: usize,
+    view: View,
 }
 
 /// The index table of a parameter type.
@@ -177,15 +238,17 @@ impl Sql {
     fn compartment(&mut self, compartment: &PatientCompartment) {
         let (types, params): (Vec<String>, Vec<String>) = compartment.links.iter().cloned().unzip();
         self.builder.push(format!(
-            " AND (EXISTS (SELECT 1 FROM {HFJ_RES_LINK} pc \
-             JOIN unnest("
+            " AND (EXISTS (SELECT 1 FROM {} pc \
+             JOIN unnest(",
+            self.view.rows(HFJ_RES_LINK)
         ));
         self.builder.push_bind(types);
         self.builder.push("::text[], ");
         self.builder.push_bind(params);
         self.builder.push(format!(
             "::text[]) AS k(src_type, sp_name) ON pc.{SRC_TYPE} = k.src_type AND pc.{SP_NAME} = k.sp_name \
-             WHERE pc.{RES_PK} = r.{RES_PK} AND pc.{KIND} = 'local' AND pc.{TARGET_TYPE} = 'Patient' AND pc.{TARGET_ID} = "
+             WHERE pc.{RES_PK} = r.{RES_PK}{} AND pc.{KIND} = 'local' AND pc.{TARGET_TYPE} = 'Patient' AND pc.{TARGET_ID} = ",
+            self.view.same_version("pc", "r")
         ));
         self.builder.push_bind(compartment.patient_id.clone());
         self.builder.push(")");
@@ -222,9 +285,12 @@ impl Sql {
                 let link = self.alias("l");
                 let target = self.alias("t");
                 self.builder.push(format!(
-                    "EXISTS (SELECT 1 FROM {HFJ_RES_LINK} {link} JOIN {HFJ_RESOURCE} {target} \
+                    "EXISTS (SELECT 1 FROM {} {link} JOIN {} {target} \
                      ON {target}.{RES_TYPE} = {link}.{TARGET_TYPE} AND {target}.{RES_ID} = {link}.{TARGET_ID} \
-                     AND NOT {target}.{DELETED} WHERE {link}.{RES_PK} = {alias}.{RES_PK} AND {link}.{SP_NAME} = "
+                     AND NOT {target}.{DELETED} WHERE {link}.{RES_PK} = {alias}.{RES_PK}{} AND {link}.{SP_NAME} = ",
+                    self.view.rows(HFJ_RES_LINK),
+                    self.view.resources(),
+                    self.view.same_version(&link, alias)
                 ));
                 self.builder.push_bind(param.clone());
                 self.builder
@@ -238,10 +304,13 @@ impl Sql {
                 let link = self.alias("l");
                 let source = self.alias("s");
                 self.builder.push(format!(
-                    "EXISTS (SELECT 1 FROM {HFJ_RES_LINK} {link} JOIN {HFJ_RESOURCE} {source} \
-                     ON {source}.{RES_PK} = {link}.{RES_PK} AND NOT {source}.{DELETED} \
+                    "EXISTS (SELECT 1 FROM {} {link} JOIN {} {source} \
+                     ON {source}.{RES_PK} = {link}.{RES_PK}{} AND NOT {source}.{DELETED} \
                      WHERE {link}.{TARGET_TYPE} = {alias}.{RES_TYPE} AND {link}.{TARGET_ID} = {alias}.{RES_ID} \
-                     AND {link}.{SRC_TYPE} = "
+                     AND {link}.{SRC_TYPE} = ",
+                    self.view.rows(HFJ_RES_LINK),
+                    self.view.resources(),
+                    self.view.same_version(&source, &link)
                 ));
                 self.builder.push_bind(source_type.clone());
                 self.builder.push(format!(" AND {link}.{SP_NAME} = "));
@@ -263,8 +332,9 @@ impl Sql {
                 }
                 let row = self.alias("i");
                 self.builder.push(format!(
-                    "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK} AND {row}.{SP_NAME} = ",
-                    table(criterion.kind)
+                    "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK}{} AND {row}.{SP_NAME} = ",
+                    self.view.rows(table(criterion.kind)),
+                    self.view.same_version(&row, alias)
                 ));
                 self.builder.push_bind(criterion.code.clone());
                 self.builder.push(")");
@@ -315,8 +385,10 @@ impl Sql {
                         .collect::<Vec<_>>()
                         .join(" & ");
                     self.builder.push(format!(
-                        "EXISTS (SELECT 1 FROM {HFJ_RES_TEXT} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK} \
-                         AND {row}.{column} @@ "
+                        "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK}{} \
+                         AND {row}.{column} @@ ",
+                        self.view.rows(HFJ_RES_TEXT),
+                        self.view.same_version(&row, alias)
                     ));
                     self.builder.push_bind(query);
                     self.builder.push("::tsquery)");
@@ -324,8 +396,9 @@ impl Sql {
                 value => {
                     let row = self.alias("i");
                     self.builder.push(format!(
-                        "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK}",
-                        table(criterion.kind)
+                        "EXISTS (SELECT 1 FROM {} {row} WHERE {row}.{RES_PK} = {alias}.{RES_PK}{}",
+                        self.view.rows(table(criterion.kind)),
+                        self.view.same_version(&row, alias)
                     ));
                     // A hash names the type and the parameter (as HAPI's do), so a probe needs
                     // neither: without them it is answered from the hash index alone.
@@ -377,11 +450,12 @@ impl Sql {
                 self.builder.push(", ");
             }
             self.builder
-                .push(format!("{} {row}", table(value_kind(part))));
+                .push(format!("{} {row}", self.view.rows(table(value_kind(part)))));
         }
         let first = &rows[0];
         self.builder.push(format!(
-            " WHERE {first}.{RES_PK} = {alias}.{RES_PK} AND {first}.{SP_NAME} = "
+            " WHERE {first}.{RES_PK} = {alias}.{RES_PK}{} AND {first}.{SP_NAME} = ",
+            self.view.same_version(first, alias)
         ));
         self.builder.push_bind(criterion.code.clone());
         if !is_hash_probe(&parts[0]) {
@@ -391,7 +465,8 @@ impl Sql {
             self.builder.push(format!(" AND {row}.{COMP} = {n}"));
             if n > 0 {
                 self.builder.push(format!(
-                    " AND {row}.{RES_PK} = {first}.{RES_PK} AND {row}.{SP_NAME} = {first}.{SP_NAME} AND {row}.{GRP} = {first}.{GRP}"
+                    " AND {row}.{RES_PK} = {first}.{RES_PK}{} AND {row}.{SP_NAME} = {first}.{SP_NAME} AND {row}.{GRP} = {first}.{GRP}",
+                    self.view.same_version(row, first)
                 ));
             }
             self.builder.push(" AND ");
@@ -743,8 +818,9 @@ impl Sql {
         };
         let row = self.alias("o");
         self.builder.push(format!(
-            "(SELECT {aggregate}({row}.{column}) FROM {} {row} WHERE {row}.{RES_PK} = r.{RES_PK} AND {row}.{COMP} IS NULL AND {row}.{SP_NAME} = ",
-            table(key.kind)
+            "(SELECT {aggregate}({row}.{column}) FROM {} {row} WHERE {row}.{RES_PK} = r.{RES_PK}{} AND {row}.{COMP} IS NULL AND {row}.{SP_NAME} = ",
+            self.view.rows(table(key.kind)),
+            self.view.same_version(&row, "r")
         ));
         self.builder.push_bind(key.code.clone());
         self.builder.push(format!(") {direction} NULLS LAST"));
@@ -800,7 +876,7 @@ mod tests {
             "http://x/fhir",
         )
         .unwrap();
-        let one = bind_count(&select_matches(&query, None, 10));
+        let one = bind_count(&select_matches(&query, None, 10, View::Live));
         // Types, the ids (one array), two name values each with their name and types, limit.
         assert_eq!(one, 1 + 1 + 2 * 3 + 1);
     }

@@ -2,9 +2,12 @@
 //!
 //! The rule that makes redelivery, replays and several instances safe: a resource's version is
 //! applied only if it is newer than the one in `hfj_resource`, and applying it replaces all of
-//! the resource's rows. So the tables always hold the rows of each resource's newest version
-//! seen, whatever order the versions came in, and a delete (a newer version that is deleted)
-//! leaves no rows. Each batch is one transaction that also records the positions it applied;
+//! the resource's rows. So the live tables always hold the rows of each resource's newest
+//! version seen, whatever order the versions came in, and a delete (a newer version that is
+//! deleted) leaves no rows. The past is kept beside them (ADR 0013): every version is recorded
+//! once in `hfj_res_ver` with the positions over which it was current, replaced rows move to
+//! the history twins, and a version older than the stored one that was never recorded (a late
+//! redelivery) is indexed straight into the twins, between its neighbours. Each batch is one transaction that also records the positions it applied;
 //! the checkpoint then advances over them (see the migration's `projection_advance_checkpoint`).
 //!
 //! An event that cannot be indexed is quarantined rather than retried for ever: when the
@@ -28,7 +31,7 @@ use fhir_search::{ExtractOptions, Registry, ResourceIndex};
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::change::Change;
-use crate::tables::{self, Target};
+use crate::tables::{self, Rows, Target};
 use crate::workflow::{self, WorkflowRows};
 
 /// The name of the checkpoint row of the search and workflow projections.
@@ -113,8 +116,8 @@ impl TextWords {
     }
 }
 
-/// A batch ready to be written: the newest change of each resource in it, and every position
-/// the batch covers (superseded versions included, since they are applied by being superseded).
+/// A batch ready to be written: every version in it (each resource's in version order), and
+/// every position the batch covers.
 pub struct PreparedBatch {
     pub changes: Vec<PreparedChange>,
     pub positions: Vec<i64>,
@@ -152,17 +155,18 @@ pub fn prepare(
     changes: Vec<Change>,
 ) -> PreparedBatch {
     let positions = changes.iter().map(|change| change.position).collect();
-    let mut newest: HashMap<(String, String), Change> = HashMap::new();
+    // Every version is kept, not only the newest: the ones it supersedes are indexed too, for
+    // the past. A version delivered twice in one batch is written once.
+    let mut versions: HashMap<(String, String, i32), Change> = HashMap::new();
     for change in changes {
-        let key = (change.resource_type.clone(), change.resource_id.clone());
-        match newest.get(&key) {
-            Some(kept) if kept.version >= change.version => {}
-            _ => {
-                newest.insert(key, change);
-            }
-        }
+        let key = (
+            change.resource_type.clone(),
+            change.resource_id.clone(),
+            change.version,
+        );
+        versions.entry(key).or_insert(change);
     }
-    let mut changes: Vec<PreparedChange> = newest
+    let mut changes: Vec<PreparedChange> = versions
         .into_values()
         .map(|change| {
             if change.deleted {
@@ -206,8 +210,16 @@ pub fn prepare(
         .collect();
     // One lock order for every batch, so concurrent instances cannot deadlock on hfj_resource.
     changes.sort_by(|a, b| {
-        (&a.change.resource_type, &a.change.resource_id)
-            .cmp(&(&b.change.resource_type, &b.change.resource_id))
+        (
+            &a.change.resource_type,
+            &a.change.resource_id,
+            a.change.version,
+        )
+            .cmp(&(
+                &b.change.resource_type,
+                &b.change.resource_id,
+                b.change.version,
+            ))
     });
     PreparedBatch {
         changes,
@@ -396,31 +408,66 @@ async fn write_in_savepoint(
     }
 }
 
-/// The rows of `changes` whose versions are newer than the stored ones.
+/// Writes `changes`: the newest version of each resource replaces the live rows if it is newer
+/// than the stored one, and every version not seen before is recorded in `hfj_res_ver`, the
+/// ones already superseded with their rows in the history twins.
 async fn write_changes(
     conn: &mut PgConnection,
     changes: &[&PreparedChange],
 ) -> Result<Applied, sqlx::Error> {
     let mut applied = Applied::default();
-    let winners = claim_versions(conn, changes).await?;
-    let mut replace = Vec::new();
-    let mut targets = Vec::new();
+    let mut newest: HashMap<(&str, &str), &PreparedChange> = HashMap::new();
     for prepared in changes {
         let change = &prepared.change;
-        let Some(&(res_pk, fresh)) =
-            winners.get(&(change.resource_type.as_str(), change.resource_id.as_str()))
-        else {
+        let key = (change.resource_type.as_str(), change.resource_id.as_str());
+        match newest.get(&key) {
+            Some(kept) if kept.change.version >= change.version => {}
+            _ => {
+                newest.insert(key, prepared);
+            }
+        }
+    }
+    let mut contenders: Vec<&PreparedChange> = newest.values().copied().collect();
+    contenders.sort_by(|a, b| {
+        (&a.change.resource_type, &a.change.resource_id)
+            .cmp(&(&b.change.resource_type, &b.change.resource_id))
+    });
+    let winners = claim_versions(conn, &contenders).await?;
+    let keys = resource_keys(conn, &contenders, &winners).await?;
+    let recorded = record_versions(conn, changes, &keys).await?;
+    let mut retire = Vec::new();
+    let mut current = Vec::new();
+    let mut superseded = Vec::new();
+    for prepared in changes {
+        let change = &prepared.change;
+        let key = (change.resource_type.as_str(), change.resource_id.as_str());
+        let Some(&res_pk) = keys.get(&key) else {
             applied.stale += 1;
             continue;
         };
-        if !fresh {
-            replace.push(res_pk);
-        }
-        applied.replaced.push((
-            change.resource_type.clone(),
-            change.resource_id.clone(),
-            change.version,
-        ));
+        let won = winners.get(&key).filter(|_| {
+            newest
+                .get(&key)
+                .is_some_and(|kept| kept.change.version == change.version)
+        });
+        let rows = match won {
+            Some(&(_, fresh)) => {
+                if !fresh {
+                    retire.push(res_pk);
+                }
+                applied.replaced.push((
+                    change.resource_type.clone(),
+                    change.resource_id.clone(),
+                    change.version,
+                ));
+                Rows::Current
+            }
+            None if recorded.contains(&(res_pk, change.version)) => Rows::Superseded,
+            None => {
+                applied.stale += 1;
+                continue;
+            }
+        };
         applied.problems.extend(
             prepared.index.problems.iter().map(|problem| {
                 format!("{}/{}: {problem}", change.resource_type, change.resource_id)
@@ -432,24 +479,33 @@ async fn write_changes(
                 .push(Quarantined::change(change, reason));
         }
         if !change.deleted {
-            targets.push(Target {
+            let target = Target {
                 res_pk,
+                version: change.version,
                 resource_type: &change.resource_type,
                 resource_id: &change.resource_id,
                 last_updated: change.recorded_at,
                 index: &prepared.index,
                 workflow: &prepared.workflow,
                 words: &prepared.words,
-            });
+            };
+            match rows {
+                Rows::Current => current.push(target),
+                Rows::Superseded => superseded.push(target),
+            }
         }
     }
-    tables::delete_rows(conn, &replace).await?;
-    tables::insert_rows(conn, &targets).await?;
+    let touched: Vec<i64> = recorded.iter().map(|(res_pk, _)| *res_pk).collect();
+    close_versions(conn, &touched).await?;
+    tables::retire_rows(conn, &retire).await?;
+    tables::insert_rows(conn, &current, Rows::Current).await?;
+    tables::insert_rows(conn, &superseded, Rows::Superseded).await?;
     Ok(applied)
 }
 
 /// Upserts `hfj_resource` for every change whose version is newer than the stored one; returns
-/// those, with their `res_pk` and whether the row is new (then there are no old rows to delete).
+/// those, with their `res_pk` and whether the row is new (then there are no old rows to retire).
+/// `changes` holds one change per resource.
 async fn claim_versions<'a>(
     conn: &mut PgConnection,
     changes: &[&'a PreparedChange],
@@ -478,6 +534,50 @@ async fn claim_versions<'a>(
         .bind(&positions)
         .fetch_all(&mut *conn)
         .await?;
+    Ok(keyed(changes, rows))
+}
+
+/// The `res_pk` of every resource of `changes`: the winners' from the claim, the others' (whose
+/// stored version is newer) from `hfj_resource`.
+async fn resource_keys<'a>(
+    conn: &mut PgConnection,
+    changes: &[&'a PreparedChange],
+    winners: &HashMap<(&'a str, &'a str), (i64, bool)>,
+) -> Result<HashMap<(&'a str, &'a str), i64>, sqlx::Error> {
+    let mut keys: HashMap<(&str, &str), i64> = winners
+        .iter()
+        .map(|(key, (res_pk, _))| (*key, *res_pk))
+        .collect();
+    let (types, ids): (Vec<&str>, Vec<&str>) = changes
+        .iter()
+        .map(|prepared| {
+            let change = &prepared.change;
+            (change.resource_type.as_str(), change.resource_id.as_str())
+        })
+        .filter(|key| !keys.contains_key(key))
+        .unzip();
+    if types.is_empty() {
+        return Ok(keys);
+    }
+    let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(&RESOURCE_KEYS)
+        .bind(&types)
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?;
+    keys.extend(
+        keyed(changes, rows)
+            .into_iter()
+            .map(|(key, (res_pk, _))| (key, res_pk)),
+    );
+    Ok(keys)
+}
+
+/// Rows `(res_pk, type, id, flag)` keyed by the batch's own strings, so the map borrows from
+/// the batch.
+fn keyed<'a>(
+    changes: &[&'a PreparedChange],
+    rows: Vec<(i64, String, String, bool)>,
+) -> HashMap<(&'a str, &'a str), (i64, bool)> {
     let by_key: HashMap<(&str, &str), &'a Change> = changes
         .iter()
         .map(|prepared| {
@@ -488,17 +588,76 @@ async fn claim_versions<'a>(
             )
         })
         .collect();
-    let mut winners = HashMap::with_capacity(rows.len());
-    for (res_pk, resource_type, resource_id, fresh) in rows {
-        // Keyed by the batch's own strings, so the map borrows from the batch.
+    let mut keyed = HashMap::with_capacity(rows.len());
+    for (res_pk, resource_type, resource_id, flag) in rows {
         if let Some(change) = by_key.get(&(resource_type.as_str(), resource_id.as_str())) {
-            winners.insert(
+            keyed.insert(
                 (change.resource_type.as_str(), change.resource_id.as_str()),
-                (res_pk, fresh),
+                (res_pk, flag),
             );
         }
     }
-    Ok(winners)
+    keyed
+}
+
+/// Records every version of `changes` in `hfj_res_ver`; returns those not recorded before
+/// (a redelivered version was, and has its rows already).
+async fn record_versions(
+    conn: &mut PgConnection,
+    changes: &[&PreparedChange],
+    keys: &HashMap<(&str, &str), i64>,
+) -> Result<std::collections::HashSet<(i64, i32)>, sqlx::Error> {
+    let mut res_pks = Vec::new();
+    let mut versions = Vec::new();
+    let mut types = Vec::new();
+    let mut ids = Vec::new();
+    let mut positions = Vec::new();
+    let mut updated: Vec<DateTime<Utc>> = Vec::new();
+    let mut deleted = Vec::new();
+    for prepared in changes {
+        let change = &prepared.change;
+        let key = (change.resource_type.as_str(), change.resource_id.as_str());
+        let Some(&res_pk) = keys.get(&key) else {
+            continue;
+        };
+        res_pks.push(res_pk);
+        versions.push(change.version);
+        types.push(key.0);
+        ids.push(key.1);
+        positions.push(change.position);
+        updated.push(change.recorded_at);
+        deleted.push(change.deleted);
+    }
+    if res_pks.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(i64, i32)> = sqlx::query_as(&RECORD_VERSIONS)
+        .bind(&res_pks)
+        .bind(&versions)
+        .bind(&types)
+        .bind(&ids)
+        .bind(&positions)
+        .bind(&updated)
+        .bind(&deleted)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Sets each version's `pos_to` to the next version's position, for the resources `res_pks`:
+/// a version recorded late closes the one before it and is closed by the one after.
+async fn close_versions(conn: &mut PgConnection, res_pks: &[i64]) -> Result<(), sqlx::Error> {
+    if res_pks.is_empty() {
+        return Ok(());
+    }
+    let mut res_pks = res_pks.to_vec();
+    res_pks.sort_unstable();
+    res_pks.dedup();
+    sqlx::query(&CLOSE_VERSIONS)
+        .bind(&res_pks)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 /// Inserts or advances `hfj_resource` rows, only where the version is newer; returns the rows
@@ -513,6 +672,35 @@ static CLAIM_VERSIONS: LazyLock<String> = LazyLock::new(|| {
                  {DELETED} = EXCLUDED.{DELETED}, {POSITION} = EXCLUDED.{POSITION} \
              WHERE {TABLE}.{RES_VER} < EXCLUDED.{RES_VER} \
          RETURNING {RES_PK}, {RES_TYPE}, {RES_ID}, (xmax = 0) AS fresh"
+    )
+});
+
+static RESOURCE_KEYS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_resource::*;
+    format!(
+        "SELECT r.{RES_PK}, r.{RES_TYPE}, r.{RES_ID}, false FROM {TABLE} r \
+         JOIN unnest($1::text[], $2::text[]) AS k(res_type, res_id) \
+           ON r.{RES_TYPE} = k.res_type AND r.{RES_ID} = k.res_id"
+    )
+});
+
+static RECORD_VERSIONS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_res_ver::*;
+    format!(
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {POS_FROM}, {LAST_UPDATED}, {DELETED}) \
+         SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::bool[]) \
+         ON CONFLICT ({RES_PK}, {RES_VER}) DO NOTHING \
+         RETURNING {RES_PK}, {RES_VER}"
+    )
+});
+
+static CLOSE_VERSIONS: LazyLock<String> = LazyLock::new(|| {
+    use schema::hfj_res_ver::*;
+    format!(
+        "UPDATE {TABLE} v SET {POS_TO} = n.next_from \
+         FROM (SELECT {RES_PK}, {RES_VER}, lead({POS_FROM}) OVER (PARTITION BY {RES_PK} ORDER BY {RES_VER}) AS next_from \
+               FROM {TABLE} WHERE {RES_PK} = ANY($1)) n \
+         WHERE v.{RES_PK} = n.{RES_PK} AND v.{RES_VER} = n.{RES_VER} AND v.{POS_TO} IS DISTINCT FROM n.next_from"
     )
 });
 

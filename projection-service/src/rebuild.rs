@@ -14,7 +14,7 @@ use fhir_search::{ExtractOptions, Registry};
 use serde::Serialize;
 use sqlx::{Connection, PgConnection, PgPool};
 
-use fhir_search::schema::projection_checkpoint;
+use fhir_search::schema::{hfj_history_horizon, projection_checkpoint};
 
 use crate::apply::{self, ADVANCE_CHECKPOINT, CHECKPOINT, SWAP_LOCK};
 use crate::change::Change;
@@ -156,6 +156,12 @@ async fn create_copies(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
             "CREATE TABLE {REBUILD_SCHEMA}.{table} (LIKE public.{table} INCLUDING ALL)"
         ));
     }
+    // The replay indexes every version, so the copies know the past from the start.
+    statements.push(format!(
+        "INSERT INTO {REBUILD_SCHEMA}.{} ({}) VALUES (0)",
+        hfj_history_horizon::TABLE,
+        hfj_history_horizon::POSITION,
+    ));
     statements.push(format!(
         "INSERT INTO {REBUILD_SCHEMA}.{} ({}, {}) VALUES ('{CHECKPOINT}', 0)",
         projection_checkpoint::TABLE,

@@ -2,7 +2,10 @@
 //!
 //! Rows are sent as one array per column and spread out again with `unnest`, so a batch of a
 //! few hundred resources costs a few dozen statements, not thousands. Every table is keyed by
-//! `res_pk`; replacing a resource's rows is a delete by `res_pk` followed by these inserts.
+//! `res_pk`, and every index row also names its version (`res_ver`). Replacing a resource's
+//! rows moves its index rows to the tables' history twins and deletes its workflow rows, then
+//! inserts the new version's; a version already superseded when it arrives is written straight
+//! to the twins (ADR 0013). The twins are created `LIKE` their tables, so rows move as `*`.
 //!
 //! Text that goes into a btree-indexed column and is compared whole (token systems, uris,
 //! reference targets and identifiers, tags, the workflow tables' ids and codes) is stored as
@@ -45,20 +48,28 @@ pub const ROW_TABLES: &[&str] = &[
     schema::encounter_census::TABLE,
 ];
 
-/// Everything a rebuild copies and swaps: the row tables, `hfj_resource`, the checkpoint and
-/// the quarantine (a rebuild quarantines afresh what still cannot be indexed).
+/// Everything a rebuild copies and swaps: the row tables and their history twins,
+/// `hfj_resource` and `hfj_res_ver`, the checkpoint and the quarantine (a rebuild quarantines
+/// afresh what still cannot be indexed).
 pub fn all_tables() -> impl Iterator<Item = &'static str> {
-    ROW_TABLES.iter().copied().chain([
-        schema::hfj_resource::TABLE,
-        schema::projection_checkpoint::TABLE,
-        schema::projection_applied::TABLE,
-        schema::projection_quarantine::TABLE,
-    ])
+    ROW_TABLES
+        .iter()
+        .copied()
+        .chain(schema::HISTORY.iter().map(|(_, twin)| *twin))
+        .chain([
+            schema::hfj_resource::TABLE,
+            schema::hfj_res_ver::TABLE,
+            schema::hfj_history_horizon::TABLE,
+            schema::projection_checkpoint::TABLE,
+            schema::projection_applied::TABLE,
+            schema::projection_quarantine::TABLE,
+        ])
 }
 
-/// One resource whose rows are to be written.
+/// One resource version whose rows are to be written.
 pub struct Target<'a> {
     pub res_pk: i64,
+    pub version: i32,
     pub resource_type: &'a str,
     pub resource_id: &'a str,
     pub last_updated: DateTime<Utc>,
@@ -67,34 +78,77 @@ pub struct Target<'a> {
     pub words: &'a TextWords,
 }
 
-/// Deletes every row of the resources `res_pks`.
-pub async fn delete_rows(conn: &mut PgConnection, res_pks: &[i64]) -> Result<(), sqlx::Error> {
+/// Where a version's rows go: the live tables, which hold each resource's current version, or
+/// the history twins, which hold the versions since replaced (the workflow tables have no past).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    Current,
+    Superseded,
+}
+
+/// An insert statement formatted for a versioned table and for its history twin.
+struct Insert {
+    current: String,
+    superseded: String,
+}
+
+impl Insert {
+    fn new(table: &str, twin: &str, statement: impl Fn(&str) -> String) -> Self {
+        Self {
+            current: statement(table),
+            superseded: statement(twin),
+        }
+    }
+
+    fn get(&self, rows: Rows) -> &str {
+        match rows {
+            Rows::Current => &self.current,
+            Rows::Superseded => &self.superseded,
+        }
+    }
+}
+
+/// Retires the current rows of the resources `res_pks`, whose newer versions are about to be
+/// written: index rows move to the history twins (they describe a version that was true until
+/// now), workflow rows are deleted.
+pub async fn retire_rows(conn: &mut PgConnection, res_pks: &[i64]) -> Result<(), sqlx::Error> {
     if res_pks.is_empty() {
         return Ok(());
     }
     for table in ROW_TABLES {
+        if let Some(twin) = schema::history_of(table) {
+            sqlx::query(&format!(
+                "INSERT INTO {twin} SELECT * FROM {table} WHERE {RES_PK} = ANY($1)"
+            ))
+            .bind(res_pks)
+            .execute(&mut *conn)
+            .await?;
+        }
         let sql = format!("DELETE FROM {table} WHERE {RES_PK} = ANY($1)");
         sqlx::query(&sql).bind(res_pks).execute(&mut *conn).await?;
     }
     Ok(())
 }
 
-/// Inserts the rows of `targets`.
+/// Inserts the rows of `targets`, into the live tables or the history twins.
 pub async fn insert_rows(
     conn: &mut PgConnection,
     targets: &[Target<'_>],
+    rows: Rows,
 ) -> Result<(), sqlx::Error> {
-    insert_strings(conn, targets).await?;
-    insert_tokens(conn, targets).await?;
-    insert_dates(conn, targets).await?;
-    insert_numbers(conn, targets).await?;
-    insert_quantities(conn, targets).await?;
-    insert_uris(conn, targets).await?;
-    insert_coords(conn, targets).await?;
-    insert_links(conn, targets).await?;
-    insert_tags(conn, targets).await?;
-    insert_text(conn, targets).await?;
-    insert_workflow(conn, targets).await?;
+    insert_strings(conn, targets, rows).await?;
+    insert_tokens(conn, targets, rows).await?;
+    insert_dates(conn, targets, rows).await?;
+    insert_numbers(conn, targets, rows).await?;
+    insert_quantities(conn, targets, rows).await?;
+    insert_uris(conn, targets, rows).await?;
+    insert_coords(conn, targets, rows).await?;
+    insert_links(conn, targets, rows).await?;
+    insert_tags(conn, targets, rows).await?;
+    insert_text(conn, targets, rows).await?;
+    if rows == Rows::Current {
+        insert_workflow(conn, targets).await?;
+    }
     Ok(())
 }
 
@@ -102,6 +156,7 @@ pub async fn insert_rows(
 #[derive(Default)]
 struct Keys {
     res_pk: Vec<i64>,
+    res_ver: Vec<i32>,
     res_type: Vec<String>,
     sp_name: Vec<String>,
     comp: Vec<Option<i16>>,
@@ -111,6 +166,7 @@ struct Keys {
 impl Keys {
     fn push(&mut self, target: &Target<'_>, param: &str, composite: Option<CompositePart>) {
         self.res_pk.push(target.res_pk);
+        self.res_ver.push(target.version);
         self.res_type.push(target.resource_type.to_owned());
         self.sp_name.push(param.to_owned());
         self.comp.push(composite.map(|part| part.component));
@@ -122,17 +178,20 @@ impl Keys {
     }
 }
 
-static INSERT_STRINGS: LazyLock<String> = LazyLock::new(|| {
+static INSERT_STRINGS: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_spidx_string::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE_NORMALIZED}, {VALUE_EXACT}, {HASH_EXACT}) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::bigint[])"
-    )
+    Insert::new(TABLE, schema::hfj_spidx_string_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE_NORMALIZED}, {VALUE_EXACT}, {HASH_EXACT}) \
+         SELECT * FROM unnest($9::int[], $1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::bigint[])"
+        )
+    })
 });
 
 async fn insert_strings(
     conn: &mut PgConnection,
     targets: &[Target<'_>],
+    rows: Rows,
 ) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
     let (mut normalized, mut exact, mut hashes) = (Vec::new(), Vec::new(), Vec::new());
@@ -151,7 +210,7 @@ async fn insert_strings(
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(&INSERT_STRINGS)
+    sqlx::query(INSERT_STRINGS.get(rows))
         .bind(keys.res_pk)
         .bind(keys.res_type)
         .bind(keys.sp_name)
@@ -160,20 +219,27 @@ async fn insert_strings(
         .bind(normalized)
         .bind(exact)
         .bind(hashes)
+        .bind(keys.res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_TOKENS: LazyLock<String> = LazyLock::new(|| {
+static INSERT_TOKENS: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_spidx_token::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {SYSTEM}, {CODE}, {TEXT}, {TYPE_SYSTEM}, {TYPE_CODE}, {HASH_SYS_VALUE}, {HASH_VALUE}) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])"
-    )
+    Insert::new(TABLE, schema::hfj_spidx_token_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {SYSTEM}, {CODE}, {TEXT}, {TYPE_SYSTEM}, {TYPE_CODE}, {HASH_SYS_VALUE}, {HASH_VALUE}) \
+         SELECT * FROM unnest($13::int[], $1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::bigint[])"
+        )
+    })
 });
 
-async fn insert_tokens(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+async fn insert_tokens(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+    rows: Rows,
+) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
     let (mut system, mut code, mut text) = (Vec::new(), Vec::new(), Vec::new());
     let (mut type_system, mut type_code) = (Vec::new(), Vec::new());
@@ -203,7 +269,7 @@ async fn insert_tokens(conn: &mut PgConnection, targets: &[Target<'_>]) -> Resul
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(&INSERT_TOKENS)
+    sqlx::query(INSERT_TOKENS.get(rows))
         .bind(keys.res_pk)
         .bind(keys.res_type)
         .bind(keys.sp_name)
@@ -216,22 +282,29 @@ async fn insert_tokens(conn: &mut PgConnection, targets: &[Target<'_>]) -> Resul
         .bind(type_code)
         .bind(hash_sys_value)
         .bind(hash_value)
+        .bind(keys.res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_DATES: LazyLock<String> = LazyLock::new(|| {
+static INSERT_DATES: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_spidx_date::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {LOW}, {HIGH}) \
-         SELECT res_pk, res_type, sp_name, comp, grp, coalesce(low, '-infinity'), coalesce(high, 'infinity') \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::timestamptz[], $7::timestamptz[]) \
-              AS u(res_pk, res_type, sp_name, comp, grp, low, high)"
-    )
+    Insert::new(TABLE, schema::hfj_spidx_date_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {LOW}, {HIGH}) \
+         SELECT res_ver, res_pk, res_type, sp_name, comp, grp, coalesce(low, '-infinity'), coalesce(high, 'infinity') \
+         FROM unnest($8::int[], $1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::timestamptz[], $7::timestamptz[]) \
+              AS u(res_ver, res_pk, res_type, sp_name, comp, grp, low, high)"
+        )
+    })
 });
 
-async fn insert_dates(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+async fn insert_dates(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+    rows: Rows,
+) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
     let (mut low, mut high) = (Vec::new(), Vec::new());
     for target in targets {
@@ -245,7 +318,7 @@ async fn insert_dates(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result
         return Ok(());
     }
     // An open end is stored as an infinite instant, so range comparisons need no NULL cases.
-    sqlx::query(&INSERT_DATES)
+    sqlx::query(INSERT_DATES.get(rows))
         .bind(keys.res_pk)
         .bind(keys.res_type)
         .bind(keys.sp_name)
@@ -253,24 +326,28 @@ async fn insert_dates(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result
         .bind(keys.grp)
         .bind(low)
         .bind(high)
+        .bind(keys.res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_NUMBERS: LazyLock<String> = LazyLock::new(|| {
+static INSERT_NUMBERS: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_spidx_number::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE}) \
-         SELECT res_pk, res_type, sp_name, comp, grp, value::numeric \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[]) \
-              AS u(res_pk, res_type, sp_name, comp, grp, value)"
-    )
+    Insert::new(TABLE, schema::hfj_spidx_number_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE}) \
+         SELECT res_ver, res_pk, res_type, sp_name, comp, grp, value::numeric \
+         FROM unnest($7::int[], $1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[]) \
+              AS u(res_ver, res_pk, res_type, sp_name, comp, grp, value)"
+        )
+    })
 });
 
 async fn insert_numbers(
     conn: &mut PgConnection,
     targets: &[Target<'_>],
+    rows: Rows,
 ) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
     let mut value = Vec::new();
@@ -283,31 +360,35 @@ async fn insert_numbers(
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(&INSERT_NUMBERS)
+    sqlx::query(INSERT_NUMBERS.get(rows))
         .bind(keys.res_pk)
         .bind(keys.res_type)
         .bind(keys.sp_name)
         .bind(keys.comp)
         .bind(keys.grp)
         .bind(value)
+        .bind(keys.res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_QUANTITIES: LazyLock<String> = LazyLock::new(|| {
+static INSERT_QUANTITIES: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_spidx_quantity::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE}, {COMPARATOR}, {SYSTEM}, {CODE}, {UNIT}, {CANONICAL_VALUE}, {CANONICAL_CODE}) \
-         SELECT res_pk, res_type, sp_name, comp, grp, value::numeric, comparator, system, code, unit, canonical_value::numeric, canonical_code \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
-              AS u(res_pk, res_type, sp_name, comp, grp, value, comparator, system, code, unit, canonical_value, canonical_code)"
-    )
+    Insert::new(TABLE, schema::hfj_spidx_quantity_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {VALUE}, {COMPARATOR}, {SYSTEM}, {CODE}, {UNIT}, {CANONICAL_VALUE}, {CANONICAL_CODE}) \
+         SELECT res_ver, res_pk, res_type, sp_name, comp, grp, value::numeric, comparator, system, code, unit, canonical_value::numeric, canonical_code \
+         FROM unnest($13::int[], $1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[]) \
+              AS u(res_ver, res_pk, res_type, sp_name, comp, grp, value, comparator, system, code, unit, canonical_value, canonical_code)"
+        )
+    })
 });
 
 async fn insert_quantities(
     conn: &mut PgConnection,
     targets: &[Target<'_>],
+    rows: Rows,
 ) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
     let (mut value, mut comparator, mut system, mut code, mut unit) =
@@ -328,7 +409,7 @@ async fn insert_quantities(
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(&INSERT_QUANTITIES)
+    sqlx::query(INSERT_QUANTITIES.get(rows))
         .bind(keys.res_pk)
         .bind(keys.res_type)
         .bind(keys.sp_name)
@@ -341,20 +422,27 @@ async fn insert_quantities(
         .bind(unit)
         .bind(canonical_value)
         .bind(canonical_code)
+        .bind(keys.res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_URIS: LazyLock<String> = LazyLock::new(|| {
+static INSERT_URIS: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_spidx_uri::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {URI}, {HASH_URI}) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::bigint[])"
-    )
+    Insert::new(TABLE, schema::hfj_spidx_uri_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {SP_NAME}, {COMP}, {GRP}, {URI}, {HASH_URI}) \
+         SELECT * FROM unnest($8::int[], $1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::bigint[])"
+        )
+    })
 });
 
-async fn insert_uris(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+async fn insert_uris(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+    rows: Rows,
+) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
     let (mut uri, mut hashes) = (Vec::new(), Vec::new());
     for target in targets {
@@ -367,7 +455,7 @@ async fn insert_uris(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(&INSERT_URIS)
+    sqlx::query(INSERT_URIS.get(rows))
         .bind(keys.res_pk)
         .bind(keys.res_type)
         .bind(keys.sp_name)
@@ -375,25 +463,34 @@ async fn insert_uris(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
         .bind(keys.grp)
         .bind(uri)
         .bind(hashes)
+        .bind(keys.res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_COORDS: LazyLock<String> = LazyLock::new(|| {
+static INSERT_COORDS: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_spidx_coords::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {SP_NAME}, {LATITUDE}, {LONGITUDE}) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::float8[], $5::float8[])"
-    )
+    Insert::new(TABLE, schema::hfj_spidx_coords_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {SP_NAME}, {LATITUDE}, {LONGITUDE}) \
+         SELECT * FROM unnest($6::int[], $1::bigint[], $2::text[], $3::text[], $4::float8[], $5::float8[])"
+        )
+    })
 });
 
-async fn insert_coords(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+async fn insert_coords(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+    rows: Rows,
+) -> Result<(), sqlx::Error> {
+    let mut res_ver = Vec::new();
     let (mut res_pk, mut res_type, mut sp_name) = (Vec::new(), Vec::new(), Vec::new());
     let (mut latitude, mut longitude) = (Vec::new(), Vec::new());
     for target in targets {
         for row in &target.index.coords {
             res_pk.push(target.res_pk);
+            res_ver.push(target.version);
             res_type.push(target.resource_type.to_owned());
             sp_name.push(row.param.clone());
             latitude.push(row.latitude);
@@ -403,26 +500,33 @@ async fn insert_coords(conn: &mut PgConnection, targets: &[Target<'_>]) -> Resul
     if res_pk.is_empty() {
         return Ok(());
     }
-    sqlx::query(&INSERT_COORDS)
+    sqlx::query(INSERT_COORDS.get(rows))
         .bind(res_pk)
         .bind(res_type)
         .bind(sp_name)
         .bind(latitude)
         .bind(longitude)
+        .bind(res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_LINKS: LazyLock<String> = LazyLock::new(|| {
+static INSERT_LINKS: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_res_link::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {SRC_TYPE}, {SP_NAME}, {COMP}, {GRP}, {SRC_PATH}, {KIND}, {TARGET_TYPE}, {TARGET_ID}, {TARGET_VERSION}, {TARGET_URL}, {IDENTIFIER_SYSTEM}, {IDENTIFIER_VALUE}) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])"
-    )
+    Insert::new(TABLE, schema::hfj_res_link_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {SRC_TYPE}, {SP_NAME}, {COMP}, {GRP}, {SRC_PATH}, {KIND}, {TARGET_TYPE}, {TARGET_ID}, {TARGET_VERSION}, {TARGET_URL}, {IDENTIFIER_SYSTEM}, {IDENTIFIER_VALUE}) \
+         SELECT * FROM unnest($14::int[], $1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::int[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[])"
+        )
+    })
 });
 
-async fn insert_links(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+async fn insert_links(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+    rows: Rows,
+) -> Result<(), sqlx::Error> {
     let mut keys = Keys::default();
     let (mut src_path, mut kind) = (Vec::new(), Vec::new());
     let (mut target_type, mut target_id, mut target_version, mut target_url) =
@@ -444,7 +548,7 @@ async fn insert_links(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result
     if keys.is_empty() {
         return Ok(());
     }
-    sqlx::query(&INSERT_LINKS)
+    sqlx::query(INSERT_LINKS.get(rows))
         .bind(keys.res_pk)
         .bind(keys.res_type)
         .bind(keys.sp_name)
@@ -458,25 +562,34 @@ async fn insert_links(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result
         .bind(target_url)
         .bind(identifier_system)
         .bind(identifier_value)
+        .bind(keys.res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_TAGS: LazyLock<String> = LazyLock::new(|| {
+static INSERT_TAGS: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_res_tag::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {KIND}, {SYSTEM}, {CODE}, {DISPLAY}) \
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
-    )
+    Insert::new(TABLE, schema::hfj_res_tag_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {KIND}, {SYSTEM}, {CODE}, {DISPLAY}) \
+         SELECT * FROM unnest($7::int[], $1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])"
+        )
+    })
 });
 
-async fn insert_tags(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+async fn insert_tags(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+    rows: Rows,
+) -> Result<(), sqlx::Error> {
+    let mut res_ver = Vec::new();
     let (mut res_pk, mut res_type, mut kind) = (Vec::new(), Vec::new(), Vec::new());
     let (mut system, mut code, mut display) = (Vec::new(), Vec::new(), Vec::new());
     for target in targets {
         for row in &target.index.tags {
             res_pk.push(target.res_pk);
+            res_ver.push(target.version);
             res_type.push(target.resource_type.to_owned());
             kind.push(row.kind.as_str().to_owned());
             system.push(bounded(row.system.as_deref()));
@@ -487,33 +600,42 @@ async fn insert_tags(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
     if res_pk.is_empty() {
         return Ok(());
     }
-    sqlx::query(&INSERT_TAGS)
+    sqlx::query(INSERT_TAGS.get(rows))
         .bind(res_pk)
         .bind(res_type)
         .bind(kind)
         .bind(system)
         .bind(code)
         .bind(display)
+        .bind(res_ver)
         .execute(conn)
         .await?;
     Ok(())
 }
 
-static INSERT_TEXT: LazyLock<String> = LazyLock::new(|| {
+static INSERT_TEXT: LazyLock<Insert> = LazyLock::new(|| {
     use schema::hfj_res_text::*;
-    format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_TYPE}, {NARRATIVE}, {CONTENT}) \
-         SELECT res_pk, res_type, array_to_tsvector(string_to_array(narrative, ' ')), \
+    Insert::new(TABLE, schema::hfj_res_text_hist::TABLE, |table| {
+        format!(
+            "INSERT INTO {table} ({RES_VER}, {RES_PK}, {RES_TYPE}, {NARRATIVE}, {CONTENT}) \
+         SELECT res_ver, res_pk, res_type, array_to_tsvector(string_to_array(narrative, ' ')), \
                 array_to_tsvector(string_to_array(content, ' ')) \
-         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(res_pk, res_type, narrative, content)"
-    )
+         FROM unnest($5::int[], $1::bigint[], $2::text[], $3::text[], $4::text[]) AS u(res_ver, res_pk, res_type, narrative, content)"
+        )
+    })
 });
 
-async fn insert_text(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<(), sqlx::Error> {
+async fn insert_text(
+    conn: &mut PgConnection,
+    targets: &[Target<'_>],
+    rows: Rows,
+) -> Result<(), sqlx::Error> {
+    let mut res_ver = Vec::new();
     let (mut res_pk, mut res_type) = (Vec::new(), Vec::new());
     let (mut narrative, mut content) = (Vec::new(), Vec::new());
     for target in targets {
         res_pk.push(target.res_pk);
+        res_ver.push(target.version);
         res_type.push(target.resource_type.to_owned());
         narrative.push(target.words.narrative.clone());
         content.push(target.words.content.clone());
@@ -524,11 +646,12 @@ async fn insert_text(conn: &mut PgConnection, targets: &[Target<'_>]) -> Result<
     // The words were folded and split in `apply::prepare`, so the database
     // only assembles them: parsing every string of every resource with to_tsvector was the
     // most expensive statement of a batch.
-    sqlx::query(&INSERT_TEXT)
+    sqlx::query(INSERT_TEXT.get(rows))
         .bind(res_pk)
         .bind(res_type)
         .bind(narrative)
         .bind(content)
+        .bind(res_ver)
         .execute(conn)
         .await?;
     Ok(())

@@ -170,3 +170,69 @@ fn match_ids(bundle: &Value) -> Vec<&str> {
         })
         .unwrap_or_default()
 }
+
+/// The record at a past position through the edge: reads and searches by GET and by POST reach
+/// the query service, which answers what was true then; every write there is the query
+/// service's 405, not the command service's (which would take `_asof` for a resource type).
+#[tokio::test]
+async fn the_past_is_read_through_the_edge_and_refuses_writes() {
+    let app = TestApp::spawn().await;
+    let (created, first) = app.create(&patient("Before")).await;
+    let id = created["id"].as_str().unwrap();
+    let mut changed = created.clone();
+    changed["name"][0]["family"] = json!("After");
+    let response = app
+        .send_fhir(Method::PUT, &format!("/fhir/Patient/{id}"), &changed)
+        .await;
+    assert_eq!(response.status(), 200);
+    let second = position(&response);
+    app.wait_for_projections(second).await;
+
+    let read = app.get(&format!("/fhir/_asof/{first}/Patient/{id}")).await;
+    assert_eq!(read.status(), 200);
+    assert_eq!(header(&read, "etag"), Some("W/\"1\""));
+    let body: Value = read.json().await.unwrap();
+    assert_eq!(body["name"][0]["family"], "Before");
+
+    let search = app
+        .get(&format!("/fhir/_asof/{first}/Patient?family=before"))
+        .await;
+    assert_eq!(search.status(), 200);
+    let bundle: Value = search.json().await.unwrap();
+    assert_eq!(match_ids(&bundle), [id]);
+    let full_url = bundle["entry"][0]["fullUrl"].as_str().unwrap();
+    assert_eq!(
+        full_url,
+        format!("{}/fhir/_asof/{first}/Patient/{id}", app.edge.base())
+    );
+
+    let posted = app
+        .request(
+            Method::POST,
+            &format!("/fhir/_asof/{first}/Patient/_search"),
+        )
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("family=after")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let bundle: Value = posted.json().await.unwrap();
+    assert!(match_ids(&bundle).is_empty(), "{bundle}");
+
+    for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+        let path = if method == Method::POST {
+            format!("/fhir/_asof/{first}/Patient")
+        } else {
+            format!("/fhir/_asof/{first}/Patient/{id}")
+        };
+        let response = app.send_fhir(method.clone(), &path, &changed).await;
+        let outcome = crate::helpers::assert_outcome(response, 405, "not-supported").await;
+        let text = outcome.to_string();
+        assert!(text.contains("read-only"), "{method}: {text}");
+    }
+    // Nothing was written by the refused writes.
+    let now = app.get(&format!("/fhir/Patient/{id}")).await;
+    assert_eq!(header(&now, "etag"), Some("W/\"2\""));
+    app.cleanup().await;
+}

@@ -37,11 +37,21 @@ pub(crate) async fn instance(
     let access = caller.allow(Interaction::History, resource_type)?;
     if !access.is_unbounded() {
         // A bound token sees the history of what it may see now: the current version decides.
-        let latest = state
-            .store
-            .latest(resource_type.as_str(), id.as_str())
-            .await
-            .map_err(FhirError::internal)?;
+        let latest = match caller.past {
+            Some(past) => {
+                state
+                    .store
+                    .latest_at(resource_type.as_str(), id.as_str(), past.position)
+                    .await
+            }
+            None => {
+                state
+                    .store
+                    .latest(resource_type.as_str(), id.as_str())
+                    .await
+            }
+        }
+        .map_err(FhirError::internal)?;
         let visible = latest.is_some_and(|event| {
             serde_json::from_str::<Value>(&event.resource).is_ok_and(|resource| {
                 event.is_delete()
@@ -64,7 +74,11 @@ pub(crate) async fn instance(
     }
     let total = state
         .store
-        .version_count(resource_type.as_str(), id.as_str())
+        .version_count(
+            resource_type.as_str(),
+            id.as_str(),
+            caller.past.map(|past| past.position),
+        )
         .await
         .map_err(FhirError::internal)?;
     if total == 0 {
@@ -264,7 +278,12 @@ async fn history(
         resource_id: scope.resource_id,
         since: parameters.since,
         at: parameters.at,
-        before_position: parameters.before,
+        // In the past, only what was written by then (the cursor is a position too).
+        before_position: match (parameters.before, caller.past) {
+            (Some(before), Some(past)) => Some(before.min(past.position + 1)),
+            (None, Some(past)) => Some(past.position + 1),
+            (before, None) => before,
+        },
         // One more than a page, to know whether there is a next one.
         limit: parameters.count + 1,
     };
@@ -282,7 +301,7 @@ async fn history(
         .history(&history_query)
         .await
         .map_err(FhirError::internal)?;
-    let base = state.base_url(headers);
+    let base = state.fhir_base(caller);
     let page_size = usize::try_from(parameters.count).unwrap_or(0);
     let more = events.len() > page_size;
     let page = &events[..events.len().min(page_size)];

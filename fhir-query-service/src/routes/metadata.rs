@@ -6,6 +6,7 @@
 //! query and command services. Nothing is listed by hand per type, so the statement cannot
 //! promise what the code does not do; a test runs a live search with every listed parameter.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -16,6 +17,7 @@ use serde_json::{Value, json};
 use service_kit::fhir_response::fhir_json;
 
 use super::AppState;
+use crate::past::PastRequested;
 use crate::search::reference_params;
 
 /// Interactions on every resource type: reads here, writes in the command service.
@@ -34,6 +36,7 @@ const TYPE_INTERACTIONS: &[&str] = &[
 pub(crate) async fn capability_statement(
     State(state): State<AppState>,
     headers: HeaderMap,
+    past: Option<Extension<PastRequested>>,
 ) -> Response {
     let base = state.base_url(&headers);
     // The identity service as configured, or where the edge routes it: beside the FHIR base.
@@ -41,8 +44,67 @@ pub(crate) async fn capability_statement(
         Some(auth) => auth.trim_end_matches('/').to_owned(),
         None => format!("{}/auth", base.strip_suffix("/fhir").unwrap_or(&base)),
     };
-    let statement = statement(state.searcher.registry(), &base, &auth);
+    let mut statement = statement(state.searcher.registry(), &base, &auth);
+    if let Some(Extension(PastRequested(at))) = past {
+        read_only(
+            &mut statement,
+            &format!("{base}/{}/{at}", crate::past::SEGMENT),
+            &at,
+        );
+    }
     fhir_json(StatusCode::OK, statement.to_string())
+}
+
+/// Interactions a past base serves: reads only.
+const READ_INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "history-instance",
+    "history-type",
+    "search-type",
+    "history-system",
+    "search-system",
+];
+
+/// The statement of the past base at `base` (`.../fhir/_asof/<at>`): the same searches,
+/// reads only, no write capability claimed.
+fn read_only(statement: &mut Value, base: &str, at: &str) {
+    statement["implementation"] = json!({
+        "description": format!(
+            "Wardline: the record as it was at {at}, read-only (writes are 405). Synthetic data only."
+        ),
+        "url": base
+    });
+    if let Some(object) = statement.as_object_mut() {
+        object.remove("patchFormat");
+    }
+    let keep_reads = |interactions: &mut Value| {
+        if let Some(list) = interactions.as_array_mut() {
+            list.retain(|interaction| {
+                interaction["code"]
+                    .as_str()
+                    .is_some_and(|code| READ_INTERACTIONS.contains(&code))
+            });
+        }
+    };
+    let rest = &mut statement["rest"][0];
+    keep_reads(&mut rest["interaction"]);
+    if let Some(resources) = rest["resource"].as_array_mut() {
+        for resource in resources {
+            keep_reads(&mut resource["interaction"]);
+            if let Some(object) = resource.as_object_mut() {
+                for write in [
+                    "versioning",
+                    "updateCreate",
+                    "conditionalCreate",
+                    "conditionalUpdate",
+                    "conditionalDelete",
+                ] {
+                    object.remove(write);
+                }
+            }
+        }
+    }
 }
 
 /// Whether the server can search with `param`.

@@ -45,6 +45,15 @@ impl AppState {
     fn base_url(&self, headers: &HeaderMap) -> String {
         service_kit::fhir_response::base_url(&self.public_url, headers)
     }
+
+    /// The FHIR base the caller reads: the live base, or the past it asked for under it.
+    fn fhir_base(&self, caller: &crate::access::Caller) -> String {
+        let base = self.base_url(&caller.headers);
+        match caller.past {
+            Some(past) => past.base(&base),
+            None => base,
+        }
+    }
 }
 
 impl FromRef<AppState> for EventStore {
@@ -54,6 +63,15 @@ impl FromRef<AppState> for EventStore {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
+    // The past's segment is taken out of the path before the routes are matched, so it wraps
+    // the routes as a service rather than being one of their layers.
+    let routes = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(crate::past::route))
+        .service(routes(state));
+    Router::new().fallback_service(routes)
+}
+
+fn routes(state: AppState) -> Router {
     Router::new()
         .route(
             "/fhir",

@@ -28,6 +28,17 @@ pub(crate) async fn read(
 ) -> Result<Response, FhirError> {
     let access = caller.allow(Interaction::Read, resource_type)?;
     let headers = &caller.headers;
+    if let Some(past) = caller.past {
+        // The past is read from the event store: the cache holds the present only.
+        let then = state
+            .store
+            .latest_at(resource_type.as_str(), id.as_str(), past.position)
+            .await
+            .map_err(FhirError::internal)?
+            .map(version_of);
+        let then = visible(&state, &caller, &access, resource_type, &id, then).await?;
+        return respond(then, &resource_type, &id, None, headers);
+    }
     if let Some(cached) = state.cache.get(resource_type.as_str(), id.as_str()).await {
         let cached = visible(&state, &caller, &access, resource_type, &id, Some(cached)).await?;
         return respond(cached, &resource_type, &id, None, headers);
@@ -97,12 +108,13 @@ async fn matches_restrictions(
     ];
     let compartment = caller.bound_search(&types, &mut params)?;
     let request = Request {
-        base: state.base_url(&caller.headers),
+        base: state.fhir_base(caller),
         path: resource_type.as_str().to_owned(),
         params,
         strict: false,
         compartment,
         client: caller.client.clone(),
+        view: caller.view(),
     };
     let query = state.searcher.parse(types, &request)?;
     let bundle = state.searcher.search(&query, &request).await?;
@@ -140,6 +152,12 @@ pub(crate) async fn vread(
         .version(resource_type.as_str(), id.as_str(), version)
         .await
         .map_err(FhirError::internal)?
+        .filter(|event| {
+            // A version written after the past asked for did not exist then.
+            caller
+                .past
+                .is_none_or(|past| event.position.is_some_and(|at| at <= past.position))
+        })
         .map(version_of);
     let event = visible(&state, &caller, &access, resource_type, &id, event).await?;
     respond(event, &resource_type, &id, Some(version), &caller.headers)

@@ -238,9 +238,9 @@ async fn system_search(
     caller: &Caller,
     mut params: Vec<(String, String)>,
 ) -> Result<Response, FhirError> {
-    let base = state.base_url(&caller.headers);
+    let base = state.fhir_base(caller);
     if let Some(page) = page_request(&params)? {
-        let mut bundle = state.searcher.page(&page, &base).await?;
+        let mut bundle = state.searcher.page(&page, &base, caller.view()).await?;
         caller.filter_bundle(&state, &mut bundle, false);
         return Ok(respond(&bundle));
     }
@@ -300,12 +300,13 @@ fn request(
     params: Vec<(String, String)>,
 ) -> Request {
     Request {
-        base: state.base_url(&caller.headers),
+        base: state.fhir_base(caller),
         path,
         params,
         strict: prefers_strict(&caller.headers),
         compartment: None,
         client: caller.client.clone(),
+        view: caller.view(),
     }
 }
 

@@ -31,7 +31,7 @@ use std::time::Duration;
 use fhir_search::compartment;
 use fhir_search::query::{self, Include, SearchQuery, Summary, Total};
 use fhir_search::schema::{hfj_res_link, hfj_resource, search_result};
-use fhir_search::sql;
+use fhir_search::sql::{self, View};
 use fhir_search::{ParamType, Registry};
 use serde_json::{Map, Value, json};
 use sqlx::{PgConnection, PgPool, Row};
@@ -109,6 +109,8 @@ pub struct Request {
     pub compartment: Option<compartment::PatientCompartment>,
     /// Who asked (the address the edge reports), for the bound on kept result lists.
     pub client: String,
+    /// The present, or the past position searched (`/fhir/_asof/...`).
+    pub view: View,
 }
 
 /// A page of a kept result list: `_getpages=<id>&_getpagesoffset=<n>&_count=<m>`.
@@ -195,8 +197,12 @@ impl Searcher {
         query: &SearchQuery,
         request: &Request,
     ) -> Result<Value, SearchError> {
-        let select =
-            sql::select_matches(query, request.compartment.as_ref(), RESULT_CAP as i64 + 1);
+        let select = sql::select_matches(
+            query,
+            request.compartment.as_ref(),
+            RESULT_CAP as i64 + 1,
+            request.view,
+        );
         let binds = sql::bind_count(&select);
         if binds > self.budget.limits.bind_parameters {
             return Err(SearchError::TooCostly(format!(
@@ -265,14 +271,21 @@ impl Searcher {
             total,
             list,
         };
-        let (resources, included) = self.resources(session, query, &page.named).await?;
+        let (resources, included) = self
+            .resources(session, query, &page.named, request.view)
+            .await?;
         Ok(self.bundle(query, request, resources, &page, &included))
     }
 
-    /// A later page of a kept result list.
-    pub async fn page(&self, page: &PageRequest, base: &str) -> Result<Value, SearchError> {
+    /// A later page of a kept result list, which must have been kept by a search of `view`.
+    pub async fn page(
+        &self,
+        page: &PageRequest,
+        base: &str,
+        view: View,
+    ) -> Result<Value, SearchError> {
         let mut session = Session::begin(&self.pool, self.budget.statement_timeout).await?;
-        let bundle = self.page_in(&mut session, page, base).await;
+        let bundle = self.page_in(&mut session, page, base, view).await;
         let finished = session.finish().await;
         let bundle = bundle?;
         finished?;
@@ -284,6 +297,7 @@ impl Searcher {
         session: &mut Session,
         page: &PageRequest,
         base: &str,
+        view: View,
     ) -> Result<Value, SearchError> {
         // Held until the page is read, so no rebuild can swap the table between the check of
         // the generation and the reading of the page's rows.
@@ -299,6 +313,11 @@ impl Searcher {
         if !row.get::<bool, _>("current") {
             return Err(SearchError::StalePage(page.id.to_string()));
         }
+        // A list pages through the record it was searched in: the present's lists are not
+        // served at a past base, nor one past's at another.
+        if view_of(row.get(search_result::ASOF)) != view {
+            return Err(SearchError::UnknownPage(page.id.to_string()));
+        }
         let path: String = row.get(search_result::PATH);
         let params: sqlx::types::Json<Vec<(String, String)>> = row.get(search_result::PARAMS);
         let all: Vec<i64> = row.get(search_result::RES_PKS);
@@ -310,6 +329,7 @@ impl Searcher {
             strict: false,
             compartment: None,
             client: String::new(),
+            view,
         };
         let mut query = self.parse(types_of(&request.path, &request.params)?, &request)?;
         if let Some(count) = page.count {
@@ -323,7 +343,9 @@ impl Searcher {
             total: total.and_then(|total| usize::try_from(total).ok()),
             list: Some((page.id, all.len())),
         };
-        let (resources, included) = self.resources(session, &query, &page_data.named).await?;
+        let (resources, included) = self
+            .resources(session, &query, &page_data.named, view)
+            .await?;
         Ok(self.bundle(&query, &request, resources, &page_data, &included))
     }
 
@@ -333,7 +355,7 @@ impl Searcher {
         query: &SearchQuery,
         request: &Request,
     ) -> Result<usize, SearchError> {
-        let count: i64 = sql::count_matches(query, request.compartment.as_ref())
+        let count: i64 = sql::count_matches(query, request.compartment.as_ref(), request.view)
             .build()
             .fetch_one(connection)
             .await?
@@ -358,6 +380,10 @@ impl Searcher {
             .bind(matches)
             .bind(total.map(|total| total as i64))
             .bind(&request.client)
+            .bind(match request.view {
+                View::Live => None,
+                View::AsOf(position) => Some(position),
+            })
             .execute(&mut *connection)
             .await?;
         sqlx::query(&DELETE_BEYOND_CLIENT_BOUND)
@@ -385,8 +411,9 @@ impl Searcher {
         session: &mut Session,
         query: &SearchQuery,
         page: &[Named],
+        view: View,
     ) -> Result<(Vec<Value>, Vec<Value>), SearchError> {
-        let resources = self.fetch(page).await?;
+        let resources = self.fetch(page, view).await?;
         if query.includes.is_empty() && query.revincludes.is_empty() {
             return Ok((resources, Vec::new()));
         }
@@ -398,12 +425,12 @@ impl Searcher {
             let mut found = Vec::new();
             for include in &query.includes {
                 if round == 0 || include.iterate {
-                    found.extend(forward(session.connection()?, include, &frontier).await?);
+                    found.extend(forward(session.connection()?, include, &frontier, view).await?);
                 }
             }
             for include in &query.revincludes {
                 if round == 0 || include.iterate {
-                    found.extend(reverse(session.connection()?, include, &frontier).await?);
+                    found.extend(reverse(session.connection()?, include, &frontier, view).await?);
                 }
             }
             let fresh: Vec<i64> = found.into_iter().filter(|id| seen.insert(*id)).collect();
@@ -415,7 +442,7 @@ impl Searcher {
         }
         included_ids.truncate(INCLUDE_CAP);
         let named = self.names(session.connection()?, &included_ids).await?;
-        let included = self.fetch(&named).await?;
+        let included = self.fetch(&named, view).await?;
         Ok((resources, included))
     }
 
@@ -436,9 +463,13 @@ impl Searcher {
 
     /// The current versions of `named`, in that order; deleted ones are left out. Cached
     /// versions are taken from Redis; the others are read from the event store and cached.
-    async fn fetch(&self, named: &[Named]) -> Result<Vec<Value>, SearchError> {
+    /// For a past, the versions of then, from the event store.
+    async fn fetch(&self, named: &[Named], view: View) -> Result<Vec<Value>, SearchError> {
         if named.is_empty() {
             return Ok(Vec::new());
+        }
+        if let View::AsOf(position) = view {
+            return self.fetch_past(named, position).await;
         }
         let keys: Vec<(&str, &str)> = named
             .iter()
@@ -496,6 +527,30 @@ impl Searcher {
             .filter(|entry| !entry.deleted)
             .map(|entry| serde_json::from_str(&entry.resource).map_err(SearchError::Stored))
             .collect()
+    }
+
+    /// The versions of `named` at `position`, in that order; those deleted by then left out.
+    async fn fetch_past(&self, named: &[Named], position: i64) -> Result<Vec<Value>, SearchError> {
+        let pks: Vec<i64> = named.iter().map(|(pk, _, _)| *pk).collect();
+        let rows: Vec<(i64, String)> = sqlx::query_as(&VERSIONS_AT)
+            .bind(&pks)
+            .bind(position)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut read: std::collections::HashMap<i64, String> = rows.into_iter().collect();
+        named
+            .iter()
+            .filter_map(|(pk, _, _)| read.remove(pk))
+            .map(|resource| serde_json::from_str(&resource).map_err(SearchError::Stored))
+            .collect()
+    }
+
+    /// The position from which the indexes keep the past (see `hfj_history_horizon`).
+    pub async fn history_horizon(&self) -> Result<i64, sqlx::Error> {
+        let horizon: Option<i64> = sqlx::query_scalar(&HISTORY_HORIZON)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(horizon.unwrap_or(0))
     }
 
     fn bundle(
@@ -647,13 +702,23 @@ fn outcome_of_ignored(query: &SearchQuery) -> Value {
     json!({"resourceType": "OperationOutcome", "issue": issues})
 }
 
+/// The search view a kept list's `asof` names.
+fn view_of(asof: Option<i64>) -> View {
+    asof.map_or(View::Live, View::AsOf)
+}
+
 /// Targets of `include` from the resources `from`.
 async fn forward(
     connection: &mut PgConnection,
     include: &Include,
     from: &[i64],
+    view: View,
 ) -> Result<Vec<i64>, SearchError> {
-    let rows = sqlx::query(&FORWARD)
+    let statement = match view {
+        View::Live => std::borrow::Cow::Borrowed(FORWARD.as_str()),
+        View::AsOf(_) => std::borrow::Cow::Owned(forward_statement(view)),
+    };
+    let rows = sqlx::query(&statement)
         .bind(from)
         .bind(&include.source_type)
         .bind(&include.param)
@@ -668,8 +733,13 @@ async fn reverse(
     connection: &mut PgConnection,
     include: &Include,
     to: &[i64],
+    view: View,
 ) -> Result<Vec<i64>, SearchError> {
-    let rows = sqlx::query(&REVERSE)
+    let statement = match view {
+        View::Live => std::borrow::Cow::Borrowed(REVERSE.as_str()),
+        View::AsOf(_) => std::borrow::Cow::Owned(reverse_statement(view)),
+    };
+    let rows = sqlx::query(&statement)
         .bind(to)
         .bind(&include.source_type)
         .bind(&include.param)
@@ -691,21 +761,21 @@ static LOCK_RESOURCES: LazyLock<String> = LazyLock::new(|| {
 
 /// A kept list, unexpired, and whether it belongs to the live projection.
 static READ_KEPT: LazyLock<String> = LazyLock::new(|| {
-    use search_result::{CREATED_AT, GENERATION, ID, PARAMS, PATH, RES_PKS, TABLE, TOTAL};
+    use search_result::{ASOF, CREATED_AT, GENERATION, ID, PARAMS, PATH, RES_PKS, TABLE, TOTAL};
     let resources = hfj_resource::TABLE;
     format!(
-        "SELECT {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, \
+        "SELECT {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, {ASOF}, \
          {GENERATION} IS NOT DISTINCT FROM 'public.{resources}'::regclass::oid AS current \
          FROM {TABLE} WHERE {ID} = $1 AND {CREATED_AT} > now() - make_interval(secs => $2)"
     )
 });
 
 static INSERT_KEPT: LazyLock<String> = LazyLock::new(|| {
-    use search_result::{CLIENT, GENERATION, ID, PARAMS, PATH, RES_PKS, TABLE, TOTAL};
+    use search_result::{ASOF, CLIENT, GENERATION, ID, PARAMS, PATH, RES_PKS, TABLE, TOTAL};
     let resources = hfj_resource::TABLE;
     format!(
-        "INSERT INTO {TABLE} ({ID}, {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, {GENERATION}, {CLIENT}) \
-         VALUES ($1, $2, $3, $4, $5, 'public.{resources}'::regclass, $6)"
+        "INSERT INTO {TABLE} ({ID}, {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, {GENERATION}, {CLIENT}, {ASOF}) \
+         VALUES ($1, $2, $3, $4, $5, 'public.{resources}'::regclass, $6, $7)"
     )
 });
 
@@ -747,32 +817,65 @@ static CURRENT_VERSIONS: LazyLock<String> = LazyLock::new(|| {
 
 /// `_include`: local targets of the references from `$1`, optionally of one source type,
 /// parameter and target type.
-static FORWARD: LazyLock<String> = LazyLock::new(|| {
+static FORWARD: LazyLock<String> = LazyLock::new(|| forward_statement(View::Live));
+
+/// `_include` of `view`. From a past, the links are those of each source's version then: the
+/// sources are joined to the past's versions first.
+fn forward_statement(view: View) -> String {
     use hfj_res_link::{KIND, SP_NAME, SRC_TYPE, TARGET_ID, TARGET_TYPE};
     use hfj_resource::{DELETED, RES_ID, RES_PK, RES_TYPE};
-    let (links, resources) = (hfj_res_link::TABLE, hfj_resource::TABLE);
+    let (links, resources) = (view.rows(hfj_res_link::TABLE), view.resources());
+    let sources = match view {
+        View::Live => format!("{links} l"),
+        View::AsOf(_) => format!(
+            "{resources} f JOIN {links} l ON l.{RES_PK} = f.{RES_PK}{}",
+            view.same_version("l", "f")
+        ),
+    };
     format!(
-        "SELECT DISTINCT t.{RES_PK} FROM {links} l \
+        "SELECT DISTINCT t.{RES_PK} FROM {sources} \
          JOIN {resources} t ON t.{RES_TYPE} = l.{TARGET_TYPE} AND t.{RES_ID} = l.{TARGET_ID} AND NOT t.{DELETED} \
          WHERE l.{RES_PK} = ANY($1) AND l.{KIND} = 'local' \
          AND ($2::text IS NULL OR l.{SRC_TYPE} = $2) AND ($3::text IS NULL OR l.{SP_NAME} = $3) \
          AND ($4::text IS NULL OR l.{TARGET_TYPE} = $4)"
     )
-});
+}
 
 /// `_revinclude`: resources whose local references point at `$1`, optionally of one source
 /// type and parameter.
-static REVERSE: LazyLock<String> = LazyLock::new(|| {
+static REVERSE: LazyLock<String> = LazyLock::new(|| reverse_statement(View::Live));
+
+/// `_revinclude` of `view`: in a past, the referring versions of then.
+fn reverse_statement(view: View) -> String {
     use hfj_res_link::{KIND, SP_NAME, SRC_TYPE, TARGET_ID, TARGET_TYPE};
     use hfj_resource::{DELETED, RES_ID, RES_PK, RES_TYPE};
-    let (links, resources) = (hfj_res_link::TABLE, hfj_resource::TABLE);
+    let (links, resources) = (view.rows(hfj_res_link::TABLE), view.resources());
     format!(
         "SELECT DISTINCT s.{RES_PK} FROM {resources} t \
          JOIN {links} l ON l.{TARGET_TYPE} = t.{RES_TYPE} AND l.{TARGET_ID} = t.{RES_ID} \
-         JOIN {resources} s ON s.{RES_PK} = l.{RES_PK} AND NOT s.{DELETED} \
+         JOIN {resources} s ON s.{RES_PK} = l.{RES_PK}{} AND NOT s.{DELETED} \
          WHERE t.{RES_PK} = ANY($1) AND l.{KIND} = 'local' \
-         AND ($2::text IS NULL OR l.{SRC_TYPE} = $2) AND ($3::text IS NULL OR l.{SP_NAME} = $3)"
+         AND ($2::text IS NULL OR l.{SRC_TYPE} = $2) AND ($3::text IS NULL OR l.{SP_NAME} = $3)",
+        view.same_version("l", "s")
     )
+}
+
+/// The version of each `res_pk`'s resource at position `$2` from the event store, those
+/// deleted by then left out.
+static VERSIONS_AT: LazyLock<String> = LazyLock::new(|| {
+    use hfj_resource::{RES_ID, RES_PK, RES_TYPE, TABLE};
+    format!(
+        "SELECT r.{RES_PK}, e.resource::text FROM {TABLE} r CROSS JOIN LATERAL ( \
+             SELECT e.kind, e.resource FROM fhir_event e JOIN fhir_event_position p ON p.event_id = e.event_id \
+             WHERE e.resource_type = r.{RES_TYPE} AND e.resource_id = r.{RES_ID} AND p.position <= $2 \
+             ORDER BY e.version DESC LIMIT 1) e \
+         WHERE r.{RES_PK} = ANY($1) AND e.kind <> 'ResourceDeleted'"
+    )
+});
+
+static HISTORY_HORIZON: LazyLock<String> = LazyLock::new(|| {
+    use fhir_search::schema::hfj_history_horizon::{POSITION, TABLE};
+    format!("SELECT max({POSITION}) FROM {TABLE}")
 });
 
 /// Parameters that select by reference, for the CapabilityStatement's include lists.

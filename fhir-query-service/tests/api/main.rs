@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod asof;
 mod cache;
 mod clients;
 mod helpers;

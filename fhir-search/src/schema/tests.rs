@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use super::TABLES;
+use super::{HISTORY, TABLES, TWINS};
 
 type Tables = BTreeMap<String, BTreeSet<String>>;
 
@@ -105,11 +105,20 @@ fn replay(tables: &mut Tables, statement: &str) {
             "exclude",
             "like",
         ];
-        let columns = top_level_items(body)
+        let items = top_level_items(body);
+        // `LIKE <table>` copies that table's columns.
+        let copied: BTreeSet<String> = items
+            .iter()
+            .filter_map(|item| item.strip_prefix("like "))
+            .filter_map(|like| like.split_whitespace().next())
+            .flat_map(|source| tables.get(source).cloned().unwrap_or_default())
+            .collect();
+        let columns = items
             .into_iter()
             .filter_map(|item| item.split_whitespace().next())
             .filter(|word| !constraints.contains(word))
             .map(str::to_owned)
+            .chain(copied)
             .collect();
         tables.insert(name.trim().to_owned(), columns);
     } else if let Some(rest) = statement.strip_prefix("drop table ") {
@@ -135,7 +144,8 @@ fn replay(tables: &mut Tables, statement: &str) {
             let mut words = action.split(' ').peekable();
             match words.next() {
                 Some("add") => {
-                    if words.peek() == Some(&"constraint") {
+                    let constraint = ["constraint", "primary", "unique", "check", "foreign"];
+                    if words.peek().is_some_and(|word| constraint.contains(word)) {
                         continue;
                     }
                     skip_words(&mut words, &["column", "if", "not", "exists"]);
@@ -168,7 +178,7 @@ fn replay(tables: &mut Tables, statement: &str) {
 #[test]
 fn every_named_column_is_in_its_table() {
     let migrated = migrated();
-    for (table, columns) in TABLES {
+    for (table, columns) in TABLES.iter().chain(TWINS) {
         let Some(existing) = migrated.get(*table) else {
             panic!("the migrations create no table {table}");
         };
@@ -183,11 +193,27 @@ fn every_named_column_is_in_its_table() {
 
 #[test]
 fn every_migrated_table_is_named() {
-    let named: BTreeSet<&str> = TABLES.iter().map(|(table, _)| *table).collect();
+    let named: BTreeSet<&str> = TABLES
+        .iter()
+        .chain(TWINS)
+        .map(|(table, _)| *table)
+        .collect();
     for table in migrated().keys() {
         assert!(
             named.contains(table.as_str()),
             "the migrations create {table}, which the schema module does not name"
+        );
+    }
+}
+
+#[test]
+fn every_twin_has_its_tables_columns() {
+    let migrated = migrated();
+    for (table, twin) in HISTORY {
+        assert_eq!(
+            migrated.get(*table),
+            migrated.get(*twin),
+            "{twin} must have the columns of {table}"
         );
     }
 }
@@ -198,13 +224,15 @@ fn the_reader_follows_renames_and_additions() {
     let sql = "-- a comment; with a semicolon\n\
                CREATE TABLE t (a bigint PRIMARY KEY, b numeric(10, 2), UNIQUE (a, b));\n\
                CREATE FUNCTION f() RETURNS void LANGUAGE plpgsql AS $$ BEGIN CREATE TABLE u (x int); END $$;\n\
-               ALTER TABLE t ADD COLUMN c oid, ADD d text, ADD CONSTRAINT k CHECK (a > 0);\n\
+               ALTER TABLE t ADD COLUMN c oid, ADD d text, ADD CONSTRAINT k CHECK (a > 0), ADD PRIMARY KEY (a);\n\
                ALTER TABLE IF EXISTS t RENAME COLUMN b TO e;\n\
-               ALTER TABLE t DROP COLUMN IF EXISTS a;";
+               ALTER TABLE t DROP COLUMN IF EXISTS a;\n\
+               CREATE TABLE v (LIKE t INCLUDING ALL);";
     for statement in statements(sql) {
         replay(&mut tables, &statement);
     }
     let expected: BTreeSet<String> = ["c", "d", "e"].map(str::to_owned).into();
     assert_eq!(tables.get("t"), Some(&expected));
-    assert_eq!(tables.len(), 1);
+    assert_eq!(tables.get("v"), Some(&expected));
+    assert_eq!(tables.len(), 2);
 }

@@ -142,6 +142,10 @@ async fn redelivered_and_shuffled_events_leave_the_same_tables() {
 
     let expected = snapshot(&in_order.pool).await;
     assert!(!expected["hfj_spidx_string"].is_empty());
+    // The past too: the superseded versions' rows and every version's range, whatever order
+    // the versions came in.
+    assert!(!expected["hfj_spidx_string_hist"].is_empty());
+    assert!(expected["hfj_res_ver"].len() > expected["hfj_resource"].len());
     assert_eq!(snapshot(&shuffled.pool).await, expected);
     for pool in [&in_order.pool, &shuffled.pool] {
         let (position,): (i64,) =

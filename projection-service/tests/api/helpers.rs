@@ -213,11 +213,12 @@ impl TestApp {
             BASE_URL,
         )
         .unwrap();
-        let rows: Vec<(i64, String, String)> = fhir_search::sql::select_matches(&query, None, 100)
-            .build_query_as()
-            .fetch_all(&self.pool)
-            .await
-            .unwrap();
+        let rows: Vec<(i64, String, String)> =
+            fhir_search::sql::select_matches(&query, None, 100, fhir_search::sql::View::Live)
+                .build_query_as()
+                .fetch_all(&self.pool)
+                .await
+                .unwrap();
         rows.into_iter().map(|(_, _, id)| id).collect()
     }
 
@@ -266,7 +267,8 @@ pub const BASE_URL: &str = "http://fhir.test/fhir";
 /// instances and rebuilds) replaced by the resource's type and id, sorted.
 pub async fn snapshot(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
     let mut tables = BTreeMap::new();
-    for table in projection_service::tables::ROW_TABLES {
+    let twins = fhir_search::schema::HISTORY.iter().map(|(_, twin)| twin);
+    for table in projection_service::tables::ROW_TABLES.iter().chain(twins) {
         let rows: Vec<(String,)> = sqlx::query_as(&format!(
             "SELECT r.res_type || '/' || r.res_id || ' ' || (to_jsonb(t) - 'res_pk')::text \
              FROM {table} t JOIN hfj_resource r USING (res_pk) ORDER BY 1"
@@ -288,6 +290,16 @@ pub async fn snapshot(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
     tables.insert(
         "hfj_resource".to_owned(),
         resources.into_iter().map(|(row,)| row).collect(),
+    );
+    // Every version with the positions it was current over.
+    let versions: Vec<(String,)> =
+        sqlx::query_as("SELECT (to_jsonb(v) - 'res_pk')::text FROM hfj_res_ver v ORDER BY 1")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    tables.insert(
+        "hfj_res_ver".to_owned(),
+        versions.into_iter().map(|(row,)| row).collect(),
     );
     tables
 }
