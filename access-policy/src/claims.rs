@@ -38,4 +38,9 @@ pub struct AccessClaims {
     /// The user's display name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The teaching classes the user belongs to (`demo`): a student writes only inside the
+    /// sandboxes of these classes. Absent (empty) on a backend service's token, for a user in
+    /// no class, and on tokens issued before the claim existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }

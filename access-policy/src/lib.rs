@@ -19,7 +19,9 @@ pub mod scope;
 pub mod verify;
 
 pub use claims::AccessClaims;
-pub use policy::{Access, Denied, Interaction, authorize};
+pub use policy::{
+    Access, Denied, Interaction, SandboxAccess, authorize, authorize_in_sandbox, authorize_teaching,
+};
 pub use principal::{Principal, PrincipalError};
 pub use role::Role;
 pub use scope::{Permissions, Scope, ScopeContext, ScopeError, ScopeSet};

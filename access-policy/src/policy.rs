@@ -4,6 +4,11 @@
 //! A person's rights are their role's rights intersected with their token's scopes; a backend
 //! service's are its `system/` scopes. The role table below is the one the docs print
 //! (`docs/access-policy.md`, checked by a test against [`role_table`]).
+//!
+//! Teaching sandboxes (ADR 0014) are records of their own, where students practise: there a
+//! student writes what any clinician may, but only in the sandboxes of their classes (the
+//! token's `classes`), and an instructor writes too ([`authorize_in_sandbox`]). Instructors,
+//! admins and backend services manage sandboxes ([`authorize_teaching`]).
 
 use fhir_model::ResourceType;
 use thiserror::Error;
@@ -98,9 +103,25 @@ pub enum Denied {
     NoPatientInContext,
     #[error("this needs the admin role")]
     NotAdmin,
+    #[error("students write only in the sandboxes of their classes; {}", match .sandbox_class {
+        Some(class) => format!("this sandbox belongs to class `{class}`"),
+        None => "this sandbox belongs to no class".to_owned(),
+    })]
+    OutsideClass { sandbox_class: Option<String> },
+    #[error(
+        "managing teaching sandboxes needs the instructor or admin role (or a backend service)"
+    )]
+    NotTeaching,
 }
 
-/// Decides one interaction on one type.
+/// A teaching sandbox as the policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxAccess<'a> {
+    /// The class whose students may write in it.
+    pub class: Option<&'a str>,
+}
+
+/// Decides one interaction on one type of the live record.
 pub fn authorize(
     principal: &Principal,
     interaction: Interaction,
@@ -119,6 +140,74 @@ pub fn authorize(
             });
         }
     }
+    within_scopes(principal, interaction, resource_type)
+}
+
+/// Decides one interaction on one type inside a teaching sandbox. Reads are decided as in the
+/// live record. Writes: a student's only in a sandbox of one of their classes, and then of
+/// every type a clinician writes; an instructor's of the same types; the other roles' as in
+/// the live record. The token's scopes bound all of them, as everywhere.
+pub fn authorize_in_sandbox(
+    principal: &Principal,
+    interaction: Interaction,
+    resource_type: ResourceType,
+    sandbox: SandboxAccess<'_>,
+) -> Result<Access, Denied> {
+    if !interaction.writes() {
+        return authorize(principal, interaction, resource_type);
+    }
+    if let Some(role) = principal.role {
+        if role == Role::Student
+            && !sandbox
+                .class
+                .is_some_and(|class| principal.classes.iter().any(|own| own == class))
+        {
+            return Err(Denied::OutsideClass {
+                sandbox_class: sandbox.class.map(str::to_owned),
+            });
+        }
+        let allowed = match role {
+            Role::Student | Role::Instructor => clinical_writes(resource_type),
+            role => role_allows(role, interaction.permission(), resource_type),
+        };
+        if !allowed {
+            return Err(Denied::Role {
+                role,
+                interaction: interaction.as_str(),
+                resource_type,
+            });
+        }
+    }
+    within_scopes(principal, interaction, resource_type)
+}
+
+/// Creating, resetting and deleting teaching sandboxes, and playing scenarios into them.
+pub fn authorize_teaching(principal: &Principal) -> Result<(), Denied> {
+    match principal.role {
+        Some(Role::Instructor | Role::Admin) | None => Ok(()),
+        Some(_) => Err(Denied::NotTeaching),
+    }
+}
+
+/// What students and instructors write in a sandbox: every type some clinical role writes.
+fn clinical_writes(resource_type: ResourceType) -> bool {
+    let name = resource_type.as_str();
+    NURSING.contains(&name)
+        || MEDICAL.contains(&name)
+        || PHARMACY.contains(&name)
+        || SANDBOX_ONLY.contains(&name)
+}
+
+/// What a sandbox's scenario needs besides: its patients and where they lie.
+const SANDBOX_ONLY: &[&str] = &["Patient", "Location"];
+
+/// The scope half of a decision: the token's scopes for `interaction` on `resource_type`.
+fn within_scopes(
+    principal: &Principal,
+    interaction: Interaction,
+    resource_type: ResourceType,
+) -> Result<Access, Denied> {
+    let permission = interaction.permission();
     // A backend service acts through system/ scopes only; a person through user/ and patient/.
     let usable = |context: ScopeContext| match context {
         ScopeContext::System => principal.is_service(),
@@ -362,6 +451,106 @@ mod tests {
         assert!(authorize(&backend, Interaction::Create, of("Observation")).is_err());
         let person_with_system = person(Role::Admin, "system/*.cruds", None);
         assert!(authorize(&person_with_system, Interaction::Read, of("Patient")).is_err());
+    }
+
+    #[test]
+    fn students_write_only_in_their_classes_sandboxes() {
+        let mut student = person(Role::Student, "user/*.cruds", None);
+        student.classes = vec!["ward-7".to_owned()];
+        let theirs = SandboxAccess {
+            class: Some("ward-7"),
+        };
+        let others = SandboxAccess {
+            class: Some("ward-8"),
+        };
+        let classless = SandboxAccess { class: None };
+        for resource_type in ["Observation", "MedicationRequest", "Patient", "Task"] {
+            assert!(
+                authorize_in_sandbox(&student, Interaction::Update, of(resource_type), theirs)
+                    .is_ok(),
+                "{resource_type}"
+            );
+        }
+        assert_eq!(
+            authorize_in_sandbox(&student, Interaction::Create, of("Observation"), others),
+            Err(Denied::OutsideClass {
+                sandbox_class: Some("ward-8".to_owned())
+            })
+        );
+        assert!(
+            authorize_in_sandbox(&student, Interaction::Create, of("Observation"), classless)
+                .is_err()
+        );
+        // The audit trail is no one's to write, and reads are the live record's rules.
+        assert!(
+            authorize_in_sandbox(&student, Interaction::Create, of("AuditEvent"), theirs).is_err()
+        );
+        assert!(
+            authorize_in_sandbox(&student, Interaction::Read, of("Observation"), others).is_ok()
+        );
+        // The live record stays closed to them.
+        assert_eq!(
+            authorize(&student, Interaction::Create, of("Observation")),
+            Err(Denied::StudentWrite)
+        );
+        // Scopes still bound them.
+        let mut reader = person(Role::Student, "user/*.rs", None);
+        reader.classes = vec!["ward-7".to_owned()];
+        assert!(
+            authorize_in_sandbox(&reader, Interaction::Create, of("Observation"), theirs).is_err()
+        );
+    }
+
+    #[test]
+    fn instructors_and_clinicians_write_in_any_sandbox_within_their_rights() {
+        let sandbox = SandboxAccess {
+            class: Some("ward-7"),
+        };
+        let instructor = person(Role::Instructor, "user/*.cruds", None);
+        assert!(
+            authorize_in_sandbox(&instructor, Interaction::Create, of("Condition"), sandbox)
+                .is_ok()
+        );
+        let nurse = person(Role::Nurse, "user/*.cruds", None);
+        assert!(
+            authorize_in_sandbox(&nurse, Interaction::Create, of("Observation"), sandbox).is_ok()
+        );
+        assert!(
+            authorize_in_sandbox(
+                &nurse,
+                Interaction::Create,
+                of("MedicationRequest"),
+                sandbox
+            )
+            .is_err()
+        );
+        assert!(
+            authorize_in_sandbox(
+                &service("system/*.cruds"),
+                Interaction::Delete,
+                of("Patient"),
+                sandbox
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn teaching_is_managed_by_instructors_admins_and_services() {
+        assert!(authorize_teaching(&person(Role::Instructor, "", None)).is_ok());
+        assert!(authorize_teaching(&person(Role::Admin, "", None)).is_ok());
+        assert!(authorize_teaching(&service("system/*.rs")).is_ok());
+        for role in [
+            Role::Student,
+            Role::Nurse,
+            Role::Physician,
+            Role::Pharmacist,
+        ] {
+            assert_eq!(
+                authorize_teaching(&person(role, "user/*.cruds", None)),
+                Err(Denied::NotTeaching)
+            );
+        }
     }
 
     #[test]

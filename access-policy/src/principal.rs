@@ -23,6 +23,9 @@ pub struct Principal {
     pub token_id: String,
     /// When the token expires (seconds since the epoch).
     pub expires_at: i64,
+    /// The teaching classes the user belongs to (the token's `classes`), whose sandboxes a
+    /// student may write in; empty for a backend service and a user in no class.
+    pub classes: Vec<String>,
 }
 
 /// A token whose signature checked out but whose claims make no sense.
@@ -47,6 +50,7 @@ impl Principal {
             session_id: claims.sid,
             token_id: claims.jti,
             expires_at: claims.exp,
+            classes: claims.classes,
         })
     }
 
@@ -64,11 +68,64 @@ impl Principal {
             session_id: String::new(),
             token_id: String::new(),
             expires_at: i64::MAX,
+            classes: Vec::new(),
         }
     }
 
     /// Whether this is a backend service rather than a person.
     pub fn is_service(&self) -> bool {
         self.role.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn claims(classes: &[&str]) -> AccessClaims {
+        AccessClaims {
+            iss: "https://identity.test/auth".to_owned(),
+            sub: "student".to_owned(),
+            aud: "https://localhost:8443/fhir".to_owned(),
+            exp: 2_000_000_000,
+            iat: 1_999_999_100,
+            nbf: 1_999_999_100,
+            jti: "jti".to_owned(),
+            client_id: "wardline-web".to_owned(),
+            scope: "user/*.cruds openid".to_owned(),
+            sid: "sid".to_owned(),
+            role: Some("student".to_owned()),
+            fhir_user: Some("Practitioner/demo-student".to_owned()),
+            patient: None,
+            name: None,
+            classes: classes.iter().map(|&class| class.to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_principal_carries_the_tokens_classes() {
+        let principal = Principal::from_claims(claims(&["demo", "ward-7"])).unwrap();
+        assert_eq!(principal.classes, ["demo", "ward-7"]);
+        assert_eq!(principal.role, Some(Role::Student));
+        assert!(
+            Principal::from_claims(claims(&[]))
+                .unwrap()
+                .classes
+                .is_empty()
+        );
+        assert!(Principal::unchecked().classes.is_empty());
+    }
+
+    #[test]
+    fn classes_are_optional_in_a_token() {
+        let mut json = serde_json::to_value(claims(&[])).unwrap();
+        assert!(json.get("classes").is_none(), "an empty list is left out");
+        json["classes"] = serde_json::json!(["demo"]);
+        let decoded: AccessClaims = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(decoded.classes, ["demo"]);
+        json.as_object_mut().unwrap().remove("classes");
+        let older: AccessClaims = serde_json::from_value(json).unwrap();
+        assert!(older.classes.is_empty(), "a token from before the claim");
     }
 }

@@ -102,6 +102,7 @@ fn claims(sid: &str) -> AccessClaims {
         fhir_user: Some("Practitioner/demo-nurse".to_owned()),
         patient: None,
         name: None,
+        classes: Vec::new(),
     }
 }
 

@@ -8,7 +8,7 @@
 //! in it. Conditional writes and reads inside Bundles search beyond the compartment, so such a
 //! token may not make them (it reads through the query service, which bounds its searches).
 
-use access_policy::{Interaction, Principal, authorize};
+use access_policy::{Interaction, Principal, SandboxAccess, authorize, authorize_in_sandbox};
 use event_store::EventStore;
 use fhir_search::Registry;
 use fhir_search::compartment::{in_compartment, patients_of};
@@ -21,6 +21,9 @@ use crate::error::WriteError;
 /// What the policy needs besides the caller: how to read a resource's compartment.
 pub struct WriteGuard<'a> {
     pub principal: &'a Principal,
+    /// The teaching sandbox written in, whose rules the policy applies; none for the live
+    /// record.
+    pub sandbox: Option<&'a event_store::sandbox::Sandbox>,
     pub registry: &'static Registry,
     pub extract: ExtractOptions,
 }
@@ -33,8 +36,18 @@ impl WriteGuard<'_> {
         let resource_type = entry.target.resource_type();
         let mut patient = None;
         for interaction in interactions(entry) {
-            let access = authorize(self.principal, interaction, resource_type)
-                .map_err(WriteError::Forbidden)?;
+            let access = match self.sandbox {
+                Some(sandbox) => authorize_in_sandbox(
+                    self.principal,
+                    interaction,
+                    resource_type,
+                    SandboxAccess {
+                        class: sandbox.class.as_deref(),
+                    },
+                ),
+                None => authorize(self.principal, interaction, resource_type),
+            }
+            .map_err(WriteError::Forbidden)?;
             if !access.restrictions.is_empty() && is_write(interaction) {
                 return Err(WriteError::NotPermitted(format!(
                     "the token's scopes allow {} on {resource_type} only for resources matching \

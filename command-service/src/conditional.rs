@@ -31,6 +31,7 @@ use event_store::EventStore;
 use fhir_model::ResourceType;
 use fhir_search::Registry;
 use fhir_search::query::{self, SearchQuery};
+use fhir_search::sql::View;
 use fhir_search::sql::checkpoint::Checkpoint;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
@@ -49,6 +50,8 @@ pub struct Matcher {
     wait: Duration,
     /// Longest any statement of a session may run (lock waits included).
     statement_timeout: Duration,
+    /// The record matched: the live one, or a sandbox's view of the index.
+    view: View,
 }
 
 /// What the criteria matched.
@@ -99,7 +102,7 @@ impl Session {
     ) -> Result<Match, WriteError> {
         let params = parse_criteria(criteria);
         let query = self.matcher.parse(resource_type, &params)?;
-        let rows = fhir_search::sql::select_matches(&query, None, 2, fhir_search::sql::View::Live)
+        let rows = fhir_search::sql::select_matches(&query, None, 2, self.matcher.view)
             .build()
             .fetch_all(&mut *self.lock)
             .await
@@ -141,6 +144,15 @@ impl Matcher {
             checkpoint,
             wait,
             statement_timeout,
+            view: View::Live,
+        }
+    }
+
+    /// This matcher over `view` (a sandbox's).
+    pub fn within(&self, view: View) -> Self {
+        Self {
+            view,
+            ..self.clone()
         }
     }
 

@@ -21,7 +21,9 @@ mod references;
 mod request;
 mod response;
 mod routes;
+mod sandbox;
 mod settings;
+mod teaching;
 mod transaction;
 
 use std::future::Future;
@@ -54,6 +56,9 @@ pub(crate) struct AppState {
     pub matcher: conditional::Matcher,
     /// Checks each request's access token.
     pub auth: Authenticator,
+    /// The teaching sandbox this request writes in (`/sandbox/<name>/fhir`); none for the live
+    /// record.
+    pub sandbox: Option<Arc<event_store::sandbox::Sandbox>>,
 }
 
 impl axum::extract::FromRef<AppState> for Authenticator {
@@ -132,6 +137,7 @@ impl Application {
             auth,
             cache: ResourceCache::new(Some(&settings.redis.redis_url)),
             settings: Arc::new(settings),
+            sandbox: None,
         };
         let router =
             service_kit::http::with_common_layers(service_kit::http::with_buffered_bodies(

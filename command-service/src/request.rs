@@ -184,6 +184,7 @@ pub fn commit_context(
             source_address: peer.map(|address| address.to_string()),
             forwarded_for,
             reason: header_text(headers, "x-change-reason"),
+            sandbox: None,
         },
     }
 }

@@ -57,6 +57,7 @@ pub async fn run(
 ) -> Result<Vec<EntryResult>, EntryError> {
     let guard = WriteGuard {
         principal,
+        sandbox: state.sandbox.as_deref(),
         registry: Registry::r4(),
         extract: ExtractOptions {
             base_url: Some(state.settings.reference_base_url.clone()),

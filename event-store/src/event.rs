@@ -82,6 +82,18 @@ pub struct EventMetadata {
     /// Why the change was made, when the client said (`X-Change-Reason`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The teaching sandbox the change was made in; none for the live record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxTag>,
+}
+
+/// Which sandbox, and which run of it, an event belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxTag {
+    pub name: String,
+    /// The run's partition of the store (a reset starts a new one).
+    pub partition: i64,
 }
 
 /// An event ready to be appended: the stream, its version, and the exact JSON texts.
@@ -145,9 +157,25 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
     pub prev_hash: Option<Vec<u8>>,
     pub hash: Vec<u8>,
+    /// 0 for the live record, else the sandbox run's partition.
+    pub partition: i64,
 }
 
 impl StoredEvent {
+    /// The sandbox the event was written in, from its metadata (none for the live record).
+    pub fn sandbox(&self) -> Option<SandboxTag> {
+        if self.partition == 0 {
+            return None;
+        }
+        #[derive(Deserialize)]
+        struct Tagged {
+            sandbox: Option<SandboxTag>,
+        }
+        serde_json::from_str::<Tagged>(&self.metadata)
+            .ok()
+            .and_then(|tagged| tagged.sandbox)
+    }
+
     pub fn event_kind(&self) -> Option<EventKind> {
         EventKind::parse(&self.kind)
     }
@@ -205,6 +233,7 @@ impl StoredEvent {
             resource: RawValue::from_string(self.resource.clone())?,
             patch: self.patch.clone().map(RawValue::from_string).transpose()?,
             metadata: RawValue::from_string(self.metadata.clone())?,
+            partition: self.partition,
             hash: hex::encode(&self.hash),
             prev_hash: self.prev_hash.as_ref().map(hex::encode),
         };
@@ -217,7 +246,7 @@ impl StoredEvent {
     /// its position ([`EventStore::event_at`](crate::EventStore::event_at)). Made of plain
     /// values only, so it cannot fail to serialise.
     pub fn reference_json(&self) -> String {
-        serde_json::json!({
+        let mut reference = serde_json::json!({
             "position": self.position,
             "eventId": self.event_id,
             "kind": self.kind,
@@ -229,16 +258,27 @@ impl StoredEvent {
             "hash": hex::encode(&self.hash),
             "prevHash": self.prev_hash.as_ref().map(hex::encode),
             "byReference": true,
-        })
-        .to_string()
+        });
+        if self.partition != 0 {
+            reference["partition"] = self.partition.into();
+        }
+        reference.to_string()
     }
 
     /// The JetStream message id: a retry of the same event is a duplicate, never a second copy.
     pub fn message_id(&self) -> String {
-        format!(
-            "{}/{}/{}",
-            self.resource_type, self.resource_id, self.version
-        )
+        if self.partition == 0 {
+            format!(
+                "{}/{}/{}",
+                self.resource_type, self.resource_id, self.version
+            )
+        } else {
+            // A sandbox's version 2 of a resource is not the live record's version 2.
+            format!(
+                "{}/{}/{}@{}",
+                self.resource_type, self.resource_id, self.version, self.partition
+            )
+        }
     }
 }
 
@@ -259,6 +299,12 @@ struct Envelope<'a> {
     metadata: Box<RawValue>,
     hash: String,
     prev_hash: Option<String>,
+    #[serde(skip_serializing_if = "is_live")]
+    partition: i64,
+}
+
+fn is_live(partition: &i64) -> bool {
+    *partition == 0
 }
 
 /// SHA-256 over the previous hash and every stored field, each length-prefixed so that no two

@@ -2,7 +2,8 @@
 //!
 //! The event table is its own outbox: an event and its "to be published" record are the same
 //! row, committed together. The relay reads the feed from the last position it published and
-//! publishes each event to `<prefix>.<ResourceType>` with `Nats-Msg-Id = <Type>/<id>/<version>`.
+//! publishes each event to `<prefix>.<ResourceType>` with `Nats-Msg-Id = <Type>/<id>/<version>`
+//! (a sandbox's to `<prefix>.sandbox.<name>.<ResourceType>`, `<Type>/<id>/<version>@<partition>`).
 //! Messages are pipelined, each carrying `Nats-Expected-Last-Sequence`, so the server stores one
 //! only directly after its predecessor: the stream is always a contiguous prefix of the feed, in
 //! position order, even when a reconnect loses a message in flight. After a failure, and on
@@ -358,7 +359,13 @@ async fn publish_batch(
 ) -> Published {
     let mut pending = Vec::with_capacity(batch.len());
     for (offset, event) in batch.iter().enumerate() {
-        let subject = format!("{}.{}", settings.subject_prefix, event.resource_type);
+        let subject = match event.sandbox() {
+            Some(sandbox) => format!(
+                "{}.sandbox.{}.{}",
+                settings.subject_prefix, sandbox.name, event.resource_type
+            ),
+            None => format!("{}.{}", settings.subject_prefix, event.resource_type),
+        };
         let mut headers = HeaderMap::new();
         headers.insert("Nats-Msg-Id", event.message_id().as_str());
         headers.insert(

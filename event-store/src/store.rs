@@ -71,6 +71,14 @@ impl CommitContext {
     pub fn recorded_at(&self) -> DateTime<Utc> {
         self.metadata.recorded_at
     }
+
+    /// The partition the events go to: their sandbox run's, or the live record's (0).
+    pub fn partition(&self) -> i64 {
+        self.metadata
+            .sandbox
+            .as_ref()
+            .map_or(0, |sandbox| sandbox.partition)
+    }
 }
 
 /// An appended event: where it landed.
@@ -83,11 +91,53 @@ pub struct CommittedEvent {
     pub version: u32,
 }
 
-/// The event store. Cheap to clone (a pool handle).
+/// The event store. Cheap to clone (a pool handle), and scoped to one record: the live one, or
+/// a teaching sandbox's ([`EventStore::within`]).
 #[derive(Debug, Clone)]
 pub struct EventStore {
     pool: PgPool,
     sequencer: GroupSequencer,
+    record: Record,
+}
+
+/// Which record a store handle reads and writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Record {
+    /// The live record: partition 0.
+    #[default]
+    Live,
+    /// A teaching sandbox's current run: the live events up to its fork position, then its own.
+    Sandbox(SandboxRecord),
+}
+
+/// A sandbox run as the store sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxRecord {
+    pub name: String,
+    pub partition: i64,
+    pub fork: i64,
+}
+
+impl Record {
+    /// The condition on an event `e` (left-joined to its position `p`) of belonging to this
+    /// record's streams. Partition and fork are numbers, formatted into the statement.
+    fn events(&self, e: &str, p: &str) -> String {
+        match self {
+            Record::Live => format!("{e}.partition = 0"),
+            Record::Sandbox(sandbox) => format!(
+                "({e}.partition = {} OR ({e}.partition = 0 AND {p}.position <= {}))",
+                sandbox.partition, sandbox.fork
+            ),
+        }
+    }
+
+    /// The partition this record's writes go to.
+    pub fn partition(&self) -> i64 {
+        match self {
+            Record::Live => 0,
+            Record::Sandbox(sandbox) => sandbox.partition,
+        }
+    }
 }
 
 /// The columns of `StoredEvent`, from `fhir_event e` left-joined to `fhir_event_position p`.
@@ -107,15 +157,17 @@ pub struct HistoryQuery<'a> {
 
 const EVENT_COLUMNS: &str = "e.event_id, p.position, e.resource_type, e.resource_id, e.version, e.kind, \
      e.resource::text AS resource, e.patch::text AS patch, e.metadata::text AS metadata, \
-     e.transaction_id, e.recorded_at, e.prev_hash, e.hash";
+     e.transaction_id, e.recorded_at, e.prev_hash, e.hash, e.partition";
 /// The conditions of a `_history` query, over `p` (positions) and `e` (events), binding $1 to
-/// $6 as [`bind_history`] does.
+/// $6 as [`bind_history`] does; `{next}` is replaced by the condition on a next version `n` of
+/// being in the same record.
 const HISTORY_FILTER: &str = "($1::text IS NULL OR e.resource_type = $1) AND ($2::text IS NULL OR e.resource_id = $2) \
      AND ($3::timestamptz IS NULL OR e.recorded_at >= $3) \
      AND ($4::bigint IS NULL OR p.position < $4) \
      AND ($5::timestamptz IS NULL OR (e.recorded_at < $6 AND NOT EXISTS ( \
          SELECT 1 FROM fhir_event n WHERE n.resource_type = e.resource_type \
-         AND n.resource_id = e.resource_id AND n.version = e.version + 1 AND n.recorded_at <= $5)))";
+         AND n.resource_id = e.resource_id AND n.version = e.version + 1 AND n.recorded_at <= $5 \
+         AND {next})))";
 
 fn bind_history<'q, O>(
     statement: sqlx::query::QueryAs<'q, Postgres, O, sqlx::postgres::PgArguments>,
@@ -138,7 +190,44 @@ impl EventStore {
     /// runtime.
     pub fn new(pool: PgPool) -> Self {
         let sequencer = GroupSequencer::start(pool.clone());
-        EventStore { pool, sequencer }
+        EventStore {
+            pool,
+            sequencer,
+            record: Record::Live,
+        }
+    }
+
+    /// This store scoped to `record`: reads see that record's streams, writes go to it.
+    pub fn within(&self, record: Record) -> EventStore {
+        EventStore {
+            pool: self.pool.clone(),
+            sequencer: self.sequencer.clone(),
+            record,
+        }
+    }
+
+    /// The record this handle reads and writes.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The conditions of a `_history` query of this record (see [`HISTORY_FILTER`]): its
+    /// events, and for `_at` its next versions only (a live version written after a sandbox's
+    /// fork is not the sandbox's next version).
+    fn history_filter(&self) -> String {
+        let next = match &self.record {
+            Record::Live => "n.partition = 0".to_owned(),
+            Record::Sandbox(sandbox) => format!(
+                "(n.partition = {} OR (n.partition = 0 AND EXISTS (SELECT 1 FROM fhir_event_position np \
+                 WHERE np.event_id = n.event_id AND np.position <= {})))",
+                sandbox.partition, sandbox.fork
+            ),
+        };
+        format!(
+            "{} AND {}",
+            HISTORY_FILTER.replace("{next}", &next),
+            self.record.events("e", "p")
+        )
     }
 
     /// Opens a pool on `url`.
@@ -162,7 +251,8 @@ impl EventStore {
     ) -> Result<Option<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM {EVENTS} WHERE e.resource_type = $1 AND e.resource_id = $2 \
-             ORDER BY e.version DESC LIMIT 1"
+             AND {} ORDER BY e.version DESC LIMIT 1",
+            self.record.events("e", "p")
         );
         Ok(sqlx::query_as(&sql)
             .bind(resource_type)
@@ -181,7 +271,7 @@ impl EventStore {
     ) -> Result<Option<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM fhir_event e JOIN fhir_event_position p ON p.event_id = e.event_id \
-             WHERE e.resource_type = $1 AND e.resource_id = $2 AND p.position <= $3 \
+             WHERE e.resource_type = $1 AND e.resource_id = $2 AND e.partition = 0 AND p.position <= $3 \
              ORDER BY e.version DESC LIMIT 1"
         );
         Ok(sqlx::query_as(&sql)
@@ -223,8 +313,9 @@ impl EventStore {
         let sql = format!(
             "SELECT x.* FROM unnest($1::text[], $2::text[]) AS t(resource_type, resource_id) \
              CROSS JOIN LATERAL (SELECT {EVENT_COLUMNS} FROM {EVENTS} \
-                 WHERE e.resource_type = t.resource_type AND e.resource_id = t.resource_id \
-                 ORDER BY e.version DESC LIMIT 1) x"
+                 WHERE e.resource_type = t.resource_type AND e.resource_id = t.resource_id AND {} \
+                 ORDER BY e.version DESC LIMIT 1) x",
+            self.record.events("e", "p")
         );
         let rows: Vec<StoredEvent> = sqlx::query_as(&sql)
             .bind(&types)
@@ -251,7 +342,8 @@ impl EventStore {
     ) -> Result<Option<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM {EVENTS} \
-             WHERE e.resource_type = $1 AND e.resource_id = $2 AND e.version = $3"
+             WHERE e.resource_type = $1 AND e.resource_id = $2 AND e.version = $3 AND {}",
+            self.record.events("e", "p")
         );
         Ok(sqlx::query_as(&sql)
             .bind(resource_type)
@@ -269,7 +361,8 @@ impl EventStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM {EVENTS} \
-             WHERE e.resource_type = $1 AND e.resource_id = $2 ORDER BY e.version"
+             WHERE e.resource_type = $1 AND e.resource_id = $2 AND {} ORDER BY e.version",
+            self.record.events("e", "p")
         );
         Ok(sqlx::query_as(&sql)
             .bind(resource_type)
@@ -365,7 +458,8 @@ impl EventStore {
     pub async fn history(&self, query: &HistoryQuery<'_>) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
-             WHERE {HISTORY_FILTER} ORDER BY p.position DESC LIMIT $7"
+             WHERE {} ORDER BY p.position DESC LIMIT $7",
+            self.history_filter()
         );
         Ok(bind_history(sqlx::query_as(&sql), query)
             .bind(query.limit)
@@ -378,7 +472,8 @@ impl EventStore {
     pub async fn history_count(&self, query: &HistoryQuery<'_>) -> Result<i64, StoreError> {
         let sql = format!(
             "SELECT count(*) FROM fhir_event_position p JOIN fhir_event e ON e.event_id = p.event_id \
-             WHERE {HISTORY_FILTER}"
+             WHERE {}",
+            self.history_filter()
         );
         let (count,): (i64,) = bind_history(sqlx::query_as(&sql), query)
             .fetch_one(&self.pool)
@@ -394,15 +489,18 @@ impl EventStore {
         resource_id: &str,
         until: Option<i64>,
     ) -> Result<i64, StoreError> {
-        let (count,): (i64,) = sqlx::query_as(
+        let sql = format!(
             "SELECT count(*) FROM fhir_event e LEFT JOIN fhir_event_position p ON p.event_id = e.event_id \
-             WHERE e.resource_type = $1 AND e.resource_id = $2 AND ($3::bigint IS NULL OR p.position <= $3)",
-        )
-        .bind(resource_type)
-        .bind(resource_id)
-        .bind(until)
-        .fetch_one(&self.pool)
-        .await?;
+             WHERE e.resource_type = $1 AND e.resource_id = $2 AND ($3::bigint IS NULL OR p.position <= $3) \
+             AND {}",
+            self.record.events("e", "p")
+        );
+        let (count,): (i64,) = sqlx::query_as(&sql)
+            .bind(resource_type)
+            .bind(resource_id)
+            .bind(until)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(count)
     }
 
@@ -424,16 +522,20 @@ impl EventStore {
             .iter()
             .map(|(t, i)| (t.as_str(), i.as_str()))
             .unzip();
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
+        let sql = format!(
             "SELECT DISTINCT ON (e.resource_type, e.resource_id) e.resource_type, e.resource_id, e.kind \
              FROM fhir_event e JOIN unnest($1::text[], $2::text[]) AS t(resource_type, resource_id) \
                ON e.resource_type = t.resource_type AND e.resource_id = t.resource_id \
+             LEFT JOIN fhir_event_position p ON p.event_id = e.event_id \
+             WHERE {} \
              ORDER BY e.resource_type, e.resource_id, e.version DESC",
-        )
-        .bind(&types)
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await?;
+            self.record.events("e", "p")
+        );
+        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql)
+            .bind(&types)
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows
             .into_iter()
             .filter(|(_, _, kind)| kind != EventKind::ResourceDeleted.as_str())
@@ -516,8 +618,8 @@ pub async fn insert(
     let result = sqlx::query_as::<Postgres, (i64, String, String, i32)>(
         "WITH inserted AS ( \
              INSERT INTO fhir_event (resource_type, resource_id, version, kind, resource, patch, \
-                                     metadata, transaction_id, recorded_at, prev_hash, hash) \
-             SELECT t, i, v, k, r::json, p::json, $8::json, $9, $10, ph, h \
+                                     metadata, transaction_id, recorded_at, prev_hash, hash, partition) \
+             SELECT t, i, v, k, r::json, p::json, $8::json, $9, $10, ph, h, $12 \
              FROM unnest($1::text[], $2::text[], $3::int4[], $4::text[], $5::text[], $6::text[], \
                          $7::bytea[], $11::bytea[]) WITH ORDINALITY AS u(t, i, v, k, r, p, ph, h, n) \
              ORDER BY n \
@@ -536,6 +638,7 @@ pub async fn insert(
     .bind(context.transaction_id())
     .bind(context.recorded_at())
     .bind(&hashes)
+    .bind(context.partition())
     .fetch_all(&mut *connection)
     .await;
     let rows = match result {

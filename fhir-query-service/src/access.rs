@@ -26,15 +26,19 @@ use service_kit::fhir_response::FhirError;
 
 use crate::past::{Past, PastRequested};
 use crate::routes::AppState;
+use event_store::sandbox::Sandbox;
+use service_kit::sandbox_path::SandboxRequested;
 
 /// A request's caller: its checked token, its headers, the client address (the peer, or
 /// behind a trusted proxy the address it forwarded), under whom kept result lists are counted,
-/// and the past it asked for (`/fhir/_asof/...`), resolved once the token is checked.
+/// and the record it reads: the live one, a sandbox (`/sandbox/<name>/fhir/...`) or the past
+/// (`/fhir/_asof/...`), looked up once the token is checked.
 pub(crate) struct Caller {
     pub principal: Principal,
     pub headers: HeaderMap,
     pub client: String,
     pub past: Option<Past>,
+    pub sandbox: Option<Sandbox>,
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -59,7 +63,18 @@ impl FromRequestParts<AppState> for Caller {
                     .to_string()
                 },
             );
+        let sandbox = match parts.extensions.get::<SandboxRequested>() {
+            Some(SandboxRequested(name)) => Some(crate::sandbox::resolve(state, name).await?),
+            None => None,
+        };
         let past = match parts.extensions.get::<PastRequested>() {
+            Some(_) if sandbox.is_some() => {
+                return Err(FhirError::new(
+                    StatusCode::NOT_FOUND,
+                    IssueCode::NotSupported,
+                    "the past of a sandbox is not served: /fhir/_asof/ is the live record's past",
+                ));
+            }
             Some(PastRequested(at)) => Some(crate::past::resolve(state, at).await?),
             None => None,
         };
@@ -68,14 +83,36 @@ impl FromRequestParts<AppState> for Caller {
             headers: parts.headers.clone(),
             client,
             past,
+            sandbox,
         })
     }
 }
 
 impl Caller {
-    /// Which record the request reads: the present, or the past it asked for.
+    /// Which record the request searches: the present, a sandbox, or the past it asked for.
     pub fn view(&self) -> fhir_search::sql::View {
+        if let Some(sandbox) = &self.sandbox {
+            return fhir_search::sql::View::Sandbox {
+                partition: sandbox.partition,
+                fork: sandbox.fork_position,
+            };
+        }
         self.past.map_or(fhir_search::sql::View::Live, Past::view)
+    }
+
+    /// Which streams the request reads: the live record's, or a sandbox's.
+    pub fn record(&self) -> event_store::Record {
+        self.sandbox
+            .as_ref()
+            .map_or(event_store::Record::Live, Sandbox::record)
+    }
+
+    /// The event store as this request reads it.
+    pub fn store(&self, state: &AppState) -> event_store::EventStore {
+        match &self.sandbox {
+            Some(sandbox) => state.store.within(sandbox.record()),
+            None => state.store.clone(),
+        }
     }
 
     /// The policy's answer for `interaction` on `resource_type`, or the 403.

@@ -14,6 +14,7 @@ mod access;
 mod error;
 mod past;
 mod routes;
+mod sandbox;
 pub mod search;
 mod settings;
 
@@ -60,7 +61,7 @@ impl Application {
         let cache =
             service_kit::resource_cache::ResourceCache::new(Some(&settings.redis.redis_url));
         let searcher = search::Searcher::new(
-            pool.clone(),
+            store.clone(),
             settings.reference_base_url.clone(),
             cache.clone(),
             search::Budget {

@@ -115,6 +115,16 @@ tables! {
         POS_TO = "pos_to",
         LAST_UPDATED = "last_updated",
         DELETED = "deleted",
+        /// 0 for the live record, else a sandbox run's.
+        PARTITION = "partition",
+    }
+
+    /// The resources each sandbox run has written, under keys of their own (negative), with the
+    /// newest version projected.
+    hfj_sandbox_resource {
+        [RES_PK, RES_VER, RES_TYPE, RES_ID]
+        PARTITION = "partition",
+        DELETED = "deleted",
     }
 
     /// The position from which every version's index rows are kept (later than 0 only in a
@@ -329,6 +339,8 @@ tables! {
         CLIENT = "client",
         /// The position of a search of the past; NULL for one of the present.
         ASOF = "asof",
+        /// The sandbox run a search was made in; NULL for the live record.
+        PARTITION = "partition",
     }
 }
 

@@ -56,6 +56,9 @@ pub enum View {
     /// The record as it was at an event position: what the live tables held once every event up
     /// to it, and none after it, was projected.
     AsOf(i64),
+    /// A teaching sandbox run (ADR 0014): the live record at the fork position, with the
+    /// resources the run wrote (partition `partition`) in place of the live ones.
+    Sandbox { partition: i64, fork: i64 },
 }
 
 impl View {
@@ -64,11 +67,18 @@ impl View {
     pub fn resources(self) -> String {
         match self {
             View::Live => HFJ_RESOURCE.to_owned(),
-            View::AsOf(position) => {
-                use crate::schema::hfj_res_ver::{POS_FROM, POS_TO, TABLE};
+            View::AsOf(position) => format!("({})", live_versions_at(position)),
+            View::Sandbox { partition, fork } => {
+                use crate::schema::hfj_res_ver::{PARTITION, POS_TO, TABLE};
+                use crate::schema::hfj_sandbox_resource as own;
                 format!(
-                    "(SELECT {RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {LAST_UPDATED}, {DELETED} FROM {TABLE} \
-                     WHERE {POS_FROM} <= {position} AND ({POS_TO} IS NULL OR {POS_TO} > {position}))"
+                    "({} AND NOT EXISTS (SELECT 1 FROM {} o WHERE o.{} = {partition} \
+                     AND o.{RES_TYPE} = v.{RES_TYPE} AND o.{RES_ID} = v.{RES_ID}) \
+                     UNION ALL SELECT {RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {LAST_UPDATED}, {DELETED} \
+                     FROM {TABLE} WHERE {PARTITION} = {partition} AND {POS_TO} IS NULL)",
+                    live_versions_at(fork),
+                    own::TABLE,
+                    own::PARTITION,
                 )
             }
         }
@@ -78,7 +88,7 @@ impl View {
     /// history twin.
     pub fn rows(self, table: &str) -> String {
         match (self, crate::schema::history_of(table)) {
-            (View::AsOf(_), Some(twin)) => {
+            (View::AsOf(_) | View::Sandbox { .. }, Some(twin)) => {
                 format!("(SELECT * FROM {table} UNION ALL SELECT * FROM {twin})")
             }
             _ => table.to_owned(),
@@ -90,9 +100,21 @@ impl View {
     pub fn same_version(self, row: &str, alias: &str) -> String {
         match self {
             View::Live => String::new(),
-            View::AsOf(_) => format!(" AND {row}.{RES_VER} = {alias}.{RES_VER}"),
+            View::AsOf(_) | View::Sandbox { .. } => {
+                format!(" AND {row}.{RES_VER} = {alias}.{RES_VER}")
+            }
         }
     }
+}
+
+/// The live record's versions current at `position`, as `v`, with the columns of
+/// [`View::resources`].
+fn live_versions_at(position: i64) -> String {
+    use crate::schema::hfj_res_ver::{PARTITION, POS_FROM, POS_TO, TABLE};
+    format!(
+        "SELECT {RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {LAST_UPDATED}, {DELETED} FROM {TABLE} v \
+         WHERE {PARTITION} = 0 AND {POS_FROM} <= {position} AND ({POS_TO} IS NULL OR {POS_TO} > {position})"
+    )
 }
 
 /// Builds the statement selecting the matches in order as `(res_pk, res_type, res_id)`, at most

@@ -4,7 +4,9 @@
 //! Development mode, on start, creates what is missing (nothing is overwritten, so a changed
 //! password stays changed):
 //! - one user per role, named after it, with the password `<role>-wardline` and the FHIR
-//!   identity `Practitioner/demo-<role>`;
+//!   identity `Practitioner/demo-<role>`; the student and the instructor are in the class
+//!   [`DEMO_CLASS`] (and are put in it if they were created, in no class, before users had
+//!   classes);
 //! - `wardline-web`, the public client of the web app;
 //! - `wardline-cli`, a backend client for local tools with `system/*.cruds`, whose ES384
 //!   private key is written to `<data dir>/wardline-cli.key` (mode 0600).
@@ -20,6 +22,7 @@
 //! role = "nurse"
 //! fhirUser = "Practitioner/rsmith"
 //! name = "R. Smith"
+//! classes = ["ward-7"]
 //!
 //! [[clients]]
 //! client_id = "ward-app"
@@ -60,6 +63,18 @@ const WEB_REDIRECT_URIS: [&str; 3] = [
 const WEB_SCOPES: &str = "openid fhirUser offline_access online_access launch launch/patient \
                           user/*.cruds patient/*.cruds";
 const CLI_SCOPES: &str = "system/*.cruds";
+/// The teaching class of the demo student and the demo instructor (their tokens carry
+/// `classes: ["demo"]`).
+pub const DEMO_CLASS: &str = "demo";
+
+/// The classes of the demo user of `role`: [`DEMO_CLASS`] for the student and the instructor,
+/// none for the others.
+pub fn demo_classes(role: Role) -> Vec<String> {
+    match role {
+        Role::Student | Role::Instructor => vec![DEMO_CLASS.to_owned()],
+        Role::Nurse | Role::Physician | Role::Pharmacist | Role::Admin => Vec::new(),
+    }
+}
 
 /// The demo accounts: user name = role, password `<role>-wardline`.
 pub fn demo_users() -> Vec<DemoUser> {
@@ -82,6 +97,17 @@ pub fn demo_password(role: Role) -> String {
 pub async fn seed_development(state: &AppState) -> Result<(), Error> {
     for role in Role::ALL {
         if state.store.has_user(role.as_str()).await? {
+            // A demo user created before users had classes joins the demo class; a user put in
+            // other classes since keeps them.
+            let classes = demo_classes(role);
+            if !classes.is_empty()
+                && state
+                    .store
+                    .set_classes_if_none(role.as_str(), &classes)
+                    .await?
+            {
+                tracing::info!(user = %role, class = DEMO_CLASS, "demo user put in the demo class");
+            }
             continue;
         }
         let title = match role {
@@ -98,6 +124,7 @@ pub async fn seed_development(state: &AppState) -> Result<(), Error> {
             role,
             fhir_user: Some(format!("Practitioner/demo-{role}")),
             display_name: Some(format!("Demo {title}")),
+            classes: demo_classes(role),
         };
         // A concurrent start may have created it first; either copy will do.
         match state.store.insert_user(&user).await {
@@ -226,6 +253,9 @@ pub struct UserEntry {
     pub fhir_user: Option<String>,
     #[serde(default)]
     pub name: Option<String>,
+    /// The teaching classes the user belongs to (`["ward-7"]`); none if absent.
+    #[serde(default)]
+    pub classes: Vec<String>,
 }
 
 impl UserEntry {
@@ -234,6 +264,13 @@ impl UserEntry {
         check_name("username", &self.username, 64)?;
         if let Some(reference) = &self.fhir_user {
             check_reference(reference)?;
+        }
+        let mut classes: Vec<String> = Vec::with_capacity(self.classes.len());
+        for class in self.classes {
+            check_class(&class)?;
+            if !classes.contains(&class) {
+                classes.push(class);
+            }
         }
         let password_hash = match (self.password, self.password_hash) {
             (Some(password), None) => {
@@ -257,6 +294,7 @@ impl UserEntry {
             role: self.role,
             fhir_user: self.fhir_user,
             display_name: self.name,
+            classes,
         })
     }
 }
@@ -371,6 +409,22 @@ fn check_name(what: &str, name: &str, max: usize) -> Result<(), Error> {
     } else {
         Err(Error::InvalidRequest(format!(
             "{what} must be 1 to {max} letters, digits or . _ - @ :"
+        )))
+    }
+}
+
+/// A class name: 1 to 64 characters, letters, digits, `-` and `_`.
+fn check_class(class: &str) -> Result<(), Error> {
+    let fine = !class.is_empty()
+        && class.len() <= 64
+        && class
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '-' | '_'));
+    if fine {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!(
+            "class '{class}' must be 1 to 64 letters, digits, - or _"
         )))
     }
 }

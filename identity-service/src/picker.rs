@@ -112,6 +112,7 @@ impl Picker {
             encounter: None,
             fhir_user: None,
             name: None,
+            classes: Vec::new(),
             need_patient_banner: false,
             aud: state.default_audience().to_owned(),
             created: issued,
@@ -137,6 +138,7 @@ impl Picker {
             fhir_user: None,
             patient: None,
             name: None,
+            classes: Vec::new(),
         })?;
         *self
             .token

@@ -88,6 +88,7 @@ pub fn issue(
         fhir_user: session.fhir_user.clone(),
         patient: session.patient.clone(),
         name: session.name.clone(),
+        classes: session.classes.clone(),
     };
     let access_token = state.keys.sign(&claims)?;
     let id_token = match sign_in {

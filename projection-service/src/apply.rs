@@ -139,7 +139,7 @@ pub struct Applied {
 }
 
 impl Applied {
-    fn merge(&mut self, other: Applied) {
+    pub(crate) fn merge(&mut self, other: Applied) {
         self.replaced.extend(other.replaced);
         self.stale += other.stale;
         self.problems.extend(other.problems);
@@ -157,9 +157,10 @@ pub fn prepare(
     let positions = changes.iter().map(|change| change.position).collect();
     // Every version is kept, not only the newest: the ones it supersedes are indexed too, for
     // the past. A version delivered twice in one batch is written once.
-    let mut versions: HashMap<(String, String, i32), Change> = HashMap::new();
+    let mut versions: HashMap<(i64, String, String, i32), Change> = HashMap::new();
     for change in changes {
         let key = (
+            change.partition,
             change.resource_type.clone(),
             change.resource_id.clone(),
             change.version,
@@ -210,16 +211,15 @@ pub fn prepare(
         .collect();
     // One lock order for every batch, so concurrent instances cannot deadlock on hfj_resource.
     changes.sort_by(|a, b| {
-        (
-            &a.change.resource_type,
-            &a.change.resource_id,
-            a.change.version,
-        )
-            .cmp(&(
-                &b.change.resource_type,
-                &b.change.resource_id,
-                b.change.version,
-            ))
+        let key = |change: &Change| {
+            (
+                change.partition,
+                change.resource_type.clone(),
+                change.resource_id.clone(),
+                change.version,
+            )
+        };
+        key(&a.change).cmp(&key(&b.change))
     });
     PreparedBatch {
         changes,
@@ -415,6 +415,20 @@ async fn write_changes(
     conn: &mut PgConnection,
     changes: &[&PreparedChange],
 ) -> Result<Applied, sqlx::Error> {
+    let (live, sandboxes): (Vec<&PreparedChange>, Vec<&PreparedChange>) = changes
+        .iter()
+        .copied()
+        .partition(|prepared| prepared.change.partition == 0);
+    let mut applied = write_live_changes(conn, &live).await?;
+    applied.merge(crate::sandbox::write_changes(conn, &sandboxes).await?);
+    Ok(applied)
+}
+
+/// The live record's changes: see [`write_changes`].
+async fn write_live_changes(
+    conn: &mut PgConnection,
+    changes: &[&PreparedChange],
+) -> Result<Applied, sqlx::Error> {
     let mut applied = Applied::default();
     let mut newest: HashMap<(&str, &str), &PreparedChange> = HashMap::new();
     for prepared in changes {
@@ -434,7 +448,7 @@ async fn write_changes(
     });
     let winners = claim_versions(conn, &contenders).await?;
     let keys = resource_keys(conn, &contenders, &winners).await?;
-    let recorded = record_versions(conn, changes, &keys).await?;
+    let recorded = record_versions(conn, changes, &keys, 0).await?;
     let mut retire = Vec::new();
     let mut current = Vec::new();
     let mut superseded = Vec::new();
@@ -574,7 +588,7 @@ async fn resource_keys<'a>(
 
 /// Rows `(res_pk, type, id, flag)` keyed by the batch's own strings, so the map borrows from
 /// the batch.
-fn keyed<'a>(
+pub(crate) fn keyed<'a>(
     changes: &[&'a PreparedChange],
     rows: Vec<(i64, String, String, bool)>,
 ) -> HashMap<(&'a str, &'a str), (i64, bool)> {
@@ -600,12 +614,13 @@ fn keyed<'a>(
     keyed
 }
 
-/// Records every version of `changes` in `hfj_res_ver`; returns those not recorded before
-/// (a redelivered version was, and has its rows already).
-async fn record_versions(
+/// Records every version of `changes` (all of `partition`) in `hfj_res_ver`; returns those not
+/// recorded before (a redelivered version was, and has its rows already).
+pub(crate) async fn record_versions(
     conn: &mut PgConnection,
     changes: &[&PreparedChange],
     keys: &HashMap<(&str, &str), i64>,
+    partition: i64,
 ) -> Result<std::collections::HashSet<(i64, i32)>, sqlx::Error> {
     let mut res_pks = Vec::new();
     let mut versions = Vec::new();
@@ -639,6 +654,7 @@ async fn record_versions(
         .bind(&positions)
         .bind(&updated)
         .bind(&deleted)
+        .bind(partition)
         .fetch_all(&mut *conn)
         .await?;
     Ok(rows.into_iter().collect())
@@ -646,7 +662,10 @@ async fn record_versions(
 
 /// Sets each version's `pos_to` to the next version's position, for the resources `res_pks`:
 /// a version recorded late closes the one before it and is closed by the one after.
-async fn close_versions(conn: &mut PgConnection, res_pks: &[i64]) -> Result<(), sqlx::Error> {
+pub(crate) async fn close_versions(
+    conn: &mut PgConnection,
+    res_pks: &[i64],
+) -> Result<(), sqlx::Error> {
     if res_pks.is_empty() {
         return Ok(());
     }
@@ -687,8 +706,8 @@ static RESOURCE_KEYS: LazyLock<String> = LazyLock::new(|| {
 static RECORD_VERSIONS: LazyLock<String> = LazyLock::new(|| {
     use schema::hfj_res_ver::*;
     format!(
-        "INSERT INTO {TABLE} ({RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {POS_FROM}, {LAST_UPDATED}, {DELETED}) \
-         SELECT * FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::bool[]) \
+        "INSERT INTO {TABLE} ({RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {POS_FROM}, {LAST_UPDATED}, {DELETED}, {PARTITION}) \
+         SELECT *, $8::bigint FROM unnest($1::bigint[], $2::int[], $3::text[], $4::text[], $5::bigint[], $6::timestamptz[], $7::bool[]) \
          ON CONFLICT ({RES_PK}, {RES_VER}) DO NOTHING \
          RETURNING {RES_PK}, {RES_VER}"
     )

@@ -17,6 +17,8 @@ pub struct Change {
     pub deleted: bool,
     /// The resource after the change (before it, for a delete).
     pub resource: Value,
+    /// 0 for the live record, else the teaching sandbox run the change was made in.
+    pub partition: i64,
 }
 
 /// The event envelope (`schemas/events/fhir-event.schema.json`); members not listed are ignored.
@@ -30,6 +32,8 @@ struct Envelope {
     version: i32,
     recorded_at: DateTime<Utc>,
     resource: Value,
+    #[serde(default)]
+    partition: i64,
 }
 
 /// A message that is not a FHIR event envelope.
@@ -57,6 +61,7 @@ impl Change {
             version: envelope.version,
             recorded_at: envelope.recorded_at,
             resource: envelope.resource,
+            partition: envelope.partition,
         })
     }
 
@@ -75,6 +80,7 @@ impl Change {
             recorded_at: event.recorded_at,
             deleted: event.is_delete(),
             resource,
+            partition: event.partition,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod change;
 pub mod consumer;
 pub mod rebuild;
+pub mod sandbox;
 pub mod status;
 pub mod tables;
 pub mod workflow;
@@ -171,6 +172,7 @@ impl Application {
             },
         );
         let status = consumer.status();
+        tokio::spawn(drop_ended_sandbox_runs(pool.clone()));
         let checks = vec![
             service_kit::health::postgres_check(pool.clone()),
             DependencyCheck::new("jetstream-consumer", true, {
@@ -239,6 +241,17 @@ impl Application {
         self.consumer.stop().await;
         served?;
         Ok(())
+    }
+}
+
+/// Drops the index rows of ended sandbox runs now and then, for as long as the process runs.
+async fn drop_ended_sandbox_runs(pool: PgPool) {
+    let mut every = tokio::time::interval(sandbox::DROP_ENDED_RUNS_EVERY);
+    loop {
+        every.tick().await;
+        if let Err(error) = sandbox::drop_ended_runs(&pool).await {
+            tracing::warn!(%error, "dropping the rows of ended sandbox runs failed; retrying later");
+        }
     }
 }
 

@@ -59,6 +59,7 @@ pub fn all_tables() -> impl Iterator<Item = &'static str> {
         .chain([
             schema::hfj_resource::TABLE,
             schema::hfj_res_ver::TABLE,
+            schema::hfj_sandbox_resource::TABLE,
             schema::hfj_history_horizon::TABLE,
             schema::projection_checkpoint::TABLE,
             schema::projection_applied::TABLE,

@@ -20,4 +20,5 @@ pub mod health;
 pub mod http;
 pub mod rate_limit;
 pub mod resource_cache;
+pub mod sandbox_path;
 pub mod telemetry;

@@ -10,7 +10,11 @@
 //!   runs `client_credentials` with a signed assertion (SMART Backend Services);
 //! - [`TestIdentity::user_token`]: signs a demo user in through the whole authorization-code
 //!   flow with PKCE (authorize, the sign-in form with its anti-forgery token, consent with the
-//!   patient chosen, the code exchanged), as a browser and the web app would.
+//!   patient chosen, the code exchanged), as a browser and the web app would. The demo
+//!   `student` and `instructor` are in the class [`DEMO_CLASS`] (`demo`), so their tokens carry
+//!   `classes: ["demo"]`; the other demo users are in no class;
+//! - [`TestIdentity::user_token_in`]: the same for a new user of a role in the classes the test
+//!   names (created as the admin API creates users), for tests of who may write where.
 //!
 //! A service under test checks the tokens with [`TestIdentity::issuer`],
 //! [`TestIdentity::jwks_url`] and [`TestIdentity::audience`], and the same Redis (sessions).
@@ -20,7 +24,8 @@
 
 use std::time::Duration;
 
-use identity_service::directory::{WEB_CLIENT, backend_key_pair};
+pub use identity_service::directory::DEMO_CLASS;
+use identity_service::directory::{UserEntry, WEB_CLIENT, backend_key_pair};
 pub use identity_service::ids::{pkce_challenge, random_token};
 use identity_service::store::{Client, ClientKind, Store};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -247,9 +252,52 @@ impl TestIdentity {
 
     /// A token of the demo user of `role` (`nurse`), granted `scopes` through the web app's
     /// client, with `patient` chosen on the consent page (`launch/patient` is asked for then).
+    /// The demo `student` and `instructor` are in the class [`DEMO_CLASS`], which their tokens
+    /// carry (`classes`); the other demo users are in none.
     pub async fn user_token(
         &self,
         role: &str,
+        scopes: &str,
+        patient: Option<&str>,
+    ) -> TokenResponse {
+        let password = format!("{role}-wardline");
+        self.sign_in(role, &password, scopes, patient).await
+    }
+
+    /// A token, as [`TestIdentity::user_token`] gets it, of a new user of `role` (`student`) in
+    /// `classes` (`["ward-7"]`, or none): the user is created as the admin API creates one (its
+    /// class names checked), named `<role>-<random>`, with the demo user's `fhirUser`
+    /// (`Practitioner/demo-<role>`). The token's `sub` is the new user's name.
+    pub async fn user_token_in(
+        &self,
+        role: &str,
+        scopes: &str,
+        patient: Option<&str>,
+        classes: &[&str],
+    ) -> TokenResponse {
+        let username = format!("{role}-{}", &Uuid::new_v4().simple().to_string()[..12]);
+        let password = random_token();
+        let entry: UserEntry = serde_json::from_value(json!({
+            "username": username,
+            "password": password,
+            "role": role,
+            "fhirUser": format!("Practitioner/demo-{role}"),
+            "classes": classes,
+        }))
+        .unwrap_or_else(|error| panic!("a user of role '{role}': {error}"));
+        let user = entry
+            .into_user(&self.state.passwords)
+            .await
+            .unwrap_or_else(|error| panic!("a user of role '{role}' in {classes:?}: {error}"));
+        self.store.insert_user(&user).await.unwrap();
+        self.sign_in(&username, &password, scopes, patient).await
+    }
+
+    /// Signs `username` in with `password` through the whole authorization-code flow.
+    async fn sign_in(
+        &self,
+        username: &str,
+        password: &str,
         scopes: &str,
         patient: Option<&str>,
     ) -> TokenResponse {
@@ -284,19 +332,18 @@ impl TestIdentity {
         let page = sign_in.text().await.unwrap();
         let request = hidden_field(&page, "request");
         let csrf = hidden_field(&page, "csrf");
-        let password = format!("{role}-wardline");
         let signed_in = browser
             .post(format!("{}/auth/login", self.base_url()))
             .form(&[
                 ("request", request.as_str()),
                 ("csrf", csrf.as_str()),
-                ("username", role),
-                ("password", password.as_str()),
+                ("username", username),
+                ("password", password),
             ])
             .send()
             .await
             .unwrap();
-        assert_eq!(signed_in.status(), 303, "the demo user {role} signs in");
+        assert_eq!(signed_in.status(), 303, "the user {username} signs in");
         let consent_url = location(&signed_in);
         let consent = browser
             .get(format!("{}{consent_url}", self.base_url()))

@@ -205,3 +205,20 @@ fn every_migration_applied_before_the_split_is_in_one_set_unchanged() {
             .all(|migration| !store_versions.contains(&migration.version))
     );
 }
+
+#[test]
+fn the_identity_services_set_shares_no_version_with_the_others() {
+    // The identity service's migrations record their versions in the same table too.
+    let others: BTreeSet<i64> = event_store::store::migrator()
+        .iter()
+        .chain(fhir_search::schema::migrator().iter())
+        .map(|migration| migration.version)
+        .collect();
+    for migration in identity_service::store::migrator().iter() {
+        assert!(
+            !others.contains(&migration.version),
+            "identity migration {} has the version of another set's",
+            migration.version
+        );
+    }
+}

@@ -12,7 +12,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use fhir_model::{OperationOutcome, OutcomeIssue};
@@ -21,7 +21,6 @@ use service_kit::fhir_response::{EVENT_POSITION_HEADER, FhirError, fhir_json};
 
 use service_kit::auth::Caller;
 
-use crate::AppState;
 use crate::entry::{self, Entry};
 use crate::error::{EntryError, WriteError};
 use crate::plan::Scope;
@@ -29,14 +28,14 @@ use crate::request::{
     ReturnPreference, commit_context, now, read_json, require_resource_media_type,
     return_preference,
 };
-use crate::response::base_url;
+use crate::sandbox::Scoped;
 use crate::transaction::{self, EntryResult};
 
 /// The most entries one Bundle may hold.
 const MAX_ENTRIES: usize = 10_000;
 
 pub(crate) async fn post(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Caller(principal): Caller,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -57,7 +56,7 @@ pub(crate) async fn post(
         ))
         .into());
     }
-    let base = base_url(&state.settings.public_url, &headers);
+    let base = state.fhir_base(&headers);
     let representation = return_preference(&headers) == ReturnPreference::Representation
         && headers.contains_key("prefer");
     match kind {
@@ -67,13 +66,14 @@ pub(crate) async fn post(
                 entries.push(entry::read(index, raw).map_err(|error| fail(Some(index), error))?);
             }
             check_full_urls(&entries)?;
-            let context = commit_context(
+            let mut context = commit_context(
                 &principal,
                 &headers,
                 Some(peer),
                 &state.settings.proxies,
                 now(),
             );
+            context.metadata.sandbox = state.sandbox_tag();
             let results = transaction::run(&state, &principal, &context, entries, Scope::Bundle)
                 .await
                 .map_err(|EntryError { index, error }| fail(index, error))?;
@@ -89,13 +89,14 @@ pub(crate) async fn post(
             for (index, raw) in raw_entries.iter().enumerate() {
                 let outcome = match entry::read(index, raw) {
                     Ok(entry) => {
-                        let context = commit_context(
+                        let mut context = commit_context(
                             &principal,
                             &headers,
                             Some(peer),
                             &state.settings.proxies,
                             now(),
                         );
+                        context.metadata.sandbox = state.sandbox_tag();
                         transaction::run_one(&state, &principal, &context, entry, Scope::Bundle)
                             .await
                             .map_err(|failure| failure.error)

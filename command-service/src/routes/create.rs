@@ -4,20 +4,20 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{perform, resource_type};
 use service_kit::auth::Caller;
 
-use crate::AppState;
 use crate::entry::{Entry, Method, Target};
 use crate::error::WriteError;
 use crate::request::{read_json, require_resource_media_type};
+use crate::sandbox::Scoped;
 
 pub(crate) async fn create(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Caller(principal): Caller,
     Path(type_name): Path<String>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -5,20 +5,20 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::{perform, required_criteria, resource_id, resource_type};
 use service_kit::auth::Caller;
 
-use crate::AppState;
 use crate::entry::{Entry, Method, Target};
 use crate::error::WriteError;
 use crate::request::if_match;
+use crate::sandbox::Scoped;
 
 pub(crate) async fn delete(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Caller(principal): Caller,
     Path((type_name, id_text)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -33,7 +33,7 @@ pub(crate) async fn delete(
 }
 
 pub(crate) async fn conditional_delete(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Caller(principal): Caller,
     Path(type_name): Path<String>,
     RawQuery(query): RawQuery,

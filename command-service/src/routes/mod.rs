@@ -23,10 +23,19 @@ use crate::entry::{Entry, Method};
 use crate::error::WriteError;
 use crate::plan::Scope;
 use crate::request::{commit_context, now};
-use crate::response::{base_url, write_response};
+use crate::response::write_response;
 use crate::transaction::{self, EntryResult};
 
 pub(crate) fn router(state: AppState) -> Router {
+    // A sandbox's prefix is taken off the path before the FHIR routes are matched, so it wraps
+    // them as a service; the teaching API is beside them.
+    let fhir = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(service_kit::sandbox_path::route))
+        .service(fhir_routes(state.clone()));
+    crate::teaching::router(state).fallback_service(fhir)
+}
+
+fn fhir_routes(state: AppState) -> Router {
     Router::new()
         .route(
             "/fhir",
@@ -76,13 +85,14 @@ pub(crate) async fn perform(
     peer: SocketAddr,
     entry: Entry,
 ) -> Result<Response, WriteError> {
-    let context = commit_context(
+    let mut context = commit_context(
         principal,
         headers,
         Some(peer),
         &state.settings.proxies,
         now(),
     );
+    context.metadata.sandbox = state.sandbox_tag();
     let result = transaction::run_one(state, principal, &context, entry, Scope::Request)
         .await
         .map_err(|failure| failure.error)?;
@@ -108,7 +118,7 @@ pub(crate) async fn perform(
         }
         .to_owned()
     });
-    let base = base_url(&state.settings.public_url, headers);
+    let base = state.fhir_base(headers);
     Ok(write_response(
         outcome,
         resource_type.as_str(),

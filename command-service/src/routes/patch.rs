@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
@@ -15,9 +15,10 @@ use crate::AppState;
 use crate::entry::{Entry, Method, Target};
 use crate::error::WriteError;
 use crate::request::{if_match, read_json, require_patch_media_type};
+use crate::sandbox::Scoped;
 
 pub(crate) async fn patch(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Caller(principal): Caller,
     Path((type_name, id_text)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -30,7 +31,7 @@ pub(crate) async fn patch(
 }
 
 pub(crate) async fn conditional_patch(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Caller(principal): Caller,
     Path(type_name): Path<String>,
     RawQuery(query): RawQuery,

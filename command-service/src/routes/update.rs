@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery};
 use axum::http::HeaderMap;
 use axum::response::Response;
 
@@ -16,9 +16,10 @@ use crate::AppState;
 use crate::entry::{Entry, Method, Target};
 use crate::error::WriteError;
 use crate::request::{if_match, read_json, require_resource_media_type};
+use crate::sandbox::Scoped;
 
 pub(crate) async fn update(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Caller(principal): Caller,
     Path((type_name, id_text)): Path<(String, String)>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -31,7 +32,7 @@ pub(crate) async fn update(
 }
 
 pub(crate) async fn conditional_update(
-    State(state): State<AppState>,
+    Scoped(state): Scoped,
     Caller(principal): Caller,
     Path(type_name): Path<String>,
     RawQuery(query): RawQuery,

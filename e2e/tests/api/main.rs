@@ -14,6 +14,7 @@ mod helpers;
 mod limits;
 mod request_id;
 mod routing;
+mod sandboxes;
 mod smart_launch;
 mod tls;
 mod websocket;

@@ -34,6 +34,7 @@ pub fn context() -> CommitContext {
             source_address: None,
             forwarded_for: None,
             reason: None,
+            sandbox: None,
         },
     }
 }

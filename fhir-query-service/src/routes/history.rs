@@ -45,8 +45,8 @@ pub(crate) async fn instance(
                     .await
             }
             None => {
-                state
-                    .store
+                caller
+                    .store(&state)
                     .latest(resource_type.as_str(), id.as_str())
                     .await
             }
@@ -72,8 +72,8 @@ pub(crate) async fn instance(
             ));
         }
     }
-    let total = state
-        .store
+    let total = caller
+        .store(&state)
         .version_count(
             resource_type.as_str(),
             id.as_str(),
@@ -288,16 +288,16 @@ async fn history(
         limit: parameters.count + 1,
     };
     if parameters.summary == Some(Summary::Count) {
-        let total = state
-            .store
+        let total = caller
+            .store(state)
             .history_count(&history_query)
             .await
             .map_err(FhirError::internal)?;
         let bundle = json!({"resourceType": "Bundle", "type": "history", "total": total});
         return Ok(fhir_json(StatusCode::OK, bundle.to_string()));
     }
-    let events = state
-        .store
+    let events = caller
+        .store(state)
         .history(&history_query)
         .await
         .map_err(FhirError::internal)?;

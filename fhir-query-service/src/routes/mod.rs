@@ -49,6 +49,9 @@ impl AppState {
     /// The FHIR base the caller reads: the live base, or the past it asked for under it.
     fn fhir_base(&self, caller: &crate::access::Caller) -> String {
         let base = self.base_url(&caller.headers);
+        if let Some(sandbox) = &caller.sandbox {
+            return service_kit::sandbox_path::sandbox_base(&base, &sandbox.name);
+        }
         match caller.past {
             Some(past) => past.base(&base),
             None => base,
@@ -63,9 +66,10 @@ impl FromRef<AppState> for EventStore {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    // The past's segment is taken out of the path before the routes are matched, so it wraps
-    // the routes as a service rather than being one of their layers.
+    // A sandbox's prefix and the past's segment are taken out of the path before the routes
+    // are matched, so they wrap the routes as a service rather than being their layers.
     let routes = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(service_kit::sandbox_path::route))
         .layer(axum::middleware::from_fn(crate::past::route))
         .service(routes(state));
     Router::new().fallback_service(routes)

@@ -39,6 +39,17 @@ pub(crate) async fn read(
         let then = visible(&state, &caller, &access, resource_type, &id, then).await?;
         return respond(then, &resource_type, &id, None, headers);
     }
+    if caller.sandbox.is_some() {
+        // A sandbox is read from its streams: the cache holds the live record only.
+        let latest = caller
+            .store(&state)
+            .latest(resource_type.as_str(), id.as_str())
+            .await
+            .map_err(FhirError::internal)?
+            .map(version_of);
+        let latest = visible(&state, &caller, &access, resource_type, &id, latest).await?;
+        return respond(latest, &resource_type, &id, None, headers);
+    }
     if let Some(cached) = state.cache.get(resource_type.as_str(), id.as_str()).await {
         let cached = visible(&state, &caller, &access, resource_type, &id, Some(cached)).await?;
         return respond(cached, &resource_type, &id, None, headers);
@@ -115,6 +126,7 @@ async fn matches_restrictions(
         compartment,
         client: caller.client.clone(),
         view: caller.view(),
+        record: caller.record(),
     };
     let query = state.searcher.parse(types, &request)?;
     let bundle = state.searcher.search(&query, &request).await?;
@@ -147,8 +159,8 @@ pub(crate) async fn vread(
                 format!("'{version_text}' is not a version of {resource_type}/{id}"),
             )
         })?;
-    let event = state
-        .store
+    let event = caller
+        .store(&state)
         .version(resource_type.as_str(), id.as_str(), version)
         .await
         .map_err(FhirError::internal)?

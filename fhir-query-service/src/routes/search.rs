@@ -240,7 +240,10 @@ async fn system_search(
 ) -> Result<Response, FhirError> {
     let base = state.fhir_base(caller);
     if let Some(page) = page_request(&params)? {
-        let mut bundle = state.searcher.page(&page, &base, caller.view()).await?;
+        let mut bundle = state
+            .searcher
+            .page(&page, &base, caller.view(), caller.record())
+            .await?;
         caller.filter_bundle(&state, &mut bundle, false);
         return Ok(respond(&bundle));
     }
@@ -307,6 +310,7 @@ fn request(
         compartment: None,
         client: caller.client.clone(),
         view: caller.view(),
+        record: caller.record(),
     }
 }
 

@@ -28,6 +28,7 @@ use std::collections::HashSet;
 use std::sync::LazyLock;
 use std::time::Duration;
 
+use event_store::{EventStore, Record};
 use fhir_search::compartment;
 use fhir_search::query::{self, Include, SearchQuery, Summary, Total};
 use fhir_search::schema::{hfj_res_link, hfj_resource, search_result};
@@ -109,8 +110,10 @@ pub struct Request {
     pub compartment: Option<compartment::PatientCompartment>,
     /// Who asked (the address the edge reports), for the bound on kept result lists.
     pub client: String,
-    /// The present, or the past position searched (`/fhir/_asof/...`).
+    /// The present, a sandbox, or the past position searched (`/fhir/_asof/...`).
     pub view: View,
+    /// The streams resources are read from: the live record's, or the sandbox's.
+    pub record: Record,
 }
 
 /// A page of a kept result list: `_getpages=<id>&_getpagesoffset=<n>&_count=<m>`.
@@ -125,6 +128,8 @@ pub struct PageRequest {
 #[derive(Clone)]
 pub struct Searcher {
     pool: PgPool,
+    /// Where a sandbox's resources are read (the live record's come from the cache first).
+    store: EventStore,
     registry: &'static Registry,
     /// The base that absolute references to this server start with (as the projector sees it).
     reference_base: String,
@@ -145,9 +150,15 @@ struct Page {
 }
 
 impl Searcher {
-    pub fn new(pool: PgPool, reference_base: String, cache: ResourceCache, budget: Budget) -> Self {
+    pub fn new(
+        store: EventStore,
+        reference_base: String,
+        cache: ResourceCache,
+        budget: Budget,
+    ) -> Self {
         Self {
-            pool,
+            pool: store.pool().clone(),
+            store,
             registry: Registry::r4(),
             reference_base,
             cache,
@@ -272,7 +283,7 @@ impl Searcher {
             list,
         };
         let (resources, included) = self
-            .resources(session, query, &page.named, request.view)
+            .resources(session, query, &page.named, request.view, &request.record)
             .await?;
         Ok(self.bundle(query, request, resources, &page, &included))
     }
@@ -283,9 +294,10 @@ impl Searcher {
         page: &PageRequest,
         base: &str,
         view: View,
+        record: Record,
     ) -> Result<Value, SearchError> {
         let mut session = Session::begin(&self.pool, self.budget.statement_timeout).await?;
-        let bundle = self.page_in(&mut session, page, base, view).await;
+        let bundle = self.page_in(&mut session, page, base, view, record).await;
         let finished = session.finish().await;
         let bundle = bundle?;
         finished?;
@@ -298,6 +310,7 @@ impl Searcher {
         page: &PageRequest,
         base: &str,
         view: View,
+        record: Record,
     ) -> Result<Value, SearchError> {
         // Held until the page is read, so no rebuild can swap the table between the check of
         // the generation and the reading of the page's rows.
@@ -315,7 +328,11 @@ impl Searcher {
         }
         // A list pages through the record it was searched in: the present's lists are not
         // served at a past base, nor one past's at another.
-        if view_of(row.get(search_result::ASOF)) != view {
+        let searched_in: (Option<i64>, Option<i64>) = (
+            row.get(search_result::ASOF),
+            row.get(search_result::PARTITION),
+        );
+        if searched_in != kept(view) {
             return Err(SearchError::UnknownPage(page.id.to_string()));
         }
         let path: String = row.get(search_result::PATH);
@@ -330,6 +347,7 @@ impl Searcher {
             compartment: None,
             client: String::new(),
             view,
+            record,
         };
         let mut query = self.parse(types_of(&request.path, &request.params)?, &request)?;
         if let Some(count) = page.count {
@@ -338,13 +356,13 @@ impl Searcher {
         let offset = page.offset.min(all.len());
         let ids: Vec<i64> = all.iter().skip(offset).take(query.count).copied().collect();
         let page_data = Page {
-            named: self.names(session.connection()?, &ids).await?,
+            named: self.names(session.connection()?, &ids, view).await?,
             offset,
             total: total.and_then(|total| usize::try_from(total).ok()),
             list: Some((page.id, all.len())),
         };
         let (resources, included) = self
-            .resources(session, &query, &page_data.named, view)
+            .resources(session, &query, &page_data.named, view, &request.record)
             .await?;
         Ok(self.bundle(&query, &request, resources, &page_data, &included))
     }
@@ -380,10 +398,8 @@ impl Searcher {
             .bind(matches)
             .bind(total.map(|total| total as i64))
             .bind(&request.client)
-            .bind(match request.view {
-                View::Live => None,
-                View::AsOf(position) => Some(position),
-            })
+            .bind(kept(request.view).0)
+            .bind(kept(request.view).1)
             .execute(&mut *connection)
             .await?;
         sqlx::query(&DELETE_BEYOND_CLIENT_BOUND)
@@ -412,8 +428,9 @@ impl Searcher {
         query: &SearchQuery,
         page: &[Named],
         view: View,
+        record: &Record,
     ) -> Result<(Vec<Value>, Vec<Value>), SearchError> {
-        let resources = self.fetch(page, view).await?;
+        let resources = self.fetch(page, view, record).await?;
         if query.includes.is_empty() && query.revincludes.is_empty() {
             return Ok((resources, Vec::new()));
         }
@@ -441,8 +458,10 @@ impl Searcher {
             frontier = fresh;
         }
         included_ids.truncate(INCLUDE_CAP);
-        let named = self.names(session.connection()?, &included_ids).await?;
-        let included = self.fetch(&named, view).await?;
+        let named = self
+            .names(session.connection()?, &included_ids, view)
+            .await?;
+        let included = self.fetch(&named, view, record).await?;
         Ok((resources, included))
     }
 
@@ -451,11 +470,16 @@ impl Searcher {
         &self,
         connection: &mut PgConnection,
         ids: &[i64],
+        view: View,
     ) -> Result<Vec<Named>, SearchError> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(sqlx::query_as(&NAMES)
+        let statement = match view {
+            View::Sandbox { .. } => &*SANDBOX_NAMES,
+            View::Live | View::AsOf(_) => &*NAMES,
+        };
+        Ok(sqlx::query_as(statement)
             .bind(ids)
             .fetch_all(connection)
             .await?)
@@ -464,12 +488,19 @@ impl Searcher {
     /// The current versions of `named`, in that order; deleted ones are left out. Cached
     /// versions are taken from Redis; the others are read from the event store and cached.
     /// For a past, the versions of then, from the event store.
-    async fn fetch(&self, named: &[Named], view: View) -> Result<Vec<Value>, SearchError> {
+    async fn fetch(
+        &self,
+        named: &[Named],
+        view: View,
+        record: &Record,
+    ) -> Result<Vec<Value>, SearchError> {
         if named.is_empty() {
             return Ok(Vec::new());
         }
-        if let View::AsOf(position) = view {
-            return self.fetch_past(named, position).await;
+        match view {
+            View::AsOf(position) => return self.fetch_past(named, position).await,
+            View::Sandbox { .. } => return self.fetch_sandbox(named, record).await,
+            View::Live => {}
         }
         let keys: Vec<(&str, &str)> = named
             .iter()
@@ -542,6 +573,34 @@ impl Searcher {
             .iter()
             .filter_map(|(pk, _, _)| read.remove(pk))
             .map(|resource| serde_json::from_str(&resource).map_err(SearchError::Stored))
+            .collect()
+    }
+
+    /// The current versions of `named` in a sandbox, from its streams, in that order; deleted
+    /// ones left out.
+    async fn fetch_sandbox(
+        &self,
+        named: &[Named],
+        record: &Record,
+    ) -> Result<Vec<Value>, SearchError> {
+        let streams: Vec<(String, String)> = named
+            .iter()
+            .map(|(_, resource_type, id)| (resource_type.clone(), id.clone()))
+            .collect();
+        let mut heads = self
+            .store
+            .within(record.clone())
+            .latest_many(&streams)
+            .await
+            .map_err(|error| match error {
+                event_store::StoreError::Database(error) => SearchError::Database(error),
+                other => SearchError::Database(sqlx::Error::Protocol(other.to_string())),
+            })?;
+        streams
+            .into_iter()
+            .filter_map(|stream| heads.remove(&stream))
+            .filter(|event| !event.is_delete())
+            .map(|event| serde_json::from_str(&event.resource).map_err(SearchError::Stored))
             .collect()
     }
 
@@ -702,9 +761,13 @@ fn outcome_of_ignored(query: &SearchQuery) -> Value {
     json!({"resourceType": "OperationOutcome", "issue": issues})
 }
 
-/// The search view a kept list's `asof` names.
-fn view_of(asof: Option<i64>) -> View {
-    asof.map_or(View::Live, View::AsOf)
+/// What a kept list records of the view it was searched in: `(asof, partition)`.
+fn kept(view: View) -> (Option<i64>, Option<i64>) {
+    match view {
+        View::Live => (None, None),
+        View::AsOf(position) => (Some(position), None),
+        View::Sandbox { partition, .. } => (None, Some(partition)),
+    }
 }
 
 /// Targets of `include` from the resources `from`.
@@ -716,7 +779,7 @@ async fn forward(
 ) -> Result<Vec<i64>, SearchError> {
     let statement = match view {
         View::Live => std::borrow::Cow::Borrowed(FORWARD.as_str()),
-        View::AsOf(_) => std::borrow::Cow::Owned(forward_statement(view)),
+        View::AsOf(_) | View::Sandbox { .. } => std::borrow::Cow::Owned(forward_statement(view)),
     };
     let rows = sqlx::query(&statement)
         .bind(from)
@@ -737,7 +800,7 @@ async fn reverse(
 ) -> Result<Vec<i64>, SearchError> {
     let statement = match view {
         View::Live => std::borrow::Cow::Borrowed(REVERSE.as_str()),
-        View::AsOf(_) => std::borrow::Cow::Owned(reverse_statement(view)),
+        View::AsOf(_) | View::Sandbox { .. } => std::borrow::Cow::Owned(reverse_statement(view)),
     };
     let rows = sqlx::query(&statement)
         .bind(to)
@@ -761,21 +824,25 @@ static LOCK_RESOURCES: LazyLock<String> = LazyLock::new(|| {
 
 /// A kept list, unexpired, and whether it belongs to the live projection.
 static READ_KEPT: LazyLock<String> = LazyLock::new(|| {
-    use search_result::{ASOF, CREATED_AT, GENERATION, ID, PARAMS, PATH, RES_PKS, TABLE, TOTAL};
+    use search_result::{
+        ASOF, CREATED_AT, GENERATION, ID, PARAMS, PARTITION, PATH, RES_PKS, TABLE, TOTAL,
+    };
     let resources = hfj_resource::TABLE;
     format!(
-        "SELECT {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, {ASOF}, \
+        "SELECT {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, {ASOF}, {PARTITION}, \
          {GENERATION} IS NOT DISTINCT FROM 'public.{resources}'::regclass::oid AS current \
          FROM {TABLE} WHERE {ID} = $1 AND {CREATED_AT} > now() - make_interval(secs => $2)"
     )
 });
 
 static INSERT_KEPT: LazyLock<String> = LazyLock::new(|| {
-    use search_result::{ASOF, CLIENT, GENERATION, ID, PARAMS, PATH, RES_PKS, TABLE, TOTAL};
+    use search_result::{
+        ASOF, CLIENT, GENERATION, ID, PARAMS, PARTITION, PATH, RES_PKS, TABLE, TOTAL,
+    };
     let resources = hfj_resource::TABLE;
     format!(
-        "INSERT INTO {TABLE} ({ID}, {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, {GENERATION}, {CLIENT}, {ASOF}) \
-         VALUES ($1, $2, $3, $4, $5, 'public.{resources}'::regclass, $6, $7)"
+        "INSERT INTO {TABLE} ({ID}, {PATH}, {PARAMS}, {RES_PKS}, {TOTAL}, {GENERATION}, {CLIENT}, {ASOF}, {PARTITION}) \
+         VALUES ($1, $2, $3, $4, $5, 'public.{resources}'::regclass, $6, $7, $8)"
     )
 });
 
@@ -794,6 +861,22 @@ static DELETE_EXPIRED: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// Types and ids of `res_pk`s, in the order given.
+/// Types and ids of `res_pk`s of a sandbox (its own resources' keys are in
+/// `hfj_sandbox_resource`), in the order given.
+static SANDBOX_NAMES: LazyLock<String> = LazyLock::new(|| {
+    use fhir_search::schema::hfj_sandbox_resource as own;
+    use hfj_resource::{RES_ID, RES_PK, RES_TYPE, TABLE};
+    format!(
+        "SELECT p.pk, r.{RES_TYPE}, r.{RES_ID} FROM unnest($1::bigint[]) WITH ORDINALITY AS p(pk, ord) \
+         JOIN (SELECT {RES_PK}, {RES_TYPE}, {RES_ID} FROM {TABLE} \
+               UNION ALL SELECT {}, {}, {} FROM {}) r ON r.{RES_PK} = p.pk ORDER BY p.ord",
+        own::RES_PK,
+        own::RES_TYPE,
+        own::RES_ID,
+        own::TABLE
+    )
+});
+
 static NAMES: LazyLock<String> = LazyLock::new(|| {
     use hfj_resource::{RES_ID, RES_PK, RES_TYPE, TABLE};
     format!(
@@ -827,7 +910,7 @@ fn forward_statement(view: View) -> String {
     let (links, resources) = (view.rows(hfj_res_link::TABLE), view.resources());
     let sources = match view {
         View::Live => format!("{links} l"),
-        View::AsOf(_) => format!(
+        View::AsOf(_) | View::Sandbox { .. } => format!(
             "{resources} f JOIN {links} l ON l.{RES_PK} = f.{RES_PK}{}",
             view.same_version("l", "f")
         ),

@@ -149,8 +149,8 @@ async fn many_names(app: &TestApp, rows: i64) {
     .await
     .unwrap();
     sqlx::query(
-        "INSERT INTO hfj_spidx_string (res_pk, res_type, sp_name, value_normalized, value_exact, hash_exact) \
-         SELECT n, 'Patient', 'name', 'name-' || n, 'name-' || n, n FROM generate_series(1000001, 1000000 + $1) n",
+        "INSERT INTO hfj_spidx_string (res_pk, res_ver, res_type, sp_name, value_normalized, value_exact, hash_exact) \
+         SELECT n, 1, 'Patient', 'name', 'name-' || n, 'name-' || n, n FROM generate_series(1000001, 1000000 + $1) n",
     )
     .bind(rows)
     .execute(&app.database)

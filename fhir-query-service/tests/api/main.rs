@@ -11,6 +11,7 @@ mod history;
 mod hostile;
 mod metadata;
 mod oracle;
+mod past;
 mod path_errors;
 mod read;
 mod search;

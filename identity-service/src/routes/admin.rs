@@ -38,7 +38,7 @@ pub async fn list_users(
     Ok(Json(state.store.users().await?).into_response())
 }
 
-/// `POST /auth/admin/users`: `{username, password, role, fhirUser?, name?}`.
+/// `POST /auth/admin/users`: `{username, password, role, fhirUser?, name?, classes?}`.
 pub async fn create_user(
     State(state): State<AppState>,
     headers: HeaderMap,

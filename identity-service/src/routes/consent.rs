@@ -253,6 +253,7 @@ async fn start(
         encounter,
         fhir_user: user.fhir_user.clone(),
         name: user.display_name.clone(),
+        classes: user.classes.clone(),
         need_patient_banner: pending.launch.is_none(),
         aud: pending.aud.clone(),
         created,

@@ -355,6 +355,7 @@ async fn client_credentials(
         encounter: None,
         fhir_user: None,
         name: None,
+        classes: Vec::new(),
         need_patient_banner: false,
         aud,
         created,

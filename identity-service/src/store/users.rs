@@ -1,4 +1,5 @@
-//! Users: a name, a password hash, a role, and who they are in FHIR (`fhirUser`).
+//! Users: a name, a password hash, a role, who they are in FHIR (`fhirUser`), and the
+//! teaching classes they belong to.
 
 use access_policy::Role;
 use serde::Serialize;
@@ -20,9 +21,13 @@ pub struct User {
     pub fhir_user: Option<String>,
     #[serde(rename = "name", skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+    /// The teaching classes the user belongs to (`demo`), which their tokens carry
+    /// (`classes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<String>,
 }
 
-const COLUMNS: &str = "username, password_hash, role, fhir_user, display_name";
+const COLUMNS: &str = "username, password_hash, role, fhir_user, display_name, classes";
 
 impl Store {
     pub async fn user(&self, username: &str) -> Result<Option<User>, StoreError> {
@@ -51,7 +56,7 @@ impl Store {
     pub async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         bind(
             sqlx::query(&format!(
-                "INSERT INTO identity_user ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)"
+                "INSERT INTO identity_user ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)"
             )),
             user,
         )
@@ -65,16 +70,34 @@ impl Store {
     pub async fn put_user(&self, user: &User) -> Result<(), StoreError> {
         bind(
             sqlx::query(&format!(
-                "INSERT INTO identity_user ({COLUMNS}) VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO identity_user ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash,
                      role = EXCLUDED.role, fhir_user = EXCLUDED.fhir_user,
-                     display_name = EXCLUDED.display_name"
+                     display_name = EXCLUDED.display_name, classes = EXCLUDED.classes"
             )),
             user,
         )
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Puts the user in `classes` if they are in no class yet (a demo user stored before users
+    /// had classes); whether they were.
+    pub async fn set_classes_if_none(
+        &self,
+        username: &str,
+        classes: &[String],
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE identity_user SET classes = $2 WHERE username = $1 AND classes = '{}'",
+        )
+        .bind(username)
+        .bind(classes)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
     }
 
     /// Whether a user of that name exists.
@@ -109,6 +132,7 @@ fn bind<'q>(
         .bind(user.role.as_str())
         .bind(&user.fhir_user)
         .bind(&user.display_name)
+        .bind(&user.classes)
 }
 
 fn user(row: &PgRow) -> Result<User, StoreError> {
@@ -123,5 +147,6 @@ fn user(row: &PgRow) -> Result<User, StoreError> {
             })?,
         fhir_user: row.try_get("fhir_user")?,
         display_name: row.try_get("display_name")?,
+        classes: row.try_get("classes")?,
     })
 }

@@ -28,6 +28,10 @@ pub struct Session {
     #[serde(rename = "fhirUser")]
     pub fhir_user: Option<String>,
     pub name: Option<String>,
+    /// The teaching classes of the user when they signed in (the tokens' `classes`); none for
+    /// a backend service, and for a session stored before sessions had them.
+    #[serde(default)]
+    pub classes: Vec<String>,
     /// Whether the app should show the patient's banner (a standalone launch; in an EHR
     /// launch the EHR shows it).
     #[serde(default)]

@@ -394,6 +394,7 @@ async fn main() -> anyhow::Result<()> {
                 role: access_policy::Role::Nurse,
                 fhir_user: Some(format!("Practitioner/bench-{worker}")),
                 display_name: Some(format!("Bench Nurse {worker}")),
+                classes: Vec::new(),
             })
             .await?;
     }

@@ -78,7 +78,7 @@ async fn an_updated_resource_has_only_its_latest_rows_and_a_deleted_one_none() {
 }
 
 /// A history of 40 resources with several versions each, some deleted (and one deleted and
-/// created again), positions in commit order.
+/// created again), and a sandbox's versions of ten of them, positions in commit order.
 fn history() -> Vec<Change> {
     let mut random = rand::rngs::StdRng::seed_from_u64(7);
     let mut changes = Vec::new();
@@ -102,7 +102,26 @@ fn history() -> Vec<Change> {
                     + chrono::Duration::seconds(position),
                 deleted,
                 resource: named(&id, &family),
+                partition: 0,
             });
+        }
+        // A sandbox forked after round 2 rewrites some of them in its own partition.
+        if round >= 3 {
+            for n in 20..30 {
+                let id = format!("p{n}");
+                position += 1;
+                changes.push(Change {
+                    position,
+                    resource_type: "Patient".to_owned(),
+                    resource_id: id.clone(),
+                    version: round,
+                    recorded_at: Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+                        + chrono::Duration::seconds(position),
+                    deleted: n == 29 && round == 5,
+                    resource: named(&id, &format!("Sandbox{n}v{round}")),
+                    partition: 7,
+                });
+            }
         }
     }
     changes

@@ -271,7 +271,9 @@ pub async fn snapshot(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
     for table in projection_service::tables::ROW_TABLES.iter().chain(twins) {
         let rows: Vec<(String,)> = sqlx::query_as(&format!(
             "SELECT r.res_type || '/' || r.res_id || ' ' || (to_jsonb(t) - 'res_pk')::text \
-             FROM {table} t JOIN hfj_resource r USING (res_pk) ORDER BY 1"
+             FROM {table} t JOIN (SELECT res_pk, res_type, res_id FROM hfj_resource \
+                 UNION ALL SELECT res_pk, res_type, res_id || ' sandbox ' || partition FROM hfj_sandbox_resource) r \
+             USING (res_pk) ORDER BY 1"
         ))
         .fetch_all(pool)
         .await
@@ -300,6 +302,16 @@ pub async fn snapshot(pool: &PgPool) -> BTreeMap<String, Vec<String>> {
     tables.insert(
         "hfj_res_ver".to_owned(),
         versions.into_iter().map(|(row,)| row).collect(),
+    );
+    let sandboxed: Vec<(String,)> = sqlx::query_as(
+        "SELECT (to_jsonb(s) - 'res_pk')::text FROM hfj_sandbox_resource s ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    tables.insert(
+        "hfj_sandbox_resource".to_owned(),
+        sandboxed.into_iter().map(|(row,)| row).collect(),
     );
     tables
 }

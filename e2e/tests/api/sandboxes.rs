@@ -1,0 +1,534 @@
+//! Teaching sandboxes through the edge (ADR 0014): managed at `/teaching/sandboxes`, each a
+//! full FHIR base at `/sandbox/<name>/fhir` that starts as the live record and keeps its writes
+//! to itself, and the live record's to the live record.
+
+use reqwest::{Method, Response};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_outcome, header, patient, position};
+
+/// A client of the edge with one token.
+struct As<'a> {
+    app: &'a TestApp,
+    token: String,
+}
+
+impl As<'_> {
+    async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut request = self.app.request(method, path).bearer_auth(&self.token);
+        if let Some(body) = body {
+            let media = if path.starts_with("/teaching") {
+                "application/json"
+            } else {
+                "application/fhir+json"
+            };
+            request = request.header("content-type", media).body(body.to_string());
+        }
+        request.send().await.unwrap()
+    }
+
+    async fn json(&self, method: Method, path: &str, body: Option<&Value>, status: u16) -> Value {
+        let response = self.send(method.clone(), path, body).await;
+        let got = response.status();
+        let text = response.text().await.unwrap();
+        assert_eq!(got, status, "{method} {path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+
+    /// A search or read after the write at `position` is indexed.
+    async fn read_after(&self, path: &str, position: i64) -> Response {
+        self.app
+            .request(Method::GET, path)
+            .bearer_auth(&self.token)
+            .header("x-event-position", position.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn ids_after(&self, path: &str, position: i64) -> Vec<String> {
+        let response = self.read_after(path, position).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        let bundle: Value = response.json().await.unwrap();
+        let mut ids: Vec<String> = bundle["entry"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter_map(|entry| entry["resource"]["id"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+}
+
+async fn instructor(app: &TestApp) -> As<'_> {
+    As {
+        app,
+        token: app.user_token("instructor", "user/*.cruds", None).await,
+    }
+}
+
+/// The life of a sandbox: forked from the live record, written on both sides, isolated both
+/// ways (reads, searches, history, conditional writes, another sandbox), and reset to exactly
+/// where it started.
+#[tokio::test]
+async fn a_sandbox_starts_as_the_record_and_keeps_its_writes_to_itself() {
+    let app = TestApp::spawn().await;
+    let teacher = instructor(&app).await;
+    let (before, _) = app.create(&patient("Forked")).await;
+    let id = before["id"].as_str().unwrap().to_owned();
+    let mut identified = patient("Identified");
+    identified["identifier"] = json!([{"system": "urn:sandbox-test", "value": "live-1"}]);
+    let (_, fork) = app.create(&identified).await;
+
+    let created = teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes",
+            Some(&json!({"name": "night-shift", "class": "demo", "description": "Bay 3 at 02:00"})),
+            201,
+        )
+        .await;
+    assert_eq!(created["start"]["position"], fork);
+    assert_eq!(
+        created["fhirBase"],
+        format!("{}/sandbox/night-shift/fhir", app.edge.base())
+    );
+    teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes",
+            Some(&json!({"name": "other-class", "class": "other"})),
+            201,
+        )
+        .await;
+    let base = "/sandbox/night-shift/fhir";
+    let start_read = teacher
+        .read_after(&format!("{base}/Patient/{id}"), fork)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&start_read).unwrap()["name"][0]["family"],
+        "Forked"
+    );
+
+    // The live record moves on after the fork; the sandbox does not see it.
+    let mut live = before.clone();
+    live["name"][0]["family"] = json!("LiveAfterFork");
+    let response = app
+        .send_fhir(Method::PUT, &format!("/fhir/Patient/{id}"), &live)
+        .await;
+    assert_eq!(response.status(), 200);
+    let live_position = position(&response);
+    let (newcomer, _) = app.create(&patient("LiveNewcomer")).await;
+
+    // The sandbox writes: its version follows the fork's, If-Match included.
+    let mut practised = before.clone();
+    practised["name"][0]["family"] = json!("Practised");
+    let response = teacher
+        .app
+        .request(Method::PUT, &format!("{base}/Patient/{id}"))
+        .bearer_auth(&teacher.token)
+        .header("content-type", "application/fhir+json")
+        .header("if-match", "W/\"1\"")
+        .body(practised.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "etag"), Some("W/\"2\""));
+    let location = header(&response, "location").unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{}{base}/Patient/{id}", app.edge.base())),
+        "{location}"
+    );
+    let (sandboxed, written) = {
+        let response = teacher
+            .send(
+                Method::POST,
+                &format!("{base}/Patient"),
+                Some(&patient("OnlyInSandbox")),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let at = position(&response);
+        (response.json::<Value>().await.unwrap(), at)
+    };
+    let sandboxed_id = sandboxed["id"].as_str().unwrap();
+
+    // Reads and searches on each side.
+    let live_read: Value = teacher
+        .read_after(&format!("/fhir/Patient/{id}"), written)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(live_read["name"][0]["family"], "LiveAfterFork");
+    let sandbox_read: Value = teacher
+        .read_after(&format!("{base}/Patient/{id}"), written)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sandbox_read["name"][0]["family"], "Practised");
+    assert_eq!(sandbox_read["meta"]["versionId"], "2");
+    assert_eq!(
+        teacher
+            .read_after(&format!("/fhir/Patient/{sandboxed_id}"), written)
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        teacher
+            .read_after(
+                &format!("{base}/Patient/{}", newcomer["id"].as_str().unwrap()),
+                written
+            )
+            .await
+            .status(),
+        404
+    );
+    assert!(
+        teacher
+            .ids_after("/fhir/Patient?family=practised", written)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        teacher
+            .ids_after(&format!("{base}/Patient?family=practised"), written)
+            .await,
+        [id.as_str()]
+    );
+    assert!(
+        teacher
+            .ids_after(&format!("{base}/Patient?family=liveafterfork"), written)
+            .await
+            .is_empty()
+    );
+    assert!(
+        teacher
+            .ids_after(&format!("{base}/Patient?family=livenewcomer"), written)
+            .await
+            .is_empty()
+    );
+    assert!(
+        teacher
+            .ids_after(
+                "/sandbox/other-class/fhir/Patient?family=practised",
+                written
+            )
+            .await
+            .is_empty()
+    );
+    let other_read: Value = teacher
+        .read_after(&format!("/sandbox/other-class/fhir/Patient/{id}"), written)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(other_read["name"][0]["family"], "Forked");
+
+    // History in the sandbox: the live version before the fork, then its own.
+    let history: Value = teacher
+        .read_after(&format!("{base}/Patient/{id}/_history"), written)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let families: Vec<&str> = history["entry"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["resource"]["name"][0]["family"].as_str().unwrap())
+        .collect();
+    assert_eq!(families, ["Practised", "Forked"]);
+    let full_url = history["entry"][0]["fullUrl"].as_str().unwrap();
+    assert!(
+        full_url.contains("/sandbox/night-shift/fhir/"),
+        "{full_url}"
+    );
+
+    // A conditional create in the sandbox matches what the sandbox sees.
+    let mut duplicate = patient("ConditionalTwin");
+    duplicate["identifier"] = json!([{"system": "urn:sandbox-test", "value": "live-1"}]);
+    let response = teacher
+        .app
+        .request(Method::POST, &format!("{base}/Patient"))
+        .bearer_auth(&teacher.token)
+        .header("content-type", "application/fhir+json")
+        .header("if-none-exist", "identifier=urn:sandbox-test|live-1")
+        .body(duplicate.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the fork's patient matches");
+    let mut sandbox_only = patient("ConditionalNew");
+    sandbox_only["identifier"] = json!([{"system": "urn:sandbox-test", "value": "sandbox-1"}]);
+    let response = teacher
+        .app
+        .request(Method::POST, &format!("{base}/Patient"))
+        .bearer_auth(&teacher.token)
+        .header("content-type", "application/fhir+json")
+        .header("if-none-exist", "identifier=urn:sandbox-test|sandbox-1")
+        .body(sandbox_only.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let conditional_at = position(&response);
+    let response = app
+        .request(Method::POST, "/fhir/Patient")
+        .header("content-type", "application/fhir+json")
+        .header("if-none-exist", "identifier=urn:sandbox-test|sandbox-1")
+        .header("x-event-position", conditional_at.to_string())
+        .body(sandbox_only.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        201,
+        "the live record has no such patient"
+    );
+
+    // A transaction in the sandbox.
+    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:7f1c1a8e-0000-4000-8000-000000000001",
+         "resource": patient("InTransaction"),
+         "request": {"method": "POST", "url": "Patient"}},
+        {"resource": {"resourceType": "Observation", "status": "final",
+            "code": {"text": "pulse"},
+            "subject": {"reference": "urn:uuid:7f1c1a8e-0000-4000-8000-000000000001"}},
+         "request": {"method": "POST", "url": "Observation"}}
+    ]});
+    let result = teacher.json(Method::POST, base, Some(&bundle), 200).await;
+    assert_eq!(result["type"], "transaction-response");
+    let after_bundle = app.event_count().await;
+    assert!(after_bundle > 0);
+
+    // The events are the sandbox's: tagged, in its partition, hash-chained from the fork.
+    let (partition, tag): (i64, Value) = sqlx::query_as(
+        "SELECT partition, metadata::jsonb -> 'sandbox' FROM fhir_event \
+         WHERE resource_type = 'Patient' AND resource_id = $1 AND version = 2 AND partition <> 0",
+    )
+    .bind(&id)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(tag["name"], "night-shift");
+    assert_eq!(tag["partition"], partition);
+    let sandbox_store =
+        app.store
+            .within(event_store::Record::Sandbox(event_store::SandboxRecord {
+                name: "night-shift".to_owned(),
+                partition,
+                fork,
+            }));
+    assert_eq!(
+        sandbox_store.verify_stream("Patient", &id).await.unwrap(),
+        None
+    );
+    assert_eq!(app.store.verify_stream("Patient", &id).await.unwrap(), None);
+
+    // Reset: back to the start exactly.
+    let reset = teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes/night-shift/reset",
+            None,
+            200,
+        )
+        .await;
+    assert_ne!(reset["run"], created["run"]);
+    let after_reset = teacher
+        .read_after(&format!("{base}/Patient/{id}"), live_position)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        after_reset, start_read,
+        "byte-identical to the read at the start"
+    );
+    assert_eq!(
+        teacher
+            .read_after(&format!("{base}/Patient/{sandboxed_id}"), live_position)
+            .await
+            .status(),
+        404
+    );
+    assert!(
+        teacher
+            .ids_after(&format!("{base}/Patient?family=practised"), live_position)
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        teacher
+            .ids_after(&format!("{base}/Patient?family=forked"), live_position)
+            .await,
+        [id.as_str()]
+    );
+
+    // Listing and deleting.
+    let listed = teacher
+        .json(Method::GET, "/teaching/sandboxes", None, 200)
+        .await;
+    let names: Vec<&str> = listed["sandboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|sandbox| sandbox["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["night-shift", "other-class"]);
+    let response = teacher
+        .send(Method::DELETE, "/teaching/sandboxes/other-class", None)
+        .await;
+    assert_eq!(response.status(), 204);
+    let gone = teacher
+        .send(Method::GET, "/sandbox/other-class/fhir/Patient", None)
+        .await;
+    assert_outcome(gone, 404, "not-found").await;
+    app.cleanup().await;
+}
+
+/// Who may do what: instructors manage sandboxes, students write only in their class's, and
+/// what names no sandbox, or no valid one, is refused with an OperationOutcome.
+#[tokio::test]
+async fn students_write_in_their_classes_sandboxes_only_and_bad_requests_are_refused() {
+    let app = TestApp::spawn().await;
+    let teacher = instructor(&app).await;
+    let student = As {
+        app: &app,
+        token: app.user_token("student", "user/*.cruds", None).await,
+    };
+    let nurse = As {
+        app: &app,
+        token: app.user_token("nurse", "user/*.cruds", None).await,
+    };
+    for (name, class) in [("demo-ward", "demo"), ("elsewhere", "another-class")] {
+        teacher
+            .json(
+                Method::POST,
+                "/teaching/sandboxes",
+                Some(&json!({"name": name, "class": class})),
+                201,
+            )
+            .await;
+    }
+    let observation =
+        json!({"resourceType": "Observation", "status": "final", "code": {"text": "pulse"}});
+
+    let response = student
+        .send(
+            Method::POST,
+            "/sandbox/demo-ward/fhir/Observation",
+            Some(&observation),
+        )
+        .await;
+    assert_eq!(response.status(), 201, "in their class's sandbox");
+    let outside = student
+        .send(
+            Method::POST,
+            "/sandbox/elsewhere/fhir/Observation",
+            Some(&observation),
+        )
+        .await;
+    let outcome = assert_outcome(outside, 403, "forbidden").await;
+    assert!(outcome.to_string().contains("another-class"), "{outcome}");
+    let live = student
+        .send(Method::POST, "/fhir/Observation", Some(&observation))
+        .await;
+    assert_outcome(live, 403, "forbidden").await;
+    let manage = student
+        .send(
+            Method::POST,
+            "/teaching/sandboxes",
+            Some(&json!({"name": "mine"})),
+        )
+        .await;
+    assert_outcome(manage, 403, "forbidden").await;
+    let reset = nurse
+        .send(Method::POST, "/teaching/sandboxes/demo-ward/reset", None)
+        .await;
+    assert_outcome(reset, 403, "forbidden").await;
+    // A nurse writes in any sandbox what a nurse writes in the live record.
+    let response = nurse
+        .send(
+            Method::POST,
+            "/sandbox/elsewhere/fhir/Observation",
+            Some(&observation),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+
+    // Unknown sandboxes, on both services and the API.
+    for (method, path) in [
+        (Method::GET, "/sandbox/nowhere/fhir/Patient"),
+        (Method::POST, "/sandbox/nowhere/fhir/Observation"),
+        (Method::GET, "/sandbox/Not_A_Name/fhir/Patient"),
+        (Method::GET, "/teaching/sandboxes/nowhere"),
+        (Method::POST, "/teaching/sandboxes/nowhere/reset"),
+        (Method::DELETE, "/teaching/sandboxes/nowhere"),
+    ] {
+        let body = (method == Method::POST).then_some(&observation);
+        let response = teacher.send(method.clone(), path, body).await;
+        assert_outcome(response, 404, "not-found").await;
+    }
+    // Without a token nothing is told, not even whether a sandbox exists.
+    let anonymous = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap()
+        .get(app.url("/sandbox/nowhere/fhir/Patient"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // Bad bodies and names.
+    for body in [
+        json!({"name": "Upper-Case"}),
+        json!({"name": "-dash-first"}),
+        json!({"name": ""}),
+        json!({"class": "demo"}),
+        json!({"name": "extra", "colour": "blue"}),
+        json!({"name": "both", "start": {"position": 1, "instant": "2026-01-01T00:00:00Z"}}),
+        json!({"name": "future", "start": {"instant": "2999-01-01T00:00:00Z"}}),
+        json!({"name": "beyond", "start": {"position": i64::MAX}}),
+        json!({"name": "not-an-instant", "start": {"instant": "yesterday"}}),
+        json!(["not", "an", "object"]),
+    ] {
+        let response = teacher
+            .send(Method::POST, "/teaching/sandboxes", Some(&body))
+            .await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_outcome(response, 400, "invalid").await;
+    }
+    let malformed = teacher
+        .app
+        .request(Method::POST, "/teaching/sandboxes")
+        .bearer_auth(&teacher.token)
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_outcome(malformed, 400, "invalid").await;
+    let duplicate = teacher
+        .send(
+            Method::POST,
+            "/teaching/sandboxes",
+            Some(&json!({"name": "demo-ward"})),
+        )
+        .await;
+    assert_outcome(duplicate, 409, "duplicate").await;
+    app.cleanup().await;
+}
