@@ -157,17 +157,19 @@ pub fn bind_count(builder: &QueryBuilder<'static, Postgres>) -> usize {
 /// Builds one statement saying which of `queries` the resource `resource_type`/`id` matches:
 /// the rows are the indexes (into `queries`, as `int4`) of those it matches. A subscriber asking
 /// many searches of one resource pays one round trip, not one per search. `queries` must not
-/// be empty.
+/// be empty. `view` is the record the resource is in (a sandbox's events match in the sandbox).
 pub fn select_matching_queries(
     queries: &[&SearchQuery],
     resource_type: &str,
     id: &str,
+    view: View,
 ) -> QueryBuilder<'static, Postgres> {
     let mut sql = Sql {
         builder: QueryBuilder::new(""),
         aliases: 0,
-        view: View::Live,
+        view,
     };
+    let resources = view.resources();
     for (index, query) in queries.iter().enumerate() {
         if index > 0 {
             sql.builder.push(" UNION ALL ");
@@ -175,7 +177,7 @@ pub fn select_matching_queries(
         sql.builder.push("(SELECT ");
         sql.builder.push(index.to_string());
         sql.builder.push(format!(
-            "::int4 AS matched FROM {HFJ_RESOURCE} r WHERE NOT r.{DELETED} AND r.{RES_TYPE} = "
+            "::int4 AS matched FROM {resources} r WHERE NOT r.{DELETED} AND r.{RES_TYPE} = "
         ));
         sql.builder.push_bind(resource_type.to_owned());
         sql.builder.push(format!(" AND r.{RES_ID} = "));

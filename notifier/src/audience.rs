@@ -105,7 +105,12 @@ impl Audience {
     }
 
     /// The topics of `event` that `interest` asks about, without duplicates.
-    pub async fn topics(&self, event: &Event, interest: &Interest<'_>) -> Vec<Topic> {
+    pub async fn topics(
+        &self,
+        event: &Event,
+        interest: &Interest<'_>,
+        view: fhir_search::sql::View,
+    ) -> Vec<Topic> {
         let mut topics = vec![Topic::Type(event.resource_type.clone())];
         let patients = if interest.patients || interest.wards {
             self.patients(event)
@@ -121,7 +126,7 @@ impl Audience {
             topics.extend(patients.into_iter().map(Topic::Patient));
         }
         if !interest.criteria.is_empty() {
-            let matched = self.matching(event, &interest.criteria).await;
+            let matched = self.matching(event, &interest.criteria, view).await;
             topics.extend(matched.into_iter().map(|c| Topic::Criteria(c.clone())));
         }
         topics
@@ -200,7 +205,12 @@ impl Audience {
 
     /// Which of the searches the resource matches, once the projections have applied the
     /// event.
-    async fn matching<'c>(&self, event: &Event, all: &[&'c Criteria]) -> Vec<&'c Criteria> {
+    async fn matching<'c>(
+        &self,
+        event: &Event,
+        all: &[&'c Criteria],
+        view: fhir_search::sql::View,
+    ) -> Vec<&'c Criteria> {
         if event.is_delete() {
             return all.to_vec();
         }
@@ -239,6 +249,7 @@ impl Audience {
                 &queries,
                 &event.resource_type,
                 &event.id,
+                view,
             )
             .build_query_scalar()
             .fetch_all(&self.pool)

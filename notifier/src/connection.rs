@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use access_policy::{Interaction, Principal, authorize};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
-use axum::extract::{ConnectInfo, RawQuery, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, RawQuery, State, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use event_store::EventStore;
 use futures::{FutureExt, SinkExt, StreamExt};
@@ -82,10 +82,37 @@ pub struct Limits {
 /// parameter. Without a good token the answer is the 401 of any other request.
 pub async fn upgrade(
     upgrade: WebSocketUpgrade,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: RawQuery,
+    State(shared): State<Shared>,
+) -> Response {
+    let hub = shared.hub.clone();
+    open(upgrade, peer, headers, query, shared, hub, None).await
+}
+
+/// `GET /sandbox/<name>/ws`: the feed of a teaching sandbox (ADR 0014), authenticated as
+/// `/ws` is; the sandbox's events only, never the live record's. An unknown sandbox is 404.
+pub async fn upgrade_sandbox(
+    upgrade: WebSocketUpgrade,
+    peer: ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: RawQuery,
+    Path(name): Path<String>,
+    State(shared): State<Shared>,
+) -> Response {
+    let hub = shared.hub.clone();
+    open(upgrade, peer, headers, query, shared, hub, Some(name)).await
+}
+
+async fn open(
+    upgrade: WebSocketUpgrade,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
-    State(shared): State<Shared>,
+    shared: Shared,
+    live: Arc<Hub>,
+    sandbox: Option<String>,
 ) -> Response {
     let from_query = query.as_deref().and_then(|query| {
         form_urlencoded::parse(query.as_bytes())
@@ -100,6 +127,28 @@ pub async fn upgrade(
         Ok(principal) => principal,
         Err(refused) => return refused.into_response(),
     };
+    let hub = match sandbox {
+        None => live,
+        Some(name) => {
+            let found = if event_store::sandbox::valid_name(&name) {
+                match event_store::sandbox::find(shared.store.pool(), &name).await {
+                    Ok(found) => found,
+                    Err(error) => {
+                        return service_kit::fhir_response::FhirError::internal(error)
+                            .into_response();
+                    }
+                }
+            } else {
+                None
+            };
+            match found {
+                Some(sandbox) => live.sandbox(&sandbox.name, sandbox.fork_position),
+                None => {
+                    return service_kit::sandbox_path::unknown_sandbox(&name).into_response();
+                }
+            }
+        }
+    };
     let address = service_kit::forwarded::client_address(peer, &headers, &shared.trusted_proxies);
     // Small buffers: the socket library zero-fills its whole read buffer on every poll (128 KiB
     // by default), which at ten thousand connections was a third of a core while idle, and
@@ -108,15 +157,21 @@ pub async fn upgrade(
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_message_size(protocol::MAX_CLIENT_MESSAGE * 2)
-        .on_upgrade(move |socket| serve(socket, address, shared, principal))
+        .on_upgrade(move |socket| serve(socket, address, shared, principal, hub))
 }
 
-async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared, principal: Principal) {
-    let registration = shared.hub.register();
+async fn serve(
+    mut socket: WebSocket,
+    address: IpAddr,
+    shared: Shared,
+    principal: Principal,
+    hub: Arc<Hub>,
+) {
+    let registration = hub.register();
     let seat = match shared.presence.admit(address, registration.id).await {
         Ok(seat) => seat,
         Err(refused) => {
-            shared.hub.unregister(registration.id);
+            hub.unregister(registration.id);
             tracing::debug!(%address, "connection refused: too many from its address");
             let _ = socket
                 .send(close(close_code::POLICY, &refused.to_string()))
@@ -127,6 +182,7 @@ async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared, principal
     let (sink, stream) = socket.split();
     let mut connection = Connection {
         principal,
+        hub: hub.clone(),
         id: registration.id,
         shared: shared.clone(),
         sink,
@@ -140,7 +196,7 @@ async fn serve(mut socket: WebSocket, address: IpAddr, shared: Shared, principal
         last_activity: Instant::now(),
     };
     let ended = connection.run(stream, registration.live).await;
-    shared.hub.unregister(connection.id);
+    hub.unregister(connection.id);
     if let Some((frame, patience)) = ended.close_frame() {
         let _ = tokio::time::timeout(patience, connection.sink.send(frame)).await;
     }
@@ -218,6 +274,8 @@ fn close(code: u16, reason: &str) -> Message {
 struct Connection {
     /// Who opened the connection: what it may subscribe to and be sent.
     principal: Principal,
+    /// The hub it is registered with: the live record's, or a sandbox's.
+    hub: Arc<Hub>,
     id: u64,
     shared: Shared,
     sink: futures::stream::SplitSink<WebSocket, Message>,
@@ -239,7 +297,7 @@ impl Drop for Connection {
     /// However the task ends, the hub stops sending to it (twice is harmless); the seat gives
     /// itself back when dropped.
     fn drop(&mut self) {
-        self.shared.hub.unregister(self.id);
+        self.hub.unregister(self.id);
     }
 }
 
@@ -299,7 +357,7 @@ impl Connection {
                     if let Some(ended) = self.token_ended().await {
                         return ended;
                     }
-                    let position = self.shared.hub.latest_position();
+                    let position = self.hub.latest_position();
                     self.send_text(protocol::heartbeat(position)).await
                 }
             };
@@ -336,7 +394,7 @@ impl Connection {
     }
 
     async fn on_text(&mut self, text: &str) -> Result<(), Gone> {
-        let hub = self.shared.hub.clone();
+        let hub = self.hub.clone();
         let audience = hub.audience();
         let message = ClientMessage::parse(text, audience.registry(), audience.reference_base());
         let reply = match message {
@@ -453,7 +511,7 @@ impl Connection {
     /// Whether the connection may add `topic`: at most `--max-subscriptions-per-connection`,
     /// and a search subscription is counted against its address's budget (claimed here).
     async fn within_budget(&mut self, topic: &Topic) -> Result<(), OverBudget> {
-        let held = self.shared.hub.topics(self.id);
+        let held = self.hub.topics(self.id);
         if held.contains(topic) {
             return Ok(());
         }
@@ -572,7 +630,7 @@ impl Connection {
     ) -> mpsc::Receiver<Replayed> {
         let (sender, receiver) = mpsc::channel(64);
         let store = self.shared.store.clone();
-        let hub = self.shared.hub.clone();
+        let hub = self.hub.clone();
         let replays = self.shared.replays.clone();
         tokio::spawn(async move {
             let outcome = AssertUnwindSafe(replay(
@@ -708,6 +766,11 @@ async fn replayed(
 ) -> Option<Delivery> {
     let position = stored.position?;
     let event = Event::from_stored(stored).ok()?;
+    // A replay sends the hub's own events: a sandbox's feed never the live record's, and
+    // the other way round.
+    if !hub.holds(&event) {
+        return None;
+    }
     let interest = Interest {
         patients,
         wards,
@@ -721,7 +784,7 @@ async fn replayed(
     };
     let matched: Vec<String> = hub
         .audience()
-        .topics(&event, &interest)
+        .topics(&event, &interest, hub.view(&event))
         .await
         .iter()
         .filter(|topic| topics.contains(topic))

@@ -20,6 +20,8 @@ pub struct Event {
     pub id: String,
     /// The resource after the change (for a delete, as it stood before).
     pub resource: Value,
+    /// The teaching sandbox the change was made in (its name and run), if not the live record.
+    pub sandbox: Option<event_store::SandboxTag>,
     /// The `event` message without its closing `"subscriptions":[...]}`.
     message_head: String,
 }
@@ -37,6 +39,15 @@ struct Envelope<'a> {
     recorded_at: String,
     #[serde(borrow)]
     resource: &'a RawValue,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+/// The part of the metadata the notifier reads: which sandbox, if any.
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    sandbox: Option<event_store::SandboxTag>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,7 +62,7 @@ impl Event {
     /// From a JetStream message's payload.
     pub fn from_envelope(payload: &[u8]) -> Result<Arc<Event>, EventError> {
         let envelope: Envelope = serde_json::from_slice(payload)?;
-        Event::new(
+        let mut event = Event::new(
             envelope.position.ok_or(EventError::NoPosition)?,
             envelope.kind,
             envelope.resource_type,
@@ -59,12 +70,14 @@ impl Event {
             envelope.version,
             &envelope.recorded_at,
             envelope.resource.get(),
-        )
+        )?;
+        event.sandbox = envelope.metadata.and_then(|metadata| metadata.sandbox);
+        Ok(Arc::new(event))
     }
 
     /// From a row of the event store (a replay).
     pub fn from_stored(stored: &event_store::event::StoredEvent) -> Result<Arc<Event>, EventError> {
-        Event::new(
+        let mut event = Event::new(
             stored.position.ok_or(EventError::NoPosition)?,
             stored.kind.clone(),
             stored.resource_type.clone(),
@@ -72,7 +85,9 @@ impl Event {
             stored.version,
             &fhir_model::format_instant(stored.recorded_at),
             &stored.resource,
-        )
+        )?;
+        event.sandbox = stored.sandbox();
+        Ok(Arc::new(event))
     }
 
     fn new(
@@ -83,7 +98,7 @@ impl Event {
         version: i32,
         recorded_at: &str,
         resource: &str,
-    ) -> Result<Arc<Event>, EventError> {
+    ) -> Result<Event, EventError> {
         let parsed: Value = serde_json::from_str(resource)?;
         let quote = |text: &str| Value::from(text).to_string();
         let message_head = format!(
@@ -93,14 +108,15 @@ impl Event {
             quote(&id),
             quote(recorded_at),
         );
-        Ok(Arc::new(Event {
+        Ok(Event {
             position,
             kind,
             resource_type,
             id,
             resource: parsed,
+            sandbox: None,
             message_head,
-        }))
+        })
     }
 
     pub fn is_delete(&self) -> bool {

@@ -7,6 +7,11 @@
 //! its connection to NATS breaks, starts the next consumer right after it, so live clients miss
 //! nothing across a NATS restart. A connection whose queue is full is told to go (it closes
 //! with 1008 `slow consumer` and can resume): the hub never waits for a client.
+//!
+//! Each teaching sandbox has a hub of its own (ADR 0014), made when its first client connects
+//! (`/sandbox/<name>/ws`) and fed by the live hub's consumer: a sandbox's events go to its
+//! hub's clients only, the live record's to the live hub's only, so neither ever sees the
+//! other's. A sandbox hub matches search subscriptions in the sandbox's view of the index.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -53,6 +58,10 @@ pub struct Source {
 }
 
 pub struct Hub {
+    /// Whose events this hub hands out: the live record's, or one sandbox's.
+    record: HubRecord,
+    /// The live hub's sandbox hubs, by sandbox name.
+    sandboxes: RwLock<HashMap<String, Arc<Hub>>>,
     connections: RwLock<Connections>,
     audience: Arc<Audience>,
     queue: usize,
@@ -81,10 +90,27 @@ struct Subscriber {
     topics: BTreeSet<Topic>,
 }
 
+/// Whose events a hub hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HubRecord {
+    Live,
+    /// A sandbox, by name, and the live position it forked from (which every run keeps).
+    Sandbox {
+        name: String,
+        fork: i64,
+    },
+}
+
 impl Hub {
     /// `queue` is each connection's bound: that many undelivered events and it is dropped.
     pub fn new(audience: Arc<Audience>, queue: usize) -> Arc<Hub> {
+        Hub::for_record(HubRecord::Live, audience, queue)
+    }
+
+    fn for_record(record: HubRecord, audience: Arc<Audience>, queue: usize) -> Arc<Hub> {
         Arc::new(Hub {
+            record,
+            sandboxes: RwLock::new(HashMap::new()),
             connections: RwLock::new(Connections::default()),
             audience,
             queue,
@@ -97,6 +123,92 @@ impl Hub {
 
     pub fn audience(&self) -> &Arc<Audience> {
         &self.audience
+    }
+
+    /// The hub of the sandbox `name` (forked at `fork`), made on first use.
+    pub fn sandbox(&self, name: &str, fork: i64) -> Arc<Hub> {
+        if let Some(hub) = self
+            .sandboxes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .filter(|hub| matches!(&hub.record, HubRecord::Sandbox { fork: at, .. } if *at == fork))
+        {
+            return hub.clone();
+        }
+        let mut sandboxes = self
+            .sandboxes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        // A sandbox deleted and made again under the same name may start elsewhere: its hub is
+        // made anew (the old one's clients keep it until they leave).
+        let hub = sandboxes
+            .entry(name.to_owned())
+            .and_modify(|hub| {
+                if !matches!(&hub.record, HubRecord::Sandbox { fork: at, .. } if *at == fork) {
+                    *hub = Hub::for_record(
+                        HubRecord::Sandbox {
+                            name: name.to_owned(),
+                            fork,
+                        },
+                        self.audience.clone(),
+                        self.queue,
+                    );
+                }
+            })
+            .or_insert_with(|| {
+                Hub::for_record(
+                    HubRecord::Sandbox {
+                        name: name.to_owned(),
+                        fork,
+                    },
+                    self.audience.clone(),
+                    self.queue,
+                )
+            });
+        hub.clone()
+    }
+
+    /// Whether `event` is this hub's: the live record's for the live hub, the sandbox's for a
+    /// sandbox hub.
+    pub fn holds(&self, event: &Event) -> bool {
+        match (&self.record, &event.sandbox) {
+            (HubRecord::Live, None) => true,
+            (HubRecord::Sandbox { name, .. }, Some(tag)) => &tag.name == name,
+            _ => false,
+        }
+    }
+
+    /// The view of the index `event`'s search subscriptions are matched in.
+    pub fn view(&self, event: &Event) -> fhir_search::sql::View {
+        match (&self.record, &event.sandbox) {
+            (HubRecord::Sandbox { fork, .. }, Some(tag)) => fhir_search::sql::View::Sandbox {
+                partition: tag.partition,
+                fork: *fork,
+            },
+            _ => fhir_search::sql::View::Live,
+        }
+    }
+
+    /// Hands `event` to the hub whose it is: this one, or one of its sandboxes' (an event of a
+    /// sandbox nobody watches goes nowhere).
+    async fn route(&self, event: Arc<Event>) {
+        if self.holds(&event) {
+            return self.deliver_guarded(event).await;
+        }
+        self.latest.fetch_max(event.position, Ordering::Relaxed);
+        let Some(tag) = &event.sandbox else {
+            return;
+        };
+        let hub = self
+            .sandboxes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&tag.name)
+            .cloned();
+        if let Some(hub) = hub {
+            hub.deliver_guarded(event).await;
+        }
     }
 
     pub fn latest_position(&self) -> i64 {
@@ -223,7 +335,10 @@ impl Hub {
             wards,
             criteria: wanted.iter().collect(),
         };
-        let topics = self.audience.topics(&event, &interest).await;
+        let topics = self
+            .audience
+            .topics(&event, &interest, self.view(&event))
+            .await;
 
         let mut evicted = Vec::new();
         {
@@ -356,7 +471,7 @@ impl Hub {
                 None => Event::from_envelope(&message.payload),
             };
             match decoded {
-                Ok(event) => self.deliver_guarded(event).await,
+                Ok(event) => self.route(event).await,
                 Err(error) => {
                     tracing::error!(%error, subject = %message.subject, "unreadable event skipped")
                 }

@@ -200,6 +200,7 @@ impl Application {
             ));
         let router = axum::Router::new()
             .route("/ws", get(connection::upgrade))
+            .route("/sandbox/{name}/ws", get(connection::upgrade_sandbox))
             .with_state(shared)
             .merge(operations)
             .merge(service_kit::health::routes(

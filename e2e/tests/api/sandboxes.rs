@@ -532,3 +532,139 @@ async fn students_write_in_their_classes_sandboxes_only_and_bad_requests_are_ref
     assert_outcome(duplicate, 409, "duplicate").await;
     app.cleanup().await;
 }
+
+/// A WebSocket client of the edge, subscribed to `subscriptions`, with live events flowing.
+async fn feed(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    subscriptions: &[Value],
+    after: i64,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!(
+        "ws://127.0.0.1:{}{path}?access_token={token}",
+        app.edge.port
+    );
+    let (mut socket, response) = tokio_tungstenite::connect_async(&url).await.unwrap();
+    assert_eq!(response.status(), 101, "{path}");
+    for subscription in subscriptions {
+        socket
+            .send(Message::text(subscription.to_string()))
+            .await
+            .unwrap();
+        let reply = socket.next().await.unwrap().unwrap();
+        let reply: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+        assert_eq!(reply["type"], "subscribed", "{reply}");
+    }
+    socket
+        .send(Message::text(
+            json!({"type": "resume", "after": after}).to_string(),
+        ))
+        .await
+        .unwrap();
+    socket
+}
+
+/// The ids of the `event` messages a feed receives until it has seen `until` (a resource id),
+/// skipping heartbeats and the end of the resume.
+async fn events_until(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    until: &str,
+) -> Vec<String> {
+    use futures::StreamExt;
+    let mut seen = Vec::new();
+    while !seen.iter().any(|id| id == until) {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(20), socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("no event {until} (saw {seen:?})"))
+            .unwrap()
+            .unwrap();
+        let message: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if message["type"] == "event" {
+            seen.push(message["id"].as_str().unwrap().to_owned());
+        }
+    }
+    seen
+}
+
+/// Each sandbox streams its own events on `/sandbox/<name>/ws`, the live record its own on
+/// `/ws`: a write reaches the feeds of its record and no other, live and on resume.
+#[tokio::test]
+async fn each_sandbox_has_its_own_feed() {
+    let app = TestApp::spawn().await;
+    let teacher = instructor(&app).await;
+    for name in ["feed-a", "feed-b"] {
+        teacher
+            .json(
+                Method::POST,
+                "/teaching/sandboxes",
+                Some(&json!({"name": name, "class": "demo"})),
+                201,
+            )
+            .await;
+    }
+    let head = app.store.head_position().await.unwrap();
+    let types = [json!({"type": "subscribe", "resourceType": "Observation"})];
+    let mut live = feed(&app, "/ws", &teacher.token, &types, head).await;
+    let mut a = feed(&app, "/sandbox/feed-a/ws", &teacher.token, &types, head).await;
+    let mut b = feed(&app, "/sandbox/feed-b/ws", &teacher.token, &types, head).await;
+    let observation = |text: &str| json!({"resourceType": "Observation", "status": "final", "code": {"text": text}});
+    let write = |path: &'static str, text: &'static str| {
+        let teacher = &teacher;
+        let app = &app;
+        let body = observation(text);
+        async move {
+            // Instructors write in sandboxes; the live record is written by a backend.
+            let response = if path.starts_with("/fhir") {
+                app.send_fhir(Method::POST, path, &body).await
+            } else {
+                teacher.send(Method::POST, path, Some(&body)).await
+            };
+            assert_eq!(response.status(), 201, "{path}");
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let in_a = write("/sandbox/feed-a/fhir/Observation", "a").await;
+    let in_live = write("/fhir/Observation", "live").await;
+    let in_b = write("/sandbox/feed-b/fhir/Observation", "b").await;
+    // Each feed, read until a marker written last, saw only its own record's writes.
+    let marker_a = write("/sandbox/feed-a/fhir/Observation", "end").await;
+    let marker_b = write("/sandbox/feed-b/fhir/Observation", "end").await;
+    let marker_live = write("/fhir/Observation", "end").await;
+    assert_eq!(
+        events_until(&mut a, &marker_a).await,
+        [in_a.clone(), marker_a]
+    );
+    assert_eq!(
+        events_until(&mut b, &marker_b).await,
+        [in_b.clone(), marker_b]
+    );
+    assert_eq!(
+        events_until(&mut live, &marker_live).await,
+        [in_live.clone(), marker_live]
+    );
+    // A client resuming from before the writes is replayed its own record's only.
+    let mut late = feed(&app, "/sandbox/feed-a/ws", &teacher.token, &types, head).await;
+    let replayed = events_until(&mut late, &in_a).await;
+    assert_eq!(replayed, [in_a]);
+    // An unknown sandbox has no feed.
+    let url = format!(
+        "ws://127.0.0.1:{}/sandbox/no-such/ws?access_token={}",
+        app.edge.port, teacher.token
+    );
+    let refused = tokio_tungstenite::connect_async(&url).await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 404)
+        }
+        other => panic!("a feed of an unknown sandbox: {other:?}"),
+    }
+    app.cleanup().await;
+}
