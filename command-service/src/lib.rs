@@ -22,6 +22,7 @@ mod request;
 mod response;
 mod routes;
 mod sandbox;
+mod scenario;
 mod settings;
 mod teaching;
 mod transaction;
@@ -59,6 +60,8 @@ pub(crate) struct AppState {
     /// The teaching sandbox this request writes in (`/sandbox/<name>/fhir`); none for the live
     /// record.
     pub sandbox: Option<Arc<event_store::sandbox::Sandbox>>,
+    /// The scenarios playing into sandboxes from this process.
+    pub players: Arc<scenario::player::Players>,
 }
 
 impl axum::extract::FromRef<AppState> for Authenticator {
@@ -138,6 +141,7 @@ impl Application {
             cache: ResourceCache::new(Some(&settings.redis.redis_url)),
             settings: Arc::new(settings),
             sandbox: None,
+            players: Arc::default(),
         };
         let router =
             service_kit::http::with_common_layers(service_kit::http::with_buffered_bodies(

@@ -9,9 +9,22 @@
 //! - `GET /teaching/sandboxes/<name>`, `DELETE /teaching/sandboxes/<name>` (204), and
 //!   `POST /teaching/sandboxes/<name>/reset`: back to its start, whatever it wrote.
 //!
-//! Creating, resetting and deleting need the policy's `authorize_teaching` (instructors,
-//! admins, backend services). Each costs one row: nothing of the record is copied. The index
-//! rows of a run that ended are dropped by the projection service afterwards.
+//! - `GET /teaching/scenarios`: every scenario version's manifest; `GET /teaching/scenarios/<name>`
+//!   (`?version=n`, else the newest): its portable file (NDJSON); `POST /teaching/scenarios`
+//!   with a file: imported, checked whole first (the first problem is a 400 naming its line, and
+//!   nothing is kept); `POST /teaching/scenarios/record` with `{"name", "patients", "from",
+//!   "to"?, "title"?, "description"?}`: recorded from the live record (`from`/`to` as `start`
+//!   is), as the name's next version.
+//! - A sandbox may start as a scenario (`"start": {"scenario": "<name>", "version"?: n}`): it
+//!   forks from nothing and its scenario's starting state is written in. Then
+//!   `POST /teaching/sandboxes/<name>/play` (`{"speed"?: 1..3600}`: starts from the scenario's
+//!   start, or resumes, or changes the speed), `/pause`, `/seek` (`{"offsetMs"}`), `/stop`, and
+//!   `GET .../play` (the scenario clock) control its play (`scenario::player`).
+//!
+//! Everything but reading needs the policy's `authorize_teaching` (instructors, admins, backend
+//! services). Creating and resetting a sandbox cost one row, nothing of the record is copied
+//! (a scenario's sandbox also gets its starting state written); the index rows of a run that
+//! ended are dropped by the projection service afterwards.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -28,12 +41,27 @@ use service_kit::auth::{Caller, forbidden};
 use service_kit::fhir_response::FhirError;
 
 use crate::AppState;
+use crate::scenario::player::{self, Control, PlayError};
+use crate::scenario::{self, Scenario};
 
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/teaching/sandboxes", get(list).post(create))
         .route("/teaching/sandboxes/{name}", get(one).delete(delete))
         .route("/teaching/sandboxes/{name}/reset", post(reset))
+        .route(
+            "/teaching/sandboxes/{name}/play",
+            get(play_status).post(play),
+        )
+        .route("/teaching/sandboxes/{name}/pause", post(pause))
+        .route("/teaching/sandboxes/{name}/seek", post(seek))
+        .route("/teaching/sandboxes/{name}/stop", post(stop))
+        .route(
+            "/teaching/scenarios",
+            get(list_scenarios).post(import_scenario),
+        )
+        .route("/teaching/scenarios/record", post(record_scenario))
+        .route("/teaching/scenarios/{name}", get(export_scenario))
         .with_state(state)
 }
 
@@ -58,6 +86,11 @@ struct Start {
     position: Option<i64>,
     #[serde(default)]
     instant: Option<String>,
+    /// A scenario's starting state instead of the live record.
+    #[serde(default)]
+    scenario: Option<String>,
+    #[serde(default)]
+    version: Option<i32>,
 }
 
 async fn list(
@@ -107,13 +140,41 @@ async fn create(
     {
         return Err(invalid("a class name has 1 to 64 characters".to_owned()));
     }
-    let fork_position = start_position(&state, request.start.as_ref()).await?;
+    let scenario = match request.start.as_ref() {
+        Some(Start {
+            scenario: Some(name),
+            position: None,
+            instant: None,
+            version,
+        }) => Some(load_scenario(&state, name, *version).await?),
+        Some(Start {
+            scenario: Some(_), ..
+        }) => {
+            return Err(invalid(
+                "start names a scenario, or a position or an instant of the live record".to_owned(),
+            ));
+        }
+        Some(Start {
+            scenario: None,
+            version: Some(_),
+            ..
+        }) => return Err(invalid("start.version goes with start.scenario".to_owned())),
+        _ => None,
+    };
+    let fork_position = match &scenario {
+        // A scenario's sandbox starts from nothing but the scenario.
+        Some(_) => 0,
+        None => start_position(&state, request.start.as_ref()).await?,
+    };
     let new = NewSandbox {
         name: request.name,
         class: request.class,
         description: request.description,
         fork_position,
         created_by: principal.subject.clone(),
+        scenario: scenario
+            .as_ref()
+            .map(|scenario| (scenario.manifest.name.clone(), scenario.manifest.version)),
     };
     let sandbox = sandbox::create(state.store.pool(), &new)
         .await
@@ -126,6 +187,16 @@ async fn create(
             SandboxError::InvalidName(_) => invalid(error.to_string()),
             SandboxError::Database(error) => FhirError::internal(error),
         })?;
+    if let Some(scenario) = &scenario {
+        let shift = player::shift_to_now(scenario);
+        if let Err(error) =
+            player::write_start(&state, &sandbox, scenario, shift, &principal.subject).await
+        {
+            // Nothing half-made stays behind.
+            let _ = sandbox::delete(state.store.pool(), &sandbox.name).await;
+            return Err(play_error(error));
+        }
+    }
     tracing::info!(sandbox = %sandbox.name, fork = sandbox.fork_position, by = %principal.subject, "sandbox created");
     let mut response = (
         StatusCode::CREATED,
@@ -145,10 +216,18 @@ async fn reset(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
+    state.players.control(&name, Control::Stop).await;
     let (sandbox, ended) = sandbox::reset(state.store.pool(), &name)
         .await
         .map_err(FhirError::internal)?
         .ok_or_else(|| service_kit::sandbox_path::unknown_sandbox(&name))?;
+    if let Some(scenario_name) = &sandbox.scenario_name {
+        let scenario = load_scenario(&state, scenario_name, sandbox.scenario_version).await?;
+        let shift = player::shift_to_now(&scenario);
+        player::write_start(&state, &sandbox, &scenario, shift, &principal.subject)
+            .await
+            .map_err(play_error)?;
+    }
     tracing::info!(sandbox = %sandbox.name, ended, by = %principal.subject, "sandbox reset");
     Ok(Json(describe(&state, &headers, &sandbox)).into_response())
 }
@@ -159,6 +238,7 @@ async fn delete(
     Path(name): Path<String>,
 ) -> Result<Response, FhirError> {
     access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
+    state.players.control(&name, Control::Stop).await;
     let deleted = sandbox::delete(state.store.pool(), &name)
         .await
         .map_err(FhirError::internal)?
@@ -189,10 +269,12 @@ async fn start_position(state: &AppState, start: Option<&Start>) -> Result<i64, 
         | Some(Start {
             position: None,
             instant: None,
+            ..
         }) => Ok(head),
         Some(Start {
             position: Some(position),
             instant: None,
+            ..
         }) => {
             if *position < 0 || *position > head {
                 return Err(invalid(format!(
@@ -204,6 +286,7 @@ async fn start_position(state: &AppState, start: Option<&Start>) -> Result<i64, 
         Some(Start {
             position: None,
             instant: Some(instant),
+            ..
         }) => {
             let span = DateValue::parse(instant).map_err(|_| {
                 invalid(format!(
@@ -240,7 +323,349 @@ fn describe(state: &AppState, headers: &HeaderMap, sandbox: &Sandbox) -> Value {
         "createdBy": sandbox.created_by,
         "createdAt": fhir_model::format_instant(sandbox.created_at),
         "resetAt": sandbox.reset_at.map(fhir_model::format_instant),
+        "scenario": sandbox.scenario_name.as_ref().map(|name| json!({
+            "name": name,
+            "version": sandbox.scenario_version,
+        })),
+        "play": state.players.status(&sandbox.name),
     })
+}
+
+/// How a play is asked for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PlayRequest {
+    #[serde(default)]
+    speed: Option<f64>,
+    #[serde(default)]
+    offset_ms: Option<i64>,
+}
+
+/// A teaching request's JSON body (an absent body is an empty object).
+fn body_of<T: serde::de::DeserializeOwned + Default>(body: &str) -> Result<T, FhirError> {
+    if body.trim().is_empty() {
+        return Ok(T::default());
+    }
+    let value: Value = serde_json::from_str(body)
+        .map_err(|error| invalid(format!("the body is not JSON: {error}")))?;
+    if !value.is_object() {
+        return Err(invalid("the body is a JSON object".to_owned()));
+    }
+    serde_json::from_value(value).map_err(|error| invalid(error.to_string()))
+}
+
+async fn play(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(name): Path<String>,
+    body: String,
+) -> Result<Response, FhirError> {
+    access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
+    let request: PlayRequest = body_of(&body)?;
+    let speed = request.speed.unwrap_or(1.0);
+    if !(1.0..=player::MAX_SPEED).contains(&speed) {
+        return Err(play_error(PlayError::Speed));
+    }
+    let sandbox = find(&state, &name).await?;
+    let playing = state
+        .players
+        .status(&name)
+        .is_some_and(|status| !status.finished && status.error.is_none());
+    if !(playing && state.players.control(&name, Control::Play { speed }).await) {
+        let scenario_name = sandbox
+            .scenario_name
+            .clone()
+            .ok_or_else(|| play_error(PlayError::NoScenario(name.clone())))?;
+        let scenario = load_scenario(&state, &scenario_name, sandbox.scenario_version).await?;
+        state.players.start(
+            &state,
+            sandbox,
+            std::sync::Arc::new(scenario),
+            speed,
+            &principal.subject,
+        );
+    }
+    play_status_now(&state, &name)
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, FhirError> {
+    control(&state, &principal, &name, Control::Pause).await
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, FhirError> {
+    control(&state, &principal, &name, Control::Stop).await
+}
+
+async fn seek(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    Path(name): Path<String>,
+    body: String,
+) -> Result<Response, FhirError> {
+    let request: PlayRequest = body_of(&body)?;
+    let offset_ms = request
+        .offset_ms
+        .filter(|offset| *offset >= 0)
+        .ok_or_else(|| invalid("seek takes {\"offsetMs\": n}, n ≥ 0".to_owned()))?;
+    control(&state, &principal, &name, Control::Seek { offset_ms }).await
+}
+
+async fn control(
+    state: &AppState,
+    principal: &access_policy::Principal,
+    name: &str,
+    control: Control,
+) -> Result<Response, FhirError> {
+    access_policy::authorize_teaching(principal).map_err(|denied| forbidden(&denied))?;
+    if !state.players.control(name, control).await {
+        return Err(play_error(PlayError::NotPlaying(name.to_owned())));
+    }
+    play_status_now(state, name)
+}
+
+async fn play_status(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Path(name): Path<String>,
+) -> Result<Response, FhirError> {
+    find(&state, &name).await?;
+    play_status_now(&state, &name)
+}
+
+fn play_status_now(state: &AppState, name: &str) -> Result<Response, FhirError> {
+    let status = state
+        .players
+        .status(name)
+        .ok_or_else(|| play_error(PlayError::NotPlaying(name.to_owned())))?;
+    Ok(Json(status).into_response())
+}
+
+fn play_error(error: PlayError) -> FhirError {
+    match error {
+        PlayError::NotPlaying(_) => FhirError::new(
+            StatusCode::NOT_FOUND,
+            IssueCode::NotFound,
+            error.to_string(),
+        ),
+        PlayError::NoScenario(_) => {
+            FhirError::new(StatusCode::CONFLICT, IssueCode::Conflict, error.to_string())
+        }
+        PlayError::Speed | PlayError::Scenario(_) => invalid(error.to_string()),
+        PlayError::Write(_) => FhirError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            IssueCode::Processing,
+            error.to_string(),
+        ),
+        PlayError::Database(error) => FhirError::internal(error),
+    }
+}
+
+/// A stored scenario, read back.
+async fn load_scenario(
+    state: &AppState,
+    name: &str,
+    version: Option<i32>,
+) -> Result<Scenario, FhirError> {
+    let (_, body) = scenario::store::file(state.store.pool(), name, version)
+        .await
+        .map_err(FhirError::internal)?
+        .ok_or_else(|| unknown_scenario(name, version))?;
+    Scenario::parse(&body).map_err(|error| FhirError::internal(format!("stored scenario: {error}")))
+}
+
+fn unknown_scenario(name: &str, version: Option<i32>) -> FhirError {
+    let what = match version {
+        Some(version) => format!("version {version} of the scenario `{name}`"),
+        None => format!("the scenario `{name}`"),
+    };
+    FhirError::new(
+        StatusCode::NOT_FOUND,
+        IssueCode::NotFound,
+        format!("there is no {what} (GET /teaching/scenarios lists them)"),
+    )
+}
+
+async fn list_scenarios(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+) -> Result<Response, FhirError> {
+    let scenarios = scenario::store::list(state.store.pool())
+        .await
+        .map_err(FhirError::internal)?;
+    Ok(Json(json!({ "scenarios": scenarios })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionQuery {
+    version: Option<i32>,
+}
+
+async fn export_scenario(
+    State(state): State<AppState>,
+    Caller(_): Caller,
+    Path(name): Path<String>,
+    axum::extract::Query(query): axum::extract::Query<VersionQuery>,
+) -> Result<Response, FhirError> {
+    let (version, body) = scenario::store::file(state.store.pool(), &name, query.version)
+        .await
+        .map_err(FhirError::internal)?
+        .ok_or_else(|| unknown_scenario(&name, query.version))?;
+    let disposition = format!("attachment; filename=\"{name}-v{version}.ndjson\"");
+    let mut response = ([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response();
+    if let Ok(value) = disposition.parse() {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+async fn import_scenario(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    body: String,
+) -> Result<Response, FhirError> {
+    access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
+    let scenario = Scenario::parse(&body).map_err(|error| {
+        FhirError::with_issues(
+            StatusCode::BAD_REQUEST,
+            vec![
+                fhir_model::OutcomeIssue::error(
+                    IssueCode::Invalid,
+                    format!("the scenario file is refused, nothing was imported: {error}"),
+                )
+                .at(format!("line {}", error.line)),
+            ],
+        )
+    })?;
+    keep_scenario(&state, &principal, &scenario, &body).await
+}
+
+/// A recording, as posted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordRequest {
+    name: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    patients: Vec<String>,
+    from: Start,
+    #[serde(default)]
+    to: Option<Start>,
+}
+
+async fn record_scenario(
+    State(state): State<AppState>,
+    Caller(principal): Caller,
+    body: String,
+) -> Result<Response, FhirError> {
+    access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
+    let value: Value = serde_json::from_str(&body)
+        .map_err(|error| invalid(format!("the body is not JSON: {error}")))?;
+    if !value.is_object() {
+        return Err(invalid("the body is a JSON object".to_owned()));
+    }
+    let request: RecordRequest =
+        serde_json::from_value(value).map_err(|error| invalid(error.to_string()))?;
+    if !sandbox::valid_name(&request.name) {
+        return Err(invalid(format!(
+            "`{}` is not a scenario name: 1 to 63 lower-case letters, digits and `-`",
+            request.name
+        )));
+    }
+    if request.patients.is_empty() {
+        return Err(invalid(
+            "a scenario's cohort names at least one patient".to_owned(),
+        ));
+    }
+    let from = start_position(&state, Some(&request.from)).await?;
+    let to = start_position(&state, request.to.as_ref()).await?;
+    if to < from {
+        return Err(invalid(format!(
+            "the window ends (position {to}) before it starts (position {from})"
+        )));
+    }
+    let instant_of = |position: i64| {
+        let store = state.store.clone();
+        async move {
+            store
+                .event_at(position)
+                .await
+                .map(|event| event.map_or_else(chrono::Utc::now, |event| event.recorded_at))
+        }
+    };
+    let window_start = match &request.from.instant {
+        Some(instant) => parse_instant(instant)?,
+        None => instant_of(from).await.map_err(FhirError::internal)?,
+    };
+    let window_end = match request.to.as_ref().and_then(|to| to.instant.as_ref()) {
+        Some(instant) => parse_instant(instant)?,
+        None => instant_of(to).await.map_err(FhirError::internal)?,
+    };
+    let version = scenario::store::newest_version(state.store.pool(), &request.name)
+        .await
+        .map_err(FhirError::internal)?
+        .unwrap_or(0)
+        + 1;
+    let recording = scenario::record::Recording {
+        name: request.name,
+        version,
+        title: request.title,
+        description: request.description,
+        patients: request.patients,
+        from,
+        to,
+        window_start,
+        window_end: window_end.max(window_start),
+    };
+    let extract = fhir_search::extract::ExtractOptions {
+        base_url: Some(state.settings.reference_base_url.clone()),
+    };
+    let scenario = scenario::record::record(&state.store, &extract, &recording)
+        .await
+        .map_err(FhirError::internal)?;
+    let body = scenario.render();
+    keep_scenario(&state, &principal, &scenario, &body).await
+}
+
+fn parse_instant(text: &str) -> Result<chrono::DateTime<Utc>, FhirError> {
+    DateValue::parse(text)
+        .map(|span| span.low)
+        .map_err(|_| invalid(format!("`{text}` is not an instant as in _lastUpdated")))
+}
+
+async fn keep_scenario(
+    state: &AppState,
+    principal: &access_policy::Principal,
+    scenario: &Scenario,
+    body: &str,
+) -> Result<Response, FhirError> {
+    let kept = scenario::store::insert(state.store.pool(), scenario, body, &principal.subject)
+        .await
+        .map_err(FhirError::internal)?;
+    if !kept {
+        return Err(FhirError::new(
+            StatusCode::CONFLICT,
+            IssueCode::Duplicate,
+            format!(
+                "version {} of the scenario `{}` exists already: give the file another version",
+                scenario.manifest.version, scenario.manifest.name
+            ),
+        ));
+    }
+    let mut manifest = scenario.manifest.to_json();
+    manifest["counts"] = json!({"start": scenario.start.len(), "events": scenario.events.len()});
+    Ok((StatusCode::CREATED, Json(manifest)).into_response())
 }
 
 fn invalid(message: String) -> FhirError {

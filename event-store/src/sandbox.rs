@@ -29,6 +29,9 @@ pub struct Sandbox {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub reset_at: Option<DateTime<Utc>>,
+    /// The scenario whose starting state it starts as (then its fork is 0: nothing live).
+    pub scenario_name: Option<String>,
+    pub scenario_version: Option<i32>,
 }
 
 impl Sandbox {
@@ -50,6 +53,8 @@ pub struct NewSandbox {
     pub description: Option<String>,
     pub fork_position: i64,
     pub created_by: String,
+    /// The scenario it starts as, by name and version.
+    pub scenario: Option<(String, i32)>,
 }
 
 /// Why a sandbox could not be made.
@@ -76,8 +81,8 @@ pub fn valid_name(name: &str) -> bool {
             .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || *byte == b'-')
 }
 
-const COLUMNS: &str =
-    "name, class, description, fork_position, partition, created_by, created_at, reset_at";
+const COLUMNS: &str = "name, class, description, fork_position, partition, created_by, \
+     created_at, reset_at, scenario_name, scenario_version";
 
 /// The sandbox named `name`, if there is one.
 pub async fn find(pool: &PgPool, name: &str) -> Result<Option<Sandbox>, sqlx::Error> {
@@ -100,14 +105,17 @@ pub async fn create(pool: &PgPool, new: &NewSandbox) -> Result<Sandbox, SandboxE
         return Err(SandboxError::InvalidName(new.name.clone()));
     }
     let created = sqlx::query_as(&format!(
-        "INSERT INTO sandbox (name, class, description, fork_position, created_by) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING RETURNING {COLUMNS}"
+        "INSERT INTO sandbox (name, class, description, fork_position, created_by, \
+         scenario_name, scenario_version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING {COLUMNS}"
     ))
     .bind(&new.name)
     .bind(&new.class)
     .bind(&new.description)
     .bind(new.fork_position)
     .bind(&new.created_by)
+    .bind(new.scenario.as_ref().map(|(name, _)| name))
+    .bind(new.scenario.as_ref().map(|(_, version)| *version))
     .fetch_optional(pool)
     .await?;
     created.ok_or_else(|| SandboxError::Exists(new.name.clone()))

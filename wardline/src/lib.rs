@@ -6,11 +6,15 @@
 //!   a seed; `demo` imports them.
 //! - [`simulate`]: one ward driven live through the FHIR API: admissions, discharges, vital
 //!   signs with deteriorating patients, orders and tasks.
+//! - [`sandbox`]: teaching sandboxes at the command service's `/teaching/sandboxes`: create
+//!   (forked from the live record now, at a position or at an instant), list, show, reset,
+//!   delete.
 //! - `projections rebuild`: the projection service's rebuild (`projection_service::run_rebuild`).
 
 pub mod auth;
 pub mod generate;
 pub mod import;
+pub mod sandbox;
 pub mod simulate;
 
 use std::path::Path;

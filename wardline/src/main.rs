@@ -10,12 +10,14 @@ use std::sync::atomic::AtomicBool;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use clap::{Parser, Subcommand};
 use wardline::auth::{Credentials, TokenSource};
+use wardline::sandbox::{Connection, NewSandbox, Start, Teaching};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "wardline",
     version,
-    about = "Operate a Wardline server: import data, generate demo patients, rebuild projections"
+    about = "Operate a Wardline server: import data, generate demo patients, manage teaching \
+             sandboxes, rebuild projections"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -128,6 +130,14 @@ enum Command {
         #[command(flatten)]
         credentials: Credentials,
     },
+    /// Teaching sandboxes: copies of the record that a class practises on, forked from the live
+    /// record (now, at a position or at an instant), each a FHIR base of its own at
+    /// /sandbox/<name>/fhir, reset to its start in one step. Creating, resetting and deleting
+    /// need an instructor, an admin or a backend client (`wardline token`'s sign-in).
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// The search indexes and workflow tables.
     Projections {
         #[command(subcommand)]
@@ -141,6 +151,96 @@ enum ProjectionsCommand {
     /// (the live projection keeps serving meanwhile). Database settings as the projection
     /// service takes them (DATABASE_URL, ...).
     Rebuild,
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// Create a sandbox and print it: its FHIR base and the position it starts from.
+    Create {
+        /// 1 to 63 lower-case letters, digits and `-` (`ward-7-nights`): its FHIR base is
+        /// /sandbox/<name>/fhir.
+        name: String,
+        /// The class whose students may write in it.
+        #[arg(long)]
+        class: Option<String>,
+        /// What it is for (`Bay 3 at 02:00, before the sepsis`).
+        #[arg(long)]
+        description: Option<String>,
+        /// Where it starts: a position of the live record (a number), or the record as it was
+        /// at an instant (2026-12-01T02:00:00Z). By default the present.
+        #[arg(long, value_name = "POSITION|INSTANT")]
+        at: Option<Start>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// List the sandboxes: name, class, start position, FHIR base, who created it and when,
+    /// when it was last reset.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Show one sandbox.
+    Show {
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Start a sandbox again from where it started: everything written in it is gone.
+    Reset {
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Delete a sandbox and everything written in it.
+    Delete {
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+/// Runs a `sandbox` command and prints what it did.
+async fn sandbox(command: SandboxCommand) -> Result<(), wardline::sandbox::Error> {
+    match command {
+        SandboxCommand::Create {
+            name,
+            class,
+            description,
+            at,
+            connection,
+        } => {
+            let new = NewSandbox {
+                name,
+                class,
+                description,
+                start: at,
+            };
+            let created = Teaching::new(connection)?.create(&new).await?;
+            print!("created sandbox {}\n{}", created.name, created.details());
+        }
+        SandboxCommand::List { connection } => {
+            let sandboxes = Teaching::new(connection)?.list().await?;
+            print!("{}", wardline::sandbox::table(&sandboxes));
+        }
+        SandboxCommand::Show { name, connection } => {
+            let sandbox = Teaching::new(connection)?.show(&name).await?;
+            print!("sandbox {}\n{}", sandbox.name, sandbox.details());
+        }
+        SandboxCommand::Reset { name, connection } => {
+            let sandbox = Teaching::new(connection)?.reset(&name).await?;
+            print!(
+                "reset sandbox {} to position {}\n{}",
+                sandbox.name,
+                sandbox.start_position,
+                sandbox.details()
+            );
+        }
+        SandboxCommand::Delete { name, connection } => {
+            Teaching::new(connection)?.delete(&name).await?;
+            println!("deleted sandbox {name}");
+        }
+    }
+    Ok(())
 }
 
 /// A flag Ctrl-C sets (saying `message`), for commands that stop cleanly between steps.
@@ -258,6 +358,13 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Token { credentials } => {
             println!("{}", TokenSource::new(credentials).bearer().await?);
+        }
+        Command::Sandbox { command } => {
+            // One line (the status and the server's reasons), never a backtrace.
+            if let Err(error) = sandbox(command).await {
+                eprintln!("Error: {error}");
+                std::process::exit(1);
+            }
         }
         Command::Projections {
             command: ProjectionsCommand::Rebuild,

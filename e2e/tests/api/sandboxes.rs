@@ -668,3 +668,311 @@ async fn each_sandbox_has_its_own_feed() {
     }
     app.cleanup().await;
 }
+
+/// A scenario file: one patient, thirty observations ten seconds apart over five minutes, one
+/// of them corrected and one deleted.
+fn scenario_file(name: &str) -> String {
+    let start = chrono::DateTime::parse_from_rfc3339("2026-01-01T02:00:00Z").unwrap();
+    let mut lines = vec![
+        json!({"type": "manifest", "format": "wardline-scenario/1", "name": name, "version": 1,
+               "title": "Bay 3 at night", "durationMs": 300_000,
+               "windowStart": "2026-01-01T02:00:00Z", "cohort": {"patients": ["sc-p1"]}}),
+        json!({"type": "start", "resource": {"resourceType": "Patient", "id": "sc-p1",
+               "name": [{"family": "Tanaka"}], "birthDate": "1950-03-04"}}),
+    ];
+    let observation = |n: i64, value: f64| {
+        json!({"resourceType": "Observation", "id": format!("sc-o-{n}"), "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+               "subject": {"reference": "Patient/sc-p1"},
+               "effectiveDateTime": (start + chrono::Duration::seconds(n * 10)).to_rfc3339(),
+               "valueQuantity": {"value": value, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}})
+    };
+    let mut events: Vec<(i64, Value)> = (0..30)
+        .map(|n| {
+            (
+                n * 10_000,
+                json!({"type": "event", "offsetMs": n * 10_000, "kind": "create",
+                       "resource": observation(n, 70.0 + n as f64)}),
+            )
+        })
+        .collect();
+    events.push((
+        155_000,
+        json!({"type": "event", "offsetMs": 155_000, "kind": "update", "resource": observation(5, 140.0)}),
+    ));
+    events.push((
+        200_000,
+        json!({"type": "event", "offsetMs": 200_000, "kind": "delete",
+               "resourceType": "Observation", "id": "sc-o-6"}),
+    ));
+    events.sort_by_key(|(offset, _)| *offset);
+    lines.extend(events.into_iter().map(|(_, line)| line));
+    lines.iter().map(|line| format!("{line}\n")).collect()
+}
+
+impl As<'_> {
+    async fn send_text(&self, method: Method, path: &str, body: String) -> Response {
+        self.app
+            .request(method, path)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/x-ndjson")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// Scenario files are checked whole: a bad line is named and nothing is imported; a good
+/// file comes back out as it went in.
+#[tokio::test]
+async fn a_scenario_file_is_imported_whole_or_not_at_all_and_exported_as_it_came() {
+    let app = TestApp::spawn().await;
+    let teacher = instructor(&app).await;
+    let file = scenario_file("night-obs");
+    let mut broken: Vec<&str> = file.lines().collect();
+    broken[4] = "{\"type\": \"event\", \"offsetMs\": 20000, \"kind\": \"create\"";
+    let refused = teacher
+        .send_text(Method::POST, "/teaching/scenarios", broken.join("\n"))
+        .await;
+    let outcome = assert_outcome(refused, 400, "invalid").await;
+    assert!(outcome.to_string().contains("line 5"), "{outcome}");
+    let listed = teacher
+        .json(Method::GET, "/teaching/scenarios", None, 200)
+        .await;
+    assert_eq!(listed["scenarios"], json!([]), "nothing was imported");
+
+    let imported = teacher
+        .send_text(Method::POST, "/teaching/scenarios", file.clone())
+        .await;
+    assert_eq!(imported.status(), 201);
+    let manifest: Value = imported.json().await.unwrap();
+    assert_eq!(manifest["counts"], json!({"start": 1, "events": 32}));
+    let again = teacher
+        .send_text(Method::POST, "/teaching/scenarios", file.clone())
+        .await;
+    assert_outcome(again, 409, "duplicate").await;
+    let exported = teacher
+        .send(Method::GET, "/teaching/scenarios/night-obs", None)
+        .await;
+    assert_eq!(exported.status(), 200);
+    assert_eq!(
+        header(&exported, "content-type"),
+        Some("application/x-ndjson")
+    );
+    let text = exported.text().await.unwrap();
+    let lines = |text: &str| -> Vec<Value> {
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    };
+    assert_eq!(lines(&text), lines(&file));
+    let unknown = teacher
+        .send(Method::GET, "/teaching/scenarios/no-such", None)
+        .await;
+    assert_outcome(unknown, 404, "not-found").await;
+    let student = As {
+        app: &app,
+        token: app.user_token("student", "user/*.cruds", None).await,
+    };
+    let forbidden = student
+        .send_text(
+            Method::POST,
+            "/teaching/scenarios",
+            scenario_file("by-student"),
+        )
+        .await;
+    assert_outcome(forbidden, 403, "forbidden").await;
+    app.cleanup().await;
+}
+
+/// A scenario played into a sandbox at 60x: its changes arrive on the sandbox's feed in order,
+/// each once, when the scenario clock reaches them; the clock keeps to wall time x speed;
+/// pause stops it; seeking back and forth leaves what playing to that point leaves.
+#[tokio::test]
+async fn a_scenario_plays_into_a_sandbox_in_order_at_its_speed() {
+    use futures::StreamExt;
+    let app = TestApp::spawn().await;
+    let teacher = instructor(&app).await;
+    let imported = teacher
+        .send_text(
+            Method::POST,
+            "/teaching/scenarios",
+            scenario_file("night-play"),
+        )
+        .await;
+    assert_eq!(imported.status(), 201);
+    let sandbox = teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes",
+            Some(
+                &json!({"name": "night-lab", "class": "demo", "start": {"scenario": "night-play"}}),
+            ),
+            201,
+        )
+        .await;
+    assert_eq!(sandbox["start"]["position"], 0);
+    assert_eq!(sandbox["scenario"]["name"], "night-play");
+    let patient: Value = teacher
+        .send(Method::GET, "/sandbox/night-lab/fhir/Patient/sc-p1", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patient["name"][0]["family"], "Tanaka");
+    assert_eq!(patient["birthDate"], "1950-03-04", "dates are not shifted");
+
+    let head = app.store.head_position().await.unwrap();
+    let types = [json!({"type": "subscribe", "resourceType": "Observation"})];
+    let mut socket = feed(&app, "/sandbox/night-lab/ws", &teacher.token, &types, head).await;
+    let started = std::time::Instant::now();
+    let status = teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes/night-lab/play",
+            Some(&json!({"speed": 60})),
+            200,
+        )
+        .await;
+    assert_eq!(status["total"], 32);
+
+    // The clock keeps to wall time x speed (checked while the changes flow).
+    let mut received: Vec<(String, String, std::time::Duration)> = Vec::new();
+    let mut clock_checked = false;
+    while received.len() < 32 {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(20), socket.next())
+            .await
+            .expect("the play stalled")
+            .unwrap()
+            .unwrap();
+        let message: Value = serde_json::from_str(message.to_text().unwrap()).unwrap();
+        if message["type"] != "event" {
+            continue;
+        }
+        received.push((
+            message["id"].as_str().unwrap().to_owned(),
+            message["kind"].as_str().unwrap().to_owned(),
+            started.elapsed(),
+        ));
+        if received.len() == 15 && !clock_checked {
+            let wall = started.elapsed().as_secs_f64();
+            let status = teacher
+                .json(Method::GET, "/teaching/sandboxes/night-lab/play", None, 200)
+                .await;
+            let wall = (wall + started.elapsed().as_secs_f64()) / 2.0;
+            let clock = status["clockMs"].as_f64().unwrap();
+            let expected = wall * 60_000.0;
+            assert!(
+                (clock - expected).abs() / expected < 0.02,
+                "scenario clock {clock} ms at wall {wall:.3} s x 60 = {expected:.0} ms"
+            );
+            clock_checked = true;
+        }
+    }
+    let order: Vec<&str> = received.iter().map(|(id, _, _)| id.as_str()).collect();
+    let mut expected: Vec<String> = (0..30).map(|n| format!("sc-o-{n}")).collect();
+    expected.insert(16, "sc-o-5".to_owned()); // the correction at 155 s, after sc-o-15
+    expected.insert(22, "sc-o-6".to_owned()); // the delete at 200 s, after sc-o-20 in the file
+    assert_eq!(
+        order, expected,
+        "in the recorded order, none twice, none missing"
+    );
+    assert_eq!(received[22].1, "ResourceDeleted");
+    // Each change came when the clock reached it (4.83 s for the last at 290 s).
+    let (_, _, last) = received.last().unwrap();
+    let due = 290.0 / 60.0;
+    assert!(
+        (last.as_secs_f64() - due).abs() < due * 0.02 + 0.25,
+        "the last change came after {last:?}, due after {due:.2} s"
+    );
+    let finished = teacher
+        .json(Method::GET, "/teaching/sandboxes/night-lab/play", None, 200)
+        .await;
+    assert_eq!(finished["finished"], true);
+    assert_eq!(finished["applied"], 32);
+
+    // Seek back: the state at 100 s, exactly as playing there left it.
+    let at = |offset: i64| {
+        let teacher = &teacher;
+        async move {
+            teacher
+                .json(
+                    Method::POST,
+                    "/teaching/sandboxes/night-lab/play",
+                    Some(&json!({"speed": 1})),
+                    200,
+                )
+                .await;
+            teacher
+                .json(
+                    Method::POST,
+                    "/teaching/sandboxes/night-lab/pause",
+                    None,
+                    200,
+                )
+                .await;
+            teacher
+                .json(
+                    Method::POST,
+                    "/teaching/sandboxes/night-lab/seek",
+                    Some(&json!({"offsetMs": offset})),
+                    200,
+                )
+                .await
+        }
+    };
+    let status = at(100_000).await;
+    let position = app.store.head_position().await.unwrap();
+    assert_eq!(status["playing"], false);
+    let ids = teacher
+        .ids_after("/sandbox/night-lab/fhir/Observation?_count=100", position)
+        .await;
+    let mut expected: Vec<String> = (0..=10).map(|n| format!("sc-o-{n}")).collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    // Paused, nothing moves.
+    let before = teacher
+        .json(Method::GET, "/teaching/sandboxes/night-lab/play", None, 200)
+        .await;
+    let again = teacher
+        .json(Method::GET, "/teaching/sandboxes/night-lab/play", None, 200)
+        .await;
+    assert_eq!(before["clockMs"], again["clockMs"]);
+    assert_eq!(before["applied"], again["applied"]);
+    // Seek forward to 250 s: sc-o-5 corrected, sc-o-6 deleted, through sc-o-25.
+    teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes/night-lab/seek",
+            Some(&json!({"offsetMs": 250_000})),
+            200,
+        )
+        .await;
+    let position = app.store.head_position().await.unwrap();
+    let ids = teacher
+        .ids_after("/sandbox/night-lab/fhir/Observation?_count=100", position)
+        .await;
+    let mut expected: Vec<String> = (0..=25)
+        .filter(|n| *n != 6)
+        .map(|n| format!("sc-o-{n}"))
+        .collect();
+    expected.sort();
+    assert_eq!(ids, expected);
+    let corrected = teacher
+        .ids_after(
+            "/sandbox/night-lab/fhir/Observation?value-quantity=140",
+            position,
+        )
+        .await;
+    assert_eq!(corrected, ["sc-o-5"]);
+    // The live record saw none of it.
+    assert_eq!(
+        teacher
+            .read_after("/fhir/Observation/sc-o-1", position)
+            .await
+            .status(),
+        404
+    );
+    app.cleanup().await;
+}

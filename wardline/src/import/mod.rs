@@ -418,7 +418,8 @@ fn written(answer: &Value) -> Vec<(String, bool)> {
         .collect()
 }
 
-fn diagnostics(outcome: &Value) -> String {
+/// An OperationOutcome's diagnostics (each after its expression), in one string.
+pub(crate) fn diagnostics(outcome: &Value) -> String {
     let messages: Vec<String> = outcome["issue"]
         .as_array()
         .into_iter()

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod import;
+mod sandbox;
 mod servers;
 mod sign_in;
 mod simulate;

@@ -28,6 +28,11 @@ impl Api {
         })
     }
 
+    /// The command service's address (where `/teaching/` is), without the FHIR base's path.
+    pub fn server_url(&self) -> String {
+        self.url.trim_end_matches("/fhir").to_owned()
+    }
+
     /// An HTTP client sending the token.
     pub fn client(&self) -> reqwest::Client {
         test_support::bearer_client(&self.token, Duration::from_secs(60))
