@@ -976,3 +976,168 @@ async fn a_scenario_plays_into_a_sandbox_in_order_at_its_speed() {
     );
     app.cleanup().await;
 }
+
+/// A scenario recorded from the live record holds the cohort's state when the window opened
+/// (with what it refers to) and the window's changes to the cohort only; played into a sandbox,
+/// it leaves the cohort as the live record stood when the window closed.
+#[tokio::test]
+async fn a_recorded_scenario_replays_the_cohorts_window() {
+    let app = TestApp::spawn().await;
+    let teacher = instructor(&app).await;
+    let (nurse, _) = app
+        .create(&json!({"resourceType": "Practitioner", "name": [{"family": "Night"}]}))
+        .await;
+    let nurse_ref = format!("Practitioner/{}", nurse["id"].as_str().unwrap());
+    let (cohort, _) = app.create(&patient("Cohort")).await;
+    let (other, _) = app.create(&patient("Other")).await;
+    let subject = |patient: &Value| format!("Patient/{}", patient["id"].as_str().unwrap());
+    let observation = |patient: &Value, value: f64| {
+        json!({"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+               "subject": {"reference": subject(patient)},
+               "performer": [{"reference": nurse_ref}],
+               "valueQuantity": {"value": value, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}})
+    };
+    let (before, from) = app.create(&observation(&cohort, 80.0)).await;
+    let before_id = before["id"].as_str().unwrap().to_owned();
+    // The window: a new observation, a correction, an observation of someone else, a delete.
+    let (added, _) = app.create(&observation(&cohort, 95.0)).await;
+    let mut corrected = before.clone();
+    corrected["valueQuantity"]["value"] = json!(82.0);
+    let response = app
+        .send_fhir(
+            Method::PUT,
+            &format!("/fhir/Observation/{before_id}"),
+            &corrected,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    app.create(&observation(&other, 60.0)).await;
+    let response = app
+        .request(
+            Method::DELETE,
+            &format!("/fhir/Observation/{}", added["id"].as_str().unwrap()),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    let (_, to) = app.create(&observation(&cohort, 101.0)).await;
+
+    let recorded = teacher
+        .json(
+            Method::POST,
+            "/teaching/scenarios/record",
+            Some(&json!({"name": "recorded-night", "title": "Recorded",
+                         "patients": [cohort["id"]],
+                         "from": {"position": from}, "to": {"position": to}})),
+            201,
+        )
+        .await;
+    assert_eq!(recorded["version"], 1);
+    // The cohort's patient, its observation and the practitioner it refers to; four changes
+    // of the cohort in the window (the other patient's is not one of them).
+    assert_eq!(recorded["counts"], json!({"start": 3, "events": 4}));
+    let file = teacher
+        .send(Method::GET, "/teaching/scenarios/recorded-night", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let starts: Vec<String> = file
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["type"] == "start")
+        .map(|line| {
+            line["resource"]["resourceType"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let mut starts_sorted = starts.clone();
+    starts_sorted.sort();
+    assert_eq!(starts_sorted, ["Observation", "Patient", "Practitioner"]);
+    let again = teacher
+        .json(
+            Method::POST,
+            "/teaching/scenarios/record",
+            Some(
+                &json!({"name": "recorded-night", "patients": [cohort["id"]],
+                         "from": {"position": from}}),
+            ),
+            201,
+        )
+        .await;
+    assert_eq!(
+        again["version"], 2,
+        "a second recording is the next version"
+    );
+
+    teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes",
+            Some(
+                &json!({"name": "replayed", "start": {"scenario": "recorded-night", "version": 1}}),
+            ),
+            201,
+        )
+        .await;
+    teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes/replayed/play",
+            Some(&json!({"speed": 3600})),
+            200,
+        )
+        .await;
+    let status = test_support::eventually(
+        "the play to finish",
+        std::time::Duration::from_secs(30),
+        || async {
+            let status = teacher
+                .json(Method::GET, "/teaching/sandboxes/replayed/play", None, 200)
+                .await;
+            (status["finished"] == true).then_some(status)
+        },
+    )
+    .await;
+    assert_eq!(status["applied"], 4);
+    assert_eq!(status["error"], Value::Null);
+    let values = |bundle: Value| -> Vec<(String, f64)> {
+        let mut values: Vec<(String, f64)> = bundle["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| {
+                (
+                    entry["resource"]["id"].as_str().unwrap().to_owned(),
+                    entry["resource"]["valueQuantity"]["value"]
+                        .as_f64()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        values.sort_by(|a, b| a.0.cmp(&b.0));
+        values
+    };
+    let head = app.store.head_position().await.unwrap();
+    let query = format!("Observation?subject={}", subject(&cohort));
+    let then: Value = teacher
+        .read_after(&format!("/fhir/_asof/{to}/{query}"), head)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let replayed: Value = teacher
+        .read_after(&format!("/sandbox/replayed/fhir/{query}"), head)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let expected = values(then);
+    assert_eq!(expected.len(), 2);
+    assert_eq!(values(replayed), expected);
+    app.cleanup().await;
+}
