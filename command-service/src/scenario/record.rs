@@ -66,32 +66,8 @@ pub async fn record(
             .map(|id| ("Patient".to_owned(), id.clone())),
     );
     let mut start = Vec::new();
-    let mut frontier: Vec<(String, String)> = keys.iter().cloned().collect();
-    for _ in 0..=REFERENCE_DEPTH {
-        let mut found = Vec::new();
-        for (resource_type, id) in frontier {
-            let Some(event) = store.latest_at(&resource_type, &id, recording.from).await? else {
-                continue;
-            };
-            if event.is_delete() {
-                continue;
-            }
-            let Ok(resource) = serde_json::from_str::<Value>(&event.resource) else {
-                continue;
-            };
-            let mut targets = Vec::new();
-            local_references(&resource, &mut targets);
-            found.extend(targets);
-            start.push(resource);
-        }
-        frontier = found
-            .into_iter()
-            .filter(|key| keys.insert(key.clone()))
-            .collect();
-        if frontier.is_empty() {
-            break;
-        }
-    }
+    let frontier: Vec<(String, String)> = keys.iter().cloned().collect();
+    add_with_references(store, recording.from, frontier, &mut keys, &mut start).await?;
     let mut events = Vec::new();
     let mut after = recording.from;
     'feed: loop {
@@ -118,6 +94,25 @@ pub async fn record(
             break;
         }
     }
+    // What the window's changes refer to and neither the starting state nor the window holds
+    // (a bed, a practitioner first met in the window) joins the starting state, as it stood
+    // when the window closed: a scenario plays into an empty sandbox.
+    let written: BTreeSet<(String, String)> = events
+        .iter()
+        .map(|change| (change.resource_type.clone(), change.id.clone()))
+        .collect();
+    let mut referred = Vec::new();
+    for change in &events {
+        if let Some(resource) = &change.resource {
+            local_references(resource, &mut referred);
+        }
+    }
+    let missing: Vec<(String, String)> = referred
+        .into_iter()
+        .filter(|key| !written.contains(key))
+        .filter(|key| keys.insert(key.clone()))
+        .collect();
+    add_with_references(store, recording.to, missing, &mut keys, &mut start).await?;
     let duration_ms = (recording.window_end - recording.window_start)
         .num_milliseconds()
         .max(events.last().map_or(0, |change| change.offset_ms));
@@ -138,6 +133,41 @@ pub async fn record(
         start,
         events,
     })
+}
+
+/// Adds to `start` the resources `frontier` names as they stood at `position`, and what they
+/// refer to, `REFERENCE_DEPTH` references deep; `keys` holds what is in already.
+async fn add_with_references(
+    store: &EventStore,
+    position: i64,
+    mut frontier: Vec<(String, String)>,
+    keys: &mut BTreeSet<(String, String)>,
+    start: &mut Vec<Value>,
+) -> Result<(), RecordError> {
+    for _ in 0..=REFERENCE_DEPTH {
+        let mut found = Vec::new();
+        for (resource_type, id) in frontier {
+            let Some(event) = store.latest_at(&resource_type, &id, position).await? else {
+                continue;
+            };
+            if event.is_delete() {
+                continue;
+            }
+            let Ok(resource) = serde_json::from_str::<Value>(&event.resource) else {
+                continue;
+            };
+            local_references(&resource, &mut found);
+            start.push(resource);
+        }
+        frontier = found
+            .into_iter()
+            .filter(|key| keys.insert(key.clone()))
+            .collect();
+        if frontier.is_empty() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The window's change `event`, if it is the cohort's.

@@ -1000,8 +1000,15 @@ async fn a_recorded_scenario_replays_the_cohorts_window() {
     };
     let (before, from) = app.create(&observation(&cohort, 80.0)).await;
     let before_id = before["id"].as_str().unwrap().to_owned();
-    // The window: a new observation, a correction, an observation of someone else, a delete.
-    let (added, _) = app.create(&observation(&cohort, 95.0)).await;
+    // The window: a new observation (by a practitioner first met in the window), a
+    // correction, an observation of someone else, a delete.
+    let (day_nurse, _) = app
+        .create(&json!({"resourceType": "Practitioner", "name": [{"family": "Day"}]}))
+        .await;
+    let mut by_day = observation(&cohort, 95.0);
+    by_day["performer"] =
+        json!([{"reference": format!("Practitioner/{}", day_nurse["id"].as_str().unwrap())}]);
+    let (added, _) = app.create(&by_day).await;
     let mut corrected = before.clone();
     corrected["valueQuantity"]["value"] = json!(82.0);
     let response = app
@@ -1035,9 +1042,10 @@ async fn a_recorded_scenario_replays_the_cohorts_window() {
         )
         .await;
     assert_eq!(recorded["version"], 1);
-    // The cohort's patient, its observation and the practitioner it refers to; four changes
-    // of the cohort in the window (the other patient's is not one of them).
-    assert_eq!(recorded["counts"], json!({"start": 3, "events": 4}));
+    // The cohort's patient, its observation and the practitioners they and the window's
+    // changes refer to; four changes of the cohort in the window (the other patient's is not
+    // one of them).
+    assert_eq!(recorded["counts"], json!({"start": 4, "events": 4}));
     let file = teacher
         .send(Method::GET, "/teaching/scenarios/recorded-night", None)
         .await
@@ -1057,7 +1065,10 @@ async fn a_recorded_scenario_replays_the_cohorts_window() {
         .collect();
     let mut starts_sorted = starts.clone();
     starts_sorted.sort();
-    assert_eq!(starts_sorted, ["Observation", "Patient", "Practitioner"]);
+    assert_eq!(
+        starts_sorted,
+        ["Observation", "Patient", "Practitioner", "Practitioner"]
+    );
     let again = teacher
         .json(
             Method::POST,
