@@ -69,14 +69,17 @@ impl View {
             View::Live => HFJ_RESOURCE.to_owned(),
             View::AsOf(position) => format!("({})", live_versions_at(position)),
             View::Sandbox { partition, fork } => {
-                use crate::schema::hfj_res_ver::{PARTITION, POS_TO, TABLE};
+                use crate::schema::hfj_res_ver::{PARTITION, POS_FROM, POS_TO, TABLE};
                 use crate::schema::hfj_sandbox_resource as own;
+                // One relation, not a union of the live part and the sandbox's own: the
+                // planner flattens it into the search and reaches it through the index rows
+                // it probes, as it does the past; a union it would read whole.
                 format!(
-                    "({} AND NOT EXISTS (SELECT 1 FROM {} o WHERE o.{} = {partition} \
-                     AND o.{RES_TYPE} = v.{RES_TYPE} AND o.{RES_ID} = v.{RES_ID}) \
-                     UNION ALL SELECT {RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {LAST_UPDATED}, {DELETED} \
-                     FROM {TABLE} WHERE {PARTITION} = {partition} AND {POS_TO} IS NULL)",
-                    live_versions_at(fork),
+                    "(SELECT {RES_PK}, {RES_VER}, {RES_TYPE}, {RES_ID}, {LAST_UPDATED}, {DELETED} FROM {TABLE} v \
+                     WHERE ({PARTITION} = {partition} AND {POS_TO} IS NULL) \
+                     OR ({PARTITION} = 0 AND {POS_FROM} <= {fork} AND ({POS_TO} IS NULL OR {POS_TO} > {fork}) \
+                     AND NOT EXISTS (SELECT 1 FROM {} o WHERE o.{} = {partition} \
+                     AND o.{RES_TYPE} = v.{RES_TYPE} AND o.{RES_ID} = v.{RES_ID})))",
                     own::TABLE,
                     own::PARTITION,
                 )
