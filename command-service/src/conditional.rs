@@ -201,6 +201,15 @@ impl Matcher {
         })
     }
 
+    /// Waits until the search indexes hold every event up to `position`; the message when they
+    /// do not within the wait.
+    pub async fn wait_for_index(&self, position: i64) -> Result<(), String> {
+        self.checkpoint
+            .wait_for(position, self.wait)
+            .await
+            .map_err(|not_yet| not_yet.to_string())
+    }
+
     /// Checks that `criteria` can be matched (400 otherwise), without matching.
     pub fn check(&self, resource_type: ResourceType, criteria: &str) -> Result<(), WriteError> {
         self.parse(resource_type, &parse_criteria(criteria))

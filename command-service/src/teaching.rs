@@ -216,7 +216,7 @@ async fn reset(
     headers: HeaderMap,
 ) -> Result<Response, FhirError> {
     access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
-    state.players.control(&name, Control::Stop).await;
+    state.players.forget(&name).await;
     let (sandbox, ended) = sandbox::reset(state.store.pool(), &name)
         .await
         .map_err(FhirError::internal)?
@@ -238,7 +238,7 @@ async fn delete(
     Path(name): Path<String>,
 ) -> Result<Response, FhirError> {
     access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
-    state.players.control(&name, Control::Stop).await;
+    state.players.forget(&name).await;
     let deleted = sandbox::delete(state.store.pool(), &name)
         .await
         .map_err(FhirError::internal)?
@@ -361,16 +361,20 @@ async fn play(
     body: String,
 ) -> Result<Response, FhirError> {
     access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
+    let sandbox = find(&state, &name).await?;
     let request: PlayRequest = body_of(&body)?;
-    let speed = request.speed.unwrap_or(1.0);
+    let current = state.players.status(&name);
+    let playing = current.as_ref().is_some_and(|status| {
+        status.state == player::PlayState::Playing || status.state == player::PlayState::Paused
+    });
+    // Without a speed, a play resumes at the speed it had; a new one starts at 1x.
+    let speed = request
+        .speed
+        .or_else(|| current.filter(|_| playing).map(|status| status.speed))
+        .unwrap_or(1.0);
     if !(1.0..=player::MAX_SPEED).contains(&speed) {
         return Err(play_error(PlayError::Speed));
     }
-    let sandbox = find(&state, &name).await?;
-    let playing = state
-        .players
-        .status(&name)
-        .is_some_and(|status| !status.finished && status.error.is_none());
     if !(playing && state.players.control(&name, Control::Play { speed }).await) {
         let scenario_name = sandbox
             .scenario_name
@@ -410,6 +414,7 @@ async fn seek(
     Path(name): Path<String>,
     body: String,
 ) -> Result<Response, FhirError> {
+    access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
     let request: PlayRequest = body_of(&body)?;
     let offset_ms = request
         .offset_ms
@@ -484,7 +489,7 @@ async fn load_scenario(
 fn unknown_scenario(name: &str, version: Option<i32>) -> FhirError {
     let what = match version {
         Some(version) => format!("version {version} of the scenario `{name}`"),
-        None => format!("the scenario `{name}`"),
+        None => format!("scenario `{name}`"),
     };
     FhirError::new(
         StatusCode::NOT_FOUND,
@@ -535,16 +540,9 @@ async fn import_scenario(
 ) -> Result<Response, FhirError> {
     access_policy::authorize_teaching(&principal).map_err(|denied| forbidden(&denied))?;
     let scenario = Scenario::parse(&body).map_err(|error| {
-        FhirError::with_issues(
-            StatusCode::BAD_REQUEST,
-            vec![
-                fhir_model::OutcomeIssue::error(
-                    IssueCode::Invalid,
-                    format!("the scenario file is refused, nothing was imported: {error}"),
-                )
-                .at(format!("line {}", error.line)),
-            ],
-        )
+        invalid(format!(
+            "the scenario file is refused, nothing was imported: {error}"
+        ))
     })?;
     keep_scenario(&state, &principal, &scenario, &body).await
 }
@@ -612,6 +610,23 @@ async fn record_scenario(
         Some(instant) => parse_instant(instant)?,
         None => instant_of(to).await.map_err(FhirError::internal)?,
     };
+    // The starting state is read from the index of the past: it must have reached the window.
+    state.matcher.wait_for_index(to).await.map_err(|not_yet| {
+        FhirError::new(StatusCode::SERVICE_UNAVAILABLE, IssueCode::Timeout, not_yet)
+    })?;
+    for patient in &request.patients {
+        let known = state
+            .store
+            .latest_at("Patient", patient, to)
+            .await
+            .map_err(FhirError::internal)?
+            .is_some_and(|event| !event.is_delete());
+        if !known {
+            return Err(invalid(format!(
+                "Patient/{patient} is not in the live record by the window's end (position {to})"
+            )));
+        }
+    }
     let version = scenario::store::newest_version(state.store.pool(), &request.name)
         .await
         .map_err(FhirError::internal)?

@@ -7,14 +7,18 @@
 //! - [`simulate`]: one ward driven live through the FHIR API: admissions, discharges, vital
 //!   signs with deteriorating patients, orders and tasks.
 //! - [`sandbox`]: teaching sandboxes at the command service's `/teaching/sandboxes`: create
-//!   (forked from the live record now, at a position or at an instant), list, show, reset,
-//!   delete.
+//!   (forked from the live record now, at a position or at an instant, or starting as a
+//!   scenario), list, show, reset, delete.
+//! - [`scenario`]: scenarios at `/teaching/scenarios`: record from the live record, list,
+//!   export and import their NDJSON files; play one in a sandbox (play, pause, seek, stop,
+//!   status).
 //! - `projections rebuild`: the projection service's rebuild (`projection_service::run_rebuild`).
 
 pub mod auth;
 pub mod generate;
 pub mod import;
 pub mod sandbox;
+pub mod scenario;
 pub mod simulate;
 
 use std::path::Path;

@@ -11,13 +11,14 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use clap::{Parser, Subcommand};
 use wardline::auth::{Credentials, TokenSource};
 use wardline::sandbox::{Connection, NewSandbox, Start, Teaching};
+use wardline::scenario::{Offset, Recording};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "wardline",
     version,
     about = "Operate a Wardline server: import data, generate demo patients, manage teaching \
-             sandboxes, rebuild projections"
+             sandboxes and scenarios, rebuild projections"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -131,12 +132,24 @@ enum Command {
         credentials: Credentials,
     },
     /// Teaching sandboxes: copies of the record that a class practises on, forked from the live
-    /// record (now, at a position or at an instant), each a FHIR base of its own at
-    /// /sandbox/<name>/fhir, reset to its start in one step. Creating, resetting and deleting
-    /// need an instructor, an admin or a backend client (`wardline token`'s sign-in).
+    /// record (now, at a position or at an instant) or starting as a scenario, each a FHIR base
+    /// of its own at /sandbox/<name>/fhir, reset to its start in one step. Creating, resetting
+    /// and deleting need an instructor, an admin or a backend client (`wardline token`'s
+    /// sign-in).
     Sandbox {
         #[command(subcommand)]
         command: SandboxCommand,
+    },
+    /// Scenarios: a cohort's story over a time window (its resources when the window opened,
+    /// then every change with its time), recorded from the live record or imported, kept as one
+    /// portable NDJSON file, and played into a sandbox that starts as it (`wardline sandbox
+    /// create <name> --scenario <scenario>`) at 1 to 3600 times real time, with the scenario's
+    /// times moved to now. Recording, importing and controlling a play need an instructor, an
+    /// admin or a backend client. Times are scenario time: the clock shows as mm:ss of the
+    /// duration (h:mm:ss from an hour).
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
     },
     /// The search indexes and workflow tables.
     Projections {
@@ -155,7 +168,8 @@ enum ProjectionsCommand {
 
 #[derive(Debug, Subcommand)]
 enum SandboxCommand {
-    /// Create a sandbox and print it: its FHIR base and the position it starts from.
+    /// Create a sandbox and print it: its FHIR base and where it starts (a position of the live
+    /// record, or a scenario).
     Create {
         /// 1 to 63 lower-case letters, digits and `-` (`ward-7-nights`): its FHIR base is
         /// /sandbox/<name>/fhir.
@@ -168,8 +182,16 @@ enum SandboxCommand {
         description: Option<String>,
         /// Where it starts: a position of the live record (a number), or the record as it was
         /// at an instant (2026-12-01T02:00:00Z). By default the present.
-        #[arg(long, value_name = "POSITION|INSTANT")]
+        #[arg(long, value_name = "POSITION|INSTANT", conflicts_with = "scenario")]
         at: Option<Start>,
+        /// Start as this scenario instead of the live record: an empty sandbox with the
+        /// scenario's starting state written in (its times moved to now), ready for `wardline
+        /// scenario play <name>`.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// The scenario's version (by default its newest).
+        #[arg(long, requires = "scenario")]
+        version: Option<i32>,
         #[command(flatten)]
         connection: Connection,
     },
@@ -179,13 +201,14 @@ enum SandboxCommand {
         #[command(flatten)]
         connection: Connection,
     },
-    /// Show one sandbox.
+    /// Show one sandbox (and where its scenario's play stands).
     Show {
         name: String,
         #[command(flatten)]
         connection: Connection,
     },
-    /// Start a sandbox again from where it started: everything written in it is gone.
+    /// Start a sandbox again from where it started: everything written in it is gone (a
+    /// scenario's sandbox gets the scenario's starting state again, and its play ends).
     Reset {
         name: String,
         #[command(flatten)]
@@ -207,13 +230,19 @@ async fn sandbox(command: SandboxCommand) -> Result<(), wardline::sandbox::Error
             class,
             description,
             at,
+            scenario,
+            version,
             connection,
         } => {
+            let start = match scenario {
+                Some(name) => Some(Start::Scenario { name, version }),
+                None => at,
+            };
             let new = NewSandbox {
                 name,
                 class,
                 description,
-                start: at,
+                start,
             };
             let created = Teaching::new(connection)?.create(&new).await?;
             print!("created sandbox {}\n{}", created.name, created.details());
@@ -229,15 +258,269 @@ async fn sandbox(command: SandboxCommand) -> Result<(), wardline::sandbox::Error
         SandboxCommand::Reset { name, connection } => {
             let sandbox = Teaching::new(connection)?.reset(&name).await?;
             print!(
-                "reset sandbox {} to position {}\n{}",
+                "reset sandbox {} to {}\n{}",
                 sandbox.name,
-                sandbox.start_position,
+                sandbox.start(),
                 sandbox.details()
             );
         }
         SandboxCommand::Delete { name, connection } => {
             Teaching::new(connection)?.delete(&name).await?;
             println!("deleted sandbox {name}");
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Record a scenario from the live record and print its manifest: the cohort's resources
+    /// (and what they refer to) as they stood at --from, then every change to them up to --to,
+    /// each at its time from the start. A name recorded before gets its next version.
+    Record {
+        /// 1 to 63 lower-case letters, digits and `-` (`sepsis-bay-3`).
+        name: String,
+        /// A Patient id of the cohort (again, or comma-separated, for more).
+        #[arg(
+            long = "patient",
+            value_name = "ID",
+            required = true,
+            value_delimiter = ','
+        )]
+        patients: Vec<String>,
+        /// Where the window opens: a position of the live record (a number) or an instant
+        /// (2026-12-01T02:00:00Z).
+        #[arg(long, value_name = "POSITION|INSTANT")]
+        from: Start,
+        /// Where it closes, the same way. By default the present.
+        #[arg(long, value_name = "POSITION|INSTANT")]
+        to: Option<Start>,
+        #[arg(long)]
+        title: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// List every version of every scenario: name, version, title, how many patients, duration,
+    /// changes, who made it and when.
+    List {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Write a scenario's file exactly as the server keeps it (NDJSON: the manifest, the
+    /// starting state, the timed changes), to standard output or --output.
+    Export {
+        /// The scenario's name.
+        name: String,
+        /// By default the newest.
+        #[arg(long)]
+        version: Option<i32>,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Import a scenario file and print its manifest. The file is checked whole first: a
+    /// refusal names its first bad line, and nothing of it is kept. A name and version kept
+    /// already is refused: give the manifest another version.
+    Import {
+        /// The file (`-`: standard input).
+        file: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Play the scenario of a sandbox made with `sandbox create --scenario`: from the
+    /// scenario's start (the sandbox's starting state written again; so does a finished or
+    /// stopped play), or on from where it is paused, or at another speed. Prints where the play
+    /// stands.
+    Play {
+        /// The sandbox, made with `wardline sandbox create <name> --scenario <scenario>`.
+        sandbox: String,
+        /// Scenario seconds per real second, 1 to 3600 (60: an hour a minute). By default
+        /// the speed it was playing at, 1 for a new play.
+        #[arg(long, value_parser = wardline::scenario::parse_speed)]
+        speed: Option<f64>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Pause a sandbox's play: the scenario clock stands still until `play`.
+    Pause {
+        /// The sandbox, made with `wardline sandbox create <name> --scenario <scenario>`.
+        sandbox: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Move a sandbox's scenario clock. Forward applies every change up to there at once; back
+    /// starts the sandbox again (a new run) and applies every change up to there. A paused play
+    /// stays paused.
+    Seek {
+        /// The sandbox, made with `wardline sandbox create <name> --scenario <scenario>`.
+        sandbox: String,
+        /// The time from the scenario's start: milliseconds (150000), a duration (2m30s, 90s,
+        /// 1h5m, 1500ms) or a clock (2:30, 1:02:30).
+        #[arg(long, value_name = "OFFSET")]
+        to: Offset,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// End a sandbox's play: the sandbox keeps what was applied; `play` starts again from the
+    /// scenario's start.
+    Stop {
+        /// The sandbox, made with `wardline sandbox create <name> --scenario <scenario>`.
+        sandbox: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Where a sandbox's play stands: playing, paused, finished or failed; the scenario clock
+    /// of the duration; the speed; the changes applied of all.
+    Status {
+        /// The sandbox, made with `wardline sandbox create <name> --scenario <scenario>`.
+        sandbox: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+/// Runs a `scenario` command and prints what it did.
+async fn scenario(command: ScenarioCommand) -> Result<(), wardline::sandbox::Error> {
+    use wardline::sandbox::Error;
+    match command {
+        ScenarioCommand::Record {
+            name,
+            patients,
+            from,
+            to,
+            title,
+            description,
+            connection,
+        } => {
+            let recording = Recording {
+                name,
+                patients,
+                from,
+                to,
+                title,
+                description,
+            };
+            let recorded = Teaching::new(connection)?.record(&recording).await?;
+            print!(
+                "recorded scenario {} v{}\n{}",
+                recorded.name,
+                recorded.version,
+                recorded.details()
+            );
+        }
+        ScenarioCommand::List { connection } => {
+            let scenarios = Teaching::new(connection)?.scenarios().await?;
+            print!("{}", wardline::scenario::table(&scenarios));
+        }
+        ScenarioCommand::Export {
+            name,
+            version,
+            output,
+            connection,
+        } => {
+            let file = Teaching::new(connection)?
+                .export(&name, version.map(i64::from))
+                .await?;
+            match output {
+                None => {
+                    use std::io::Write as _;
+                    let mut stdout = std::io::stdout().lock();
+                    stdout
+                        .write_all(&file)
+                        .and_then(|()| stdout.flush())
+                        .map_err(|error| {
+                            Error::Cannot(format!("cannot write to standard output: {error}"))
+                        })?;
+                }
+                Some(path) => {
+                    std::fs::write(&path, &file).map_err(|error| {
+                        Error::Cannot(format!("cannot write {}: {error}", path.display()))
+                    })?;
+                    let lines = file.split(|byte| *byte == b'\n');
+                    let lines = lines.filter(|line| !line.trim_ascii().is_empty()).count();
+                    println!(
+                        "exported scenario {name} to {} ({lines} lines)",
+                        path.display()
+                    );
+                }
+            }
+        }
+        ScenarioCommand::Import { file, connection } => {
+            let (origin, bytes) = if file.as_os_str() == "-" {
+                use std::io::Read as _;
+                let mut bytes = Vec::new();
+                std::io::stdin().read_to_end(&mut bytes).map_err(|error| {
+                    Error::Cannot(format!("cannot read standard input: {error}"))
+                })?;
+                ("standard input".to_owned(), bytes)
+            } else {
+                let bytes = std::fs::read(&file).map_err(|error| {
+                    Error::Cannot(format!("cannot read {}: {error}", file.display()))
+                })?;
+                (format!("`{}`", file.display()), bytes)
+            };
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Error::Cannot(format!("{origin} is not UTF-8 text")))?;
+            let imported = Teaching::new(connection)?.import(&origin, text).await?;
+            print!(
+                "imported scenario {} v{}\n{}",
+                imported.name,
+                imported.version,
+                imported.details()
+            );
+        }
+        ScenarioCommand::Play {
+            sandbox,
+            speed,
+            connection,
+        } => {
+            let status = Teaching::new(connection)?.play(&sandbox, speed).await?;
+            print!("{}", status.summary());
+        }
+        ScenarioCommand::Pause {
+            sandbox,
+            connection,
+        } => {
+            let status = Teaching::new(connection)?.pause(&sandbox).await?;
+            print!("{}", status.summary());
+        }
+        ScenarioCommand::Seek {
+            sandbox,
+            to: Offset(offset_ms),
+            connection,
+        } => {
+            let status = Teaching::new(connection)?.seek(&sandbox, offset_ms).await?;
+            print!("{}", status.summary());
+        }
+        ScenarioCommand::Stop {
+            sandbox,
+            connection,
+        } => {
+            let status = Teaching::new(connection)?.stop(&sandbox).await?;
+            print!("{}", status.summary_as("stopped"));
+        }
+        ScenarioCommand::Status {
+            sandbox,
+            connection,
+        } => {
+            let shown = Teaching::new(connection)?.show(&sandbox).await?;
+            match (&shown.scenario, &shown.play) {
+                (None, _) => {
+                    return Err(Error::Cannot(format!(
+                        "the sandbox `{sandbox}` does not start as a scenario (`wardline sandbox \
+                         create <name> --scenario <scenario>` makes one that does)"
+                    )));
+                }
+                (Some(scenario), None) => println!(
+                    "{sandbox}: {} not started (`wardline scenario play {sandbox}` starts it)",
+                    wardline::sandbox::printable(&scenario.to_string())
+                ),
+                (Some(_), Some(play)) => print!("{}", play.summary()),
+            }
         }
     }
     Ok(())
@@ -362,6 +645,12 @@ async fn main() -> anyhow::Result<()> {
         Command::Sandbox { command } => {
             // One line (the status and the server's reasons), never a backtrace.
             if let Err(error) = sandbox(command).await {
+                eprintln!("Error: {error}");
+                std::process::exit(1);
+            }
+        }
+        Command::Scenario { command } => {
+            if let Err(error) = scenario(command).await {
                 eprintln!("Error: {error}");
                 std::process::exit(1);
             }

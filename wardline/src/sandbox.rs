@@ -1,6 +1,8 @@
 //! `wardline sandbox`: teaching sandboxes (ADR 0014) through the command service's
 //! `/teaching/sandboxes`: create one (forked from the live record now, at a position, or as
-//! it was at an instant), list them, show one, reset one to its start, delete one.
+//! it was at an instant; or starting as a scenario), list them, show one, reset one to its
+//! start, delete one. [`Teaching`] is also the client of `/teaching/scenarios` and of a
+//! sandbox's play controls (`crate::scenario`).
 //!
 //! The command service (or the edge in front of it, which routes `/teaching/` there) needs
 //! the token of an instructor, an admin or a backend client, as `wardline token` gets it.
@@ -15,6 +17,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::{Map, Value, json};
 
 use crate::auth::{Credentials, TokenSource};
+use crate::scenario::PlayStatus;
 
 /// Where the sandboxes are managed, and how to sign in there.
 #[derive(Debug, Clone, clap::Args)]
@@ -31,13 +34,38 @@ pub struct Connection {
     pub credentials: Credentials,
 }
 
-/// Where a new sandbox starts: a position of the live record, or the record as it was at an
-/// instant. (None: the present.)
+/// A point of the live record: a position, or the record as it was at an instant. Where a new
+/// sandbox starts (none: the present), or where a scenario's recording window opens or closes.
+/// A sandbox may also start as a scenario (which `--at` never reads).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Start {
     Position(i64),
     /// As `_lastUpdated` takes it (`2026-12-01T02:00:00Z`); the server reads it.
     Instant(String),
+    /// A sandbox only: the scenario's starting state instead of the live record (its newest
+    /// version when none is given).
+    Scenario {
+        name: String,
+        version: Option<i32>,
+    },
+}
+
+impl Start {
+    /// As the API takes it: `{"position": n}`, `{"instant": "..."}` or
+    /// `{"scenario": "...", "version": n}`.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Start::Position(position) => json!({ "position": position }),
+            Start::Instant(instant) => json!({ "instant": instant }),
+            Start::Scenario { name, version } => {
+                let mut start = json!({ "scenario": name });
+                if let Some(version) = version {
+                    start["version"] = json!(version);
+                }
+                start
+            }
+        }
+    }
 }
 
 impl FromStr for Start {
@@ -73,6 +101,22 @@ pub struct NewSandbox {
     pub start: Option<Start>,
 }
 
+/// The scenario a sandbox starts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioRef {
+    pub name: String,
+    pub version: Option<i64>,
+}
+
+impl std::fmt::Display for ScenarioRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.version {
+            Some(version) => write!(f, "{} v{version}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
+}
+
 impl NewSandbox {
     fn to_json(&self) -> Value {
         let mut body = Map::new();
@@ -83,21 +127,15 @@ impl NewSandbox {
         if let Some(description) = &self.description {
             body.insert("description".into(), json!(description));
         }
-        match &self.start {
-            None => {}
-            Some(Start::Position(position)) => {
-                body.insert("start".into(), json!({ "position": position }));
-            }
-            Some(Start::Instant(instant)) => {
-                body.insert("start".into(), json!({ "instant": instant }));
-            }
+        if let Some(start) = &self.start {
+            body.insert("start".into(), start.to_json());
         }
         Value::Object(body)
     }
 }
 
 /// A sandbox as the server describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sandbox {
     pub name: String,
     pub class: Option<String>,
@@ -111,6 +149,10 @@ pub struct Sandbox {
     pub created_by: String,
     pub created_at: String,
     pub reset_at: Option<String>,
+    /// The scenario it starts as (its starting state instead of the live record).
+    pub scenario: Option<ScenarioRef>,
+    /// Where its scenario's play stands, if one was started (in this run of the server).
+    pub play: Option<PlayStatus>,
     /// The server's JSON, as it came.
     pub json: Value,
 }
@@ -139,8 +181,22 @@ impl Sandbox {
             created_by: text("createdBy").unwrap_or_default(),
             created_at: text("createdAt").unwrap_or_default(),
             reset_at: text("resetAt"),
+            scenario: json["scenario"]["name"].as_str().map(|name| ScenarioRef {
+                name: name.to_owned(),
+                version: json["scenario"]["version"].as_i64(),
+            }),
+            // A play the client cannot read is not shown (the sandbox still is).
+            play: PlayStatus::from_json(json["play"].clone()).ok(),
             json,
         })
+    }
+
+    /// Where it starts, in words: `position 1200`, or `scenario night-obs v2`.
+    pub fn start(&self) -> String {
+        match &self.scenario {
+            Some(scenario) => format!("scenario {scenario}"),
+            None => format!("position {}", self.start_position),
+        }
     }
 
     /// The sandbox, one field a line, indented under a heading the caller writes.
@@ -150,7 +206,7 @@ impl Sandbox {
             let _ = writeln!(out, "  {label:<12} {}", printable(value));
         };
         line("FHIR base", &self.fhir_base);
-        line("starts at", &format!("position {}", self.start_position));
+        line("starts at", &self.start());
         line("class", self.class.as_deref().unwrap_or("-"));
         if let Some(description) = &self.description {
             line("description", description);
@@ -163,12 +219,19 @@ impl Sandbox {
         if let Some(run) = self.run {
             line("run", &run.to_string());
         }
+        if self.scenario.is_some() {
+            let play = match &self.play {
+                Some(play) => play.state_line(),
+                None => "not started (`wardline scenario play` starts it)".to_owned(),
+            };
+            line("play", &play);
+        }
         out
     }
 }
 
-/// Sandboxes as a table: name, class, start position, FHIR base, created by and at, reset
-/// at; one line saying so when there are none.
+/// Sandboxes as a table: name, class, start (a position, or the scenario it starts as), FHIR
+/// base, created by and at, reset at; one line saying so when there are none.
 pub fn table(sandboxes: &[Sandbox]) -> String {
     if sandboxes.is_empty() {
         return "no sandboxes (`wardline sandbox create <name>` makes one)\n".to_owned();
@@ -181,24 +244,37 @@ pub fn table(sandboxes: &[Sandbox]) -> String {
         "CREATED BY",
         "CREATED AT",
         "RESET AT",
-    ]
-    .map(str::to_owned);
-    let rows: Vec<[String; 7]> = sandboxes
+    ];
+    let rows: Vec<Vec<String>> = sandboxes
         .iter()
         .map(|sandbox| {
             [
                 sandbox.name.clone(),
                 sandbox.class.clone().unwrap_or_else(|| "-".into()),
-                sandbox.start_position.to_string(),
+                match &sandbox.scenario {
+                    Some(scenario) => scenario.to_string(),
+                    None => sandbox.start_position.to_string(),
+                },
                 sandbox.fhir_base.clone(),
                 sandbox.created_by.clone(),
                 sandbox.created_at.clone(),
                 sandbox.reset_at.clone().unwrap_or_else(|| "-".into()),
             ]
-            .map(|cell| printable(&cell))
+            .to_vec()
         })
         .collect();
-    let mut widths = header.clone().map(|cell| cell.chars().count());
+    columns(&header, &rows)
+}
+
+/// `rows` under `header`, each column as wide as its widest cell, two spaces apart, control
+/// characters escaped, no trailing spaces.
+pub(crate) fn columns(header: &[&str], rows: &[Vec<String>]) -> String {
+    let header: Vec<String> = header.iter().map(|cell| (*cell).to_owned()).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| row.iter().map(|cell| printable(cell)).collect())
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|cell| cell.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -207,7 +283,7 @@ pub fn table(sandboxes: &[Sandbox]) -> String {
     let mut out = String::new();
     for row in std::iter::once(&header).chain(&rows) {
         let mut line = String::new();
-        for (cell, width) in row.iter().zip(widths) {
+        for (cell, width) in row.iter().zip(&widths) {
             let _ = write!(line, "{cell:<width$}  ");
         }
         out.push_str(line.trim_end());
@@ -232,6 +308,9 @@ pub enum Error {
     },
     /// A success whose body is not what the API answers.
     Unexpected(String),
+    /// What the command cannot do on its side: a file it cannot read or write, a sandbox with
+    /// no scenario to play.
+    Cannot(String),
 }
 
 impl std::fmt::Display for Error {
@@ -251,7 +330,7 @@ impl std::fmt::Display for Error {
                 };
                 write!(f, "{action} {outcome} ({status}): {reason}")
             }
-            Error::Unexpected(what) => f.write_str(what),
+            Error::Unexpected(what) | Error::Cannot(what) => f.write_str(what),
         }
     }
 }
@@ -307,22 +386,46 @@ impl Teaching {
 
     /// `/teaching/sandboxes`, then `segments` (each percent-encoded as a path segment needs).
     fn url(&self, segments: &[&str]) -> Url {
+        self.teaching_url("sandboxes", segments)
+    }
+
+    /// `/teaching/<collection>`, then `segments` (each percent-encoded as a path segment
+    /// needs).
+    pub(crate) fn teaching_url(&self, collection: &str, segments: &[&str]) -> Url {
         let mut url = self.server.clone();
         if let Ok(mut path) = url.path_segments_mut() {
-            path.pop_if_empty().extend(["teaching", "sandboxes"]);
+            path.pop_if_empty().extend(["teaching", collection]);
             path.extend(segments);
         }
         url
     }
 
-    /// Sends a request; the body of a success (`Value::Null` when there is none).
-    async fn send(
+    /// Sends a request with a JSON body (if any); the JSON of a success (`Value::Null` when
+    /// it has no body).
+    pub(crate) async fn send(
         &self,
         action: &str,
         method: Method,
         url: Url,
         body: Option<Value>,
     ) -> Result<Value, Error> {
+        let body = body.map(|body| ("application/json", body.to_string()));
+        let answer = self
+            .exchange(action, method, url, body, "application/json")
+            .await?;
+        json_of(action, &answer)
+    }
+
+    /// Sends a request with `body` (its content type and text); the body of a success, as it
+    /// came. A refusal's OperationOutcome becomes [`Error::Refused`].
+    pub(crate) async fn exchange(
+        &self,
+        action: &str,
+        method: Method,
+        url: Url,
+        body: Option<(&str, String)>,
+        accept: &str,
+    ) -> Result<Vec<u8>, Error> {
         let token = self
             .auth
             .bearer()
@@ -332,11 +435,9 @@ impl Teaching {
             .http
             .request(method, url.clone())
             .bearer_auth(token)
-            .header("accept", "application/json");
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body.to_string());
+            .header("accept", accept);
+        if let Some((content_type, body)) = body {
+            request = request.header("content-type", content_type).body(body);
         }
         // reqwest's own message repeats the URL; its causes say what happened.
         let unreachable = |error: reqwest::Error| Error::Unreachable {
@@ -348,30 +449,23 @@ impl Teaching {
         };
         let response = request.send().await.map_err(unreachable)?;
         let status = response.status();
-        let text = response.text().await.map_err(unreachable)?;
-        let answer: Option<Value> = serde_json::from_str(&text).ok();
-        if !status.is_success() {
-            let reason = match &answer {
-                Some(outcome) if outcome["issue"].is_array() => {
-                    one_line(&crate::import::diagnostics(outcome))
-                }
-                _ if text.trim().is_empty() => "the server gave no reason".to_owned(),
-                _ => one_line(&text),
-            };
-            return Err(Error::Refused {
-                action: action.to_owned(),
-                status,
-                reason,
-            });
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
         }
-        match answer {
-            Some(answer) => Ok(answer),
-            None if text.trim().is_empty() => Ok(Value::Null),
-            None => Err(Error::Unexpected(format!(
-                "{action}: the server's answer is not JSON: {}",
-                one_line(&text)
-            ))),
-        }
+        let text = String::from_utf8_lossy(&bytes);
+        let reason = match serde_json::from_str::<Value>(&text) {
+            Ok(outcome) if outcome["issue"].is_array() => {
+                one_line(&crate::import::diagnostics(&outcome))
+            }
+            _ if text.trim().is_empty() => "the server gave no reason".to_owned(),
+            _ => one_line(&text),
+        };
+        Err(Error::Refused {
+            action: action.to_owned(),
+            status,
+            reason,
+        })
     }
 
     /// Creates a sandbox (201).
@@ -423,6 +517,20 @@ impl Teaching {
     }
 }
 
+/// The JSON of a success's body (`Value::Null` when it has none).
+pub(crate) fn json_of(action: &str, body: &[u8]) -> Result<Value, Error> {
+    let text = String::from_utf8_lossy(body);
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(&text).map_err(|_| {
+        Error::Unexpected(format!(
+            "{action}: the server's answer is not JSON: {}",
+            one_line(&text)
+        ))
+    })
+}
+
 /// An error and its causes, in one line (`reqwest` says little without its causes:
 /// "error sending request" hides "Connection refused").
 fn chain(error: &dyn std::error::Error) -> String {
@@ -439,7 +547,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 /// `text` on one line, control characters escaped, at most 300 characters.
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     let flat = printable(text.trim());
     match flat.char_indices().nth(300) {
         Some((cut, _)) => format!("{}...", &flat[..cut]),
@@ -449,7 +557,7 @@ fn one_line(text: &str) -> String {
 
 /// `text` with control characters (newlines, terminal escapes) escaped, so what a server
 /// holds cannot draw on the terminal.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars()
         .flat_map(|c| {
             let escaped: Vec<char> = if c.is_control() {

@@ -202,6 +202,36 @@ pub fn format_moment(at: i64, now: i64, offset: i64) -> String {
     }
 }
 
+/// An instant in UTC as FHIR and the server's `_asof` bases write it: `2026-06-01T10:00:05Z`.
+pub fn format_instant(at: i64) -> String {
+    format!("{}Z", local_date_time(at, 0))
+}
+
+/// A moment as a date-time input (`<input type="datetime-local">`) holds it, in the viewer's
+/// time zone (`offset` seconds east of UTC): `2026-06-01T12:00:05`.
+pub fn local_date_time(at: i64, offset: i64) -> String {
+    let local = at + offset;
+    let (day, second_of_day) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let (year, month, day_of_month) = civil_from_days(day);
+    let (hour, minute, second) = (
+        second_of_day / 3_600,
+        second_of_day % 3_600 / 60,
+        second_of_day % 60,
+    );
+    format!("{year:04}-{month:02}-{day_of_month:02}T{hour:02}:{minute:02}:{second:02}")
+}
+
+/// What a date-time input holds (`2026-06-01T12:00` or with seconds), read in the viewer's
+/// time zone (`offset` seconds east of UTC): seconds since the Unix epoch.
+pub fn parse_local_date_time(text: &str, offset: i64) -> Option<i64> {
+    let text = text.trim();
+    // An input gives neither a zone nor a date alone; refuse both rather than guess.
+    if !text.contains('T') || text.ends_with('Z') || text[text.find('T')?..].contains(['+', '-']) {
+        return None;
+    }
+    Some(parse_time(text)? - offset)
+}
+
 /// Whole years between a birth date (`1970-02-03`) and the moment `now`.
 pub fn age_in_years(birth_date: &str, now: i64) -> Option<i64> {
     let mut parts = birth_date.splitn(3, '-');
@@ -306,6 +336,31 @@ mod tests {
         let last_year = parse_time("2025-12-31T23:30:00Z").unwrap();
         assert_eq!(format_moment(last_year, now, 0), "31 Dec 2025");
         assert_eq!(format_moment(last_year, now, 3_600), "1 Jan 00:30");
+    }
+
+    #[test]
+    fn instants_and_date_time_inputs_round_trip() {
+        let at = parse_time("2026-06-01T10:00:05Z").unwrap();
+        assert_eq!(format_instant(at), "2026-06-01T10:00:05Z");
+        assert_eq!(local_date_time(at, 7_200), "2026-06-01T12:00:05");
+        assert_eq!(
+            parse_local_date_time("2026-06-01T12:00:05", 7_200),
+            Some(at)
+        );
+        assert_eq!(
+            parse_local_date_time("2026-06-01T12:00", 7_200),
+            Some(at - 5)
+        );
+        assert_eq!(format_instant(-1), "1969-12-31T23:59:59Z");
+        for refused in [
+            "",
+            "2026-06-01",
+            "2026-06-01T12:00Z",
+            "2026-06-01T12:00+02:00",
+            "x",
+        ] {
+            assert_eq!(parse_local_date_time(refused, 0), None, "{refused}");
+        }
     }
 
     #[test]

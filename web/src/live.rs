@@ -48,14 +48,15 @@ pub const SILENCE_LIMIT_MS: u32 = 45_000;
 const FIRST_BACKOFF_MS: u32 = 500;
 const MAX_BACKOFF_MS: u32 = 15_000;
 
-/// The WebSocket address of the notifier on the page's own origin: `wss:` under `https:`.
-pub fn socket_url(page_protocol: &str, host: &str) -> String {
+/// The WebSocket address of a feed (`/ws`, the live record's, or `/sandbox/<name>/ws`) on the
+/// page's own origin: `wss:` under `https:`.
+pub fn socket_url(page_protocol: &str, host: &str, path: &str) -> String {
     let scheme = if page_protocol == "https:" {
         "wss"
     } else {
         "ws"
     };
-    format!("{scheme}://{host}/ws")
+    format!("{scheme}://{host}{path}")
 }
 
 /// The socket address with the access token to open it with: browsers cannot set headers on a
@@ -104,10 +105,12 @@ pub enum Received {
     Nothing,
 }
 
-/// One live subscription to a ward, across however many connections it takes.
+/// One live subscription (to a ward, or to a sandbox's types), across however many connections
+/// it takes.
 #[derive(Debug, Clone)]
 pub struct Session {
-    ward: String,
+    /// The `subscribe` messages each connection opens with.
+    subscriptions: Vec<ClientMessage>,
     state: ConnectionState,
     last_position: Option<u64>,
     /// Connections in a row that failed before the server said anything.
@@ -117,9 +120,9 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(ward: impl Into<String>) -> Self {
+    pub fn new(subscriptions: Vec<ClientMessage>) -> Self {
         Session {
-            ward: ward.into(),
+            subscriptions,
             state: ConnectionState::Connecting,
             last_position: None,
             failures: 0,
@@ -139,9 +142,7 @@ impl Session {
     /// A connection is open: subscribe, and resume after the last position if there is one.
     pub fn opened(&mut self) -> Opening {
         self.state = ConnectionState::Live;
-        let mut messages = vec![ClientMessage::Subscribe {
-            ward: self.ward.clone(),
-        }];
+        let mut messages = self.subscriptions.clone();
         if let Some(after) = self.last_position {
             messages.push(ClientMessage::Resume { after });
         }
@@ -211,9 +212,13 @@ mod tests {
         }
     }
 
+    fn ward_a() -> Session {
+        Session::new(vec![subscribe()])
+    }
+
     #[test]
     fn the_first_connection_subscribes_without_resuming() {
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         assert_eq!(session.state(), ConnectionState::Connecting);
         let opening = session.opened();
         assert_eq!(opening.messages, [subscribe()]);
@@ -223,7 +228,7 @@ mod tests {
 
     #[test]
     fn a_new_connection_resumes_after_the_last_event() {
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         session.opened();
         assert!(matches!(session.receive(&event(10)), Received::Event(_)));
         assert!(matches!(session.receive(&event(12)), Received::Event(_)));
@@ -239,7 +244,7 @@ mod tests {
 
     #[test]
     fn events_at_or_before_the_last_position_are_dropped() {
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         session.opened();
         let Received::Event(first) = session.receive(&event(5)) else {
             panic!("event 5 is new");
@@ -259,7 +264,7 @@ mod tests {
 
     #[test]
     fn a_replay_that_overlaps_what_arrived_live_is_not_doubled() {
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         session.opened();
         session.receive(&event(7));
         session.closed(0.0);
@@ -276,7 +281,7 @@ mod tests {
 
     #[test]
     fn caught_up_moves_the_resume_point_forward_only() {
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         session.opened();
         session.receive(&event(20));
         assert_eq!(
@@ -294,7 +299,7 @@ mod tests {
 
     #[test]
     fn heartbeats_keep_the_connection_but_do_not_move_the_resume_point() {
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         session.opened();
         assert_eq!(
             session.receive(r#"{"type":"heartbeat","position":99}"#),
@@ -305,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_drop_before_any_position_reloads_the_ward() {
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         session.opened();
         session.closed(0.0);
         let opening = session.opened();
@@ -318,7 +323,7 @@ mod tests {
 
     #[test]
     fn errors_and_garbage_are_reported_not_applied() {
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         session.opened();
         assert_eq!(
             session.receive(r#"{"type":"error","message":"bad filter"}"#),
@@ -338,7 +343,7 @@ mod tests {
         assert_eq!(backoff_ms(3, 1.0), 1_000);
         assert_eq!(backoff_ms(u32::MAX, 0.0), 15_000);
 
-        let mut session = Session::new("ward-a");
+        let mut session = ward_a();
         assert_eq!(session.closed(0.0), 500);
         assert_eq!(session.closed(0.0), 1_000);
         assert_eq!(session.closed(0.0), 2_000);
@@ -362,12 +367,27 @@ mod tests {
     #[test]
     fn the_socket_follows_the_page_scheme() {
         assert_eq!(
-            socket_url("http:", "localhost:8080"),
+            socket_url("http:", "localhost:8080", "/ws"),
             "ws://localhost:8080/ws"
         );
         assert_eq!(
-            socket_url("https:", "ward.example"),
-            "wss://ward.example/ws"
+            socket_url("https:", "ward.example", "/sandbox/night/ws"),
+            "wss://ward.example/sandbox/night/ws"
+        );
+    }
+
+    #[test]
+    fn every_subscription_is_sent_again_on_each_connection() {
+        let types = ClientMessage::SubscribeType {
+            resource_type: "Observation".into(),
+        };
+        let mut session = Session::new(vec![subscribe(), types.clone()]);
+        assert_eq!(session.opened().messages, [subscribe(), types.clone()]);
+        session.receive(&event(3));
+        session.closed(0.0);
+        assert_eq!(
+            session.opened().messages,
+            [subscribe(), types, ClientMessage::Resume { after: 3 }]
         );
     }
 }

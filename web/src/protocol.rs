@@ -13,6 +13,12 @@ use serde_json::Value;
 pub enum ClientMessage {
     /// Events of the patients on a ward (a Location id) and of the ward's Locations.
     Subscribe { ward: String },
+    /// Every event of one resource type (`{"type":"subscribe","resourceType":"Observation"}`).
+    #[serde(rename = "subscribe")]
+    SubscribeType {
+        #[serde(rename = "resourceType")]
+        resource_type: String,
+    },
     /// Replays every matching event after `after`, then continues live.
     Resume { after: u64 },
 }
@@ -91,6 +97,13 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Value>(&subscribe.to_json()).unwrap(),
             json!({"type": "subscribe", "ward": "ward-a"})
+        );
+        let every = ClientMessage::SubscribeType {
+            resource_type: "Observation".into(),
+        };
+        assert_eq!(
+            serde_json::from_str::<Value>(&every.to_json()).unwrap(),
+            json!({"type": "subscribe", "resourceType": "Observation"})
         );
         let resume = ClientMessage::Resume { after: 4711 };
         assert_eq!(

@@ -1,6 +1,13 @@
 //! The app's pages as URL fragments (`#/ward/ward-a`, `#/patients?name=smith`,
-//! `#/patient/123`), so every page can be bookmarked, reloaded and opened by a test directly,
-//! and the static files need no server-side routing.
+//! `#/patient/123`, `#/teaching`), so every page can be bookmarked, reloaded and opened by a
+//! test directly, and the static files need no server-side routing.
+//!
+//! The ward and the patient page show the live record, the past (`?at=<instant>`:
+//! `#/ward/ward-a?at=2026-06-01T10:00:05Z`) or a teaching sandbox
+//! (`#/sandbox/<name>/ward/ward-a`, `#/sandbox/<name>/patient/123`); see [`View`].
+
+use crate::fhir;
+use crate::view::{View, is_sandbox_name};
 
 /// The wards of the demo hospital, for the ward picker: (Location id, short name).
 pub const WARDS: [(&str, &str); 3] = [
@@ -15,29 +22,72 @@ pub const DEFAULT_WARD: &str = "ward-a";
 /// One page of the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
-    /// A ward's dashboard, by the ward's Location id.
-    Ward(String),
+    /// A ward's dashboard, by the ward's Location id, in a view of the record.
+    Ward { ward: String, view: View },
     /// The patient list, searched by name (empty: everyone, by family name).
     Patients { name: String },
-    /// One patient's record, by Patient id.
-    Patient(String),
+    /// One patient's record, by Patient id, in a view of the record.
+    Patient { id: String, view: View },
+    /// Scenarios and sandboxes: managed by instructors, opened by their classes.
+    Teaching,
     /// A fragment that names no page.
     NotFound,
 }
 
 impl Route {
+    /// A live ward's dashboard.
+    pub fn ward(ward: &str) -> Route {
+        Route::Ward {
+            ward: ward.to_owned(),
+            view: View::Live,
+        }
+    }
+
+    /// A patient's live record.
+    pub fn patient(id: &str) -> Route {
+        Route::Patient {
+            id: id.to_owned(),
+            view: View::Live,
+        }
+    }
+
     /// The page a location fragment (`#/ward/ward-a`, with or without its `#`) names.
     pub fn parse(fragment: &str) -> Route {
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
         let (path, query) = fragment.split_once('?').unwrap_or((fragment, ""));
         let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-        match segments.as_slice() {
-            [] => Route::Ward(DEFAULT_WARD.to_owned()),
-            ["ward", ward] if is_id(ward) => Route::Ward((*ward).to_owned()),
-            ["patients"] => Route::Patients {
+        let (view, page) = match segments.as_slice() {
+            ["sandbox", name, page @ ..] if is_sandbox_name(name) => {
+                (View::Sandbox((*name).to_owned()), page)
+            }
+            ["sandbox", ..] => return Route::NotFound,
+            page => match query_value(query, "at") {
+                Some(at) => match fhir::parse_time(&at) {
+                    Some(at) => (View::Past(at), page),
+                    None => return Route::NotFound,
+                },
+                None => (View::Live, page),
+            },
+        };
+        // The list and the teaching page have no past and no sandbox of their own.
+        let live = view == View::Live;
+        match page {
+            [] => Route::Ward {
+                ward: DEFAULT_WARD.to_owned(),
+                view,
+            },
+            ["ward", ward] if is_id(ward) => Route::Ward {
+                ward: (*ward).to_owned(),
+                view,
+            },
+            ["patient", id] if is_id(id) => Route::Patient {
+                id: (*id).to_owned(),
+                view,
+            },
+            ["patients"] if live => Route::Patients {
                 name: query_value(query, "name").unwrap_or_default(),
             },
-            ["patient", id] if is_id(id) => Route::Patient((*id).to_owned()),
+            ["teaching"] if live => Route::Teaching,
             _ => Route::NotFound,
         }
     }
@@ -45,12 +95,46 @@ impl Route {
     /// The fragment of this page, for links.
     pub fn href(&self) -> String {
         match self {
-            Route::Ward(ward) => format!("#/ward/{ward}"),
+            Route::Ward { ward, view } => in_view(view, &format!("ward/{ward}")),
             Route::Patients { name } if name.is_empty() => "#/patients".to_owned(),
             Route::Patients { name } => format!("#/patients?name={}", encode(name)),
-            Route::Patient(id) => format!("#/patient/{id}"),
+            Route::Patient { id, view } => in_view(view, &format!("patient/{id}")),
+            Route::Teaching => "#/teaching".to_owned(),
             Route::NotFound => "#/".to_owned(),
         }
+    }
+
+    /// The view of the record the page shows, for the pages that have one.
+    pub fn view(&self) -> Option<&View> {
+        match self {
+            Route::Ward { view, .. } | Route::Patient { view, .. } => Some(view),
+            _ => None,
+        }
+    }
+
+    /// The same page in another view of the record (pages without one stay as they are).
+    pub fn in_view(&self, view: View) -> Route {
+        match self {
+            Route::Ward { ward, .. } => Route::Ward {
+                ward: ward.clone(),
+                view,
+            },
+            Route::Patient { id, .. } => Route::Patient {
+                id: id.clone(),
+                view,
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// `#/<page>` in a view: under `#/sandbox/<name>/` for a sandbox, with `?at=` for the past.
+fn in_view(view: &View, page: &str) -> String {
+    match view {
+        View::Live => format!("#/{page}"),
+        // The instant is digits, `-`, `:`, `T` and `Z`: nothing to encode.
+        View::Past(at) => format!("#/{page}?at={}", fhir::format_instant(*at)),
+        View::Sandbox(name) => format!("#/sandbox/{name}/{page}"),
     }
 }
 
@@ -120,20 +204,21 @@ pub fn query_value(query: &str, wanted: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    fn sandbox(name: &str) -> View {
+        View::Sandbox(name.to_owned())
+    }
+
     #[test]
     fn an_empty_fragment_is_the_default_ward() {
         for fragment in ["", "#", "#/"] {
-            assert_eq!(Route::parse(fragment), Route::Ward("ward-a".into()));
+            assert_eq!(Route::parse(fragment), Route::ward("ward-a"));
         }
     }
 
     #[test]
     fn pages_parse_from_their_fragments() {
-        assert_eq!(Route::parse("#/ward/ward-c"), Route::Ward("ward-c".into()));
-        assert_eq!(
-            Route::parse("#/patient/abc-1.2"),
-            Route::Patient("abc-1.2".into())
-        );
+        assert_eq!(Route::parse("#/ward/ward-c"), Route::ward("ward-c"));
+        assert_eq!(Route::parse("#/patient/abc-1.2"), Route::patient("abc-1.2"));
         assert_eq!(
             Route::parse("#/patients"),
             Route::Patients { name: "".into() }
@@ -144,6 +229,32 @@ mod tests {
                 name: "van der Berg".into()
             }
         );
+        assert_eq!(Route::parse("#/teaching"), Route::Teaching);
+    }
+
+    #[test]
+    fn the_past_and_sandboxes_are_views_of_the_same_pages() {
+        let at = fhir::parse_time("2026-06-01T10:00:05Z").unwrap();
+        assert_eq!(
+            Route::parse("#/ward/ward-b?at=2026-06-01T10:00:05Z"),
+            Route::ward("ward-b").in_view(View::Past(at))
+        );
+        assert_eq!(
+            Route::parse("#/patient/p1?at=2026-06-01T12%3A00%3A05%2B02%3A00"),
+            Route::patient("p1").in_view(View::Past(at))
+        );
+        assert_eq!(
+            Route::parse("#/sandbox/night-7/ward/ward-a"),
+            Route::ward("ward-a").in_view(sandbox("night-7"))
+        );
+        assert_eq!(
+            Route::parse("#/sandbox/night-7"),
+            Route::ward("ward-a").in_view(sandbox("night-7"))
+        );
+        assert_eq!(
+            Route::parse("#/sandbox/night-7/patient/p1"),
+            Route::patient("p1").in_view(sandbox("night-7"))
+        );
     }
 
     #[test]
@@ -152,20 +263,34 @@ mod tests {
         assert_eq!(Route::parse("#/patient/a%2Fb"), Route::NotFound);
         assert_eq!(Route::parse("#/patient/../metadata"), Route::NotFound);
         assert_eq!(Route::parse("#/ward/a/b"), Route::NotFound);
+        assert_eq!(Route::parse("#/ward/ward-a?at=yesterday"), Route::NotFound);
+        assert_eq!(Route::parse("#/sandbox/Night/ward/ward-a"), Route::NotFound);
+        assert_eq!(Route::parse("#/sandbox/../ward/ward-a"), Route::NotFound);
+        assert_eq!(Route::parse("#/sandbox/night/teaching"), Route::NotFound);
+        assert_eq!(Route::parse("#/sandbox/night/patients"), Route::NotFound);
     }
 
     #[test]
     fn hrefs_parse_back_to_their_page() {
         for route in [
-            Route::Ward("ward-b".into()),
+            Route::ward("ward-b"),
+            Route::ward("ward-b").in_view(View::Past(1_780_000_000)),
+            Route::ward("ward-b").in_view(sandbox("night")),
             Route::Patients { name: "".into() },
             Route::Patients {
                 name: "Müller & Söhne".into(),
             },
-            Route::Patient("123".into()),
+            Route::patient("123"),
+            Route::patient("123").in_view(View::Past(1_780_000_000)),
+            Route::patient("123").in_view(sandbox("night")),
+            Route::Teaching,
         ] {
             assert_eq!(Route::parse(&route.href()), route, "{}", route.href());
         }
+        assert_eq!(
+            Route::ward("ward-a").in_view(sandbox("night")).href(),
+            "#/sandbox/night/ward/ward-a"
+        );
     }
 
     #[test]

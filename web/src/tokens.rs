@@ -62,6 +62,9 @@ pub struct Claims {
     pub role: Option<String>,
     #[serde(rename = "fhirUser", default)]
     pub fhir_user: Option<String>,
+    /// The teaching classes the user belongs to: a student opens their sandboxes.
+    #[serde(default)]
+    pub classes: Vec<String>,
 }
 
 /// The payload of a JWT (`header.payload.signature`), unverified.
@@ -97,6 +100,7 @@ pub struct User {
     /// The display name, or the user name when the account has none.
     pub name: String,
     pub role: Option<String>,
+    pub classes: Vec<String>,
 }
 
 impl User {
@@ -109,7 +113,19 @@ impl User {
                 .filter(|name| !name.trim().is_empty())
                 .unwrap_or_else(|| claims.sub.clone()),
             role: claims.role.clone(),
+            classes: claims.classes.clone(),
         }
+    }
+
+    /// Whether the user manages teaching (scenarios, sandboxes, plays): instructors and
+    /// admins, as the server's policy has it.
+    pub fn teaches(&self) -> bool {
+        matches!(self.role.as_deref(), Some("instructor" | "admin"))
+    }
+
+    /// Whether the user is a student (who sees only their classes' sandboxes).
+    pub fn is_student(&self) -> bool {
+        self.role.as_deref() == Some("student")
     }
 }
 
@@ -206,9 +222,16 @@ mod tests {
             User {
                 username: "nurse".into(),
                 name: "Demo Nurse".into(),
-                role: Some("nurse".into())
+                role: Some("nurse".into()),
+                classes: Vec::new(),
             }
         );
+        let student = jwt(json!({"sub": "student", "role": "student", "classes": ["demo"]}));
+        let student = User::from_claims(&Claims::from_jwt(&student).unwrap());
+        assert_eq!(student.classes, ["demo"]);
+        assert!(student.is_student() && !student.teaches());
+        let instructor = jwt(json!({"sub": "instructor", "role": "instructor"}));
+        assert!(User::from_claims(&Claims::from_jwt(&instructor).unwrap()).teaches());
         let nameless = Claims::from_jwt(&jwt(json!({"sub": "rsmith"}))).unwrap();
         let user = User::from_claims(&nameless);
         assert_eq!((user.name.as_str(), user.role), ("rsmith", None));

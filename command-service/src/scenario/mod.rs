@@ -530,7 +530,14 @@ pub mod store {
         )
         .bind(&scenario.manifest.name)
         .bind(scenario.manifest.version)
-        .bind(scenario.manifest.to_json())
+        .bind({
+            let mut manifest = scenario.manifest.to_json();
+            manifest["counts"] = serde_json::json!({
+                "start": scenario.start.len(),
+                "events": scenario.events.len(),
+            });
+            manifest
+        })
         .bind(body)
         .bind(created_by)
         .execute(pool)
@@ -562,7 +569,7 @@ pub mod store {
         .await
     }
 
-    /// Every scenario version's manifest, with who made it and when.
+    /// Every scenario version's manifest, with its counts, who made it and when.
     pub async fn list(pool: &PgPool) -> Result<Vec<Value>, sqlx::Error> {
         let rows: Vec<(Value, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
             "SELECT manifest, created_by, created_at FROM scenario ORDER BY name, version",

@@ -43,6 +43,20 @@ pub enum Control {
     Stop,
 }
 
+/// What a play is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PlayState {
+    Playing,
+    Paused,
+    /// Every change applied.
+    Finished,
+    /// Ended by `stop`: it can only be started again.
+    Stopped,
+    /// A change could not be applied (`error` says which and why).
+    Failed,
+}
+
 /// Where a play stands, for `GET .../play`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,6 +64,7 @@ pub struct PlayStatus {
     pub sandbox: String,
     pub scenario: String,
     pub version: i32,
+    pub state: PlayState,
     pub speed: f64,
     pub playing: bool,
     pub finished: bool,
@@ -147,6 +162,15 @@ impl Players {
         })
     }
 
+    /// Forgets the play of `sandbox` (its sandbox was reset or deleted), stopping it.
+    pub async fn forget(&self, sandbox: &str) {
+        self.control(sandbox, Control::Stop).await;
+        self.plays
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(sandbox);
+    }
+
     /// Has the play of `sandbox` carry out `control`, and waits until it has; false when none
     /// runs.
     pub async fn control(&self, sandbox: &str, control: Control) -> bool {
@@ -181,6 +205,7 @@ impl Players {
             sandbox: sandbox.name.clone(),
             scenario: scenario.manifest.name.clone(),
             version: scenario.manifest.version,
+            state: PlayState::Playing,
             speed,
             playing: true,
             finished: false,
@@ -207,6 +232,7 @@ impl Players {
             },
             applied: 0,
             shift: chrono::Duration::zero(),
+            stopped: false,
         };
         if let Some(previous) = self
             .plays
@@ -234,6 +260,8 @@ struct Play {
     applied: usize,
     /// How far the scenario's times are moved: from its window's start to this play's start.
     shift: chrono::Duration,
+    /// Ended by `stop`.
+    stopped: bool,
 }
 
 impl Play {
@@ -319,6 +347,7 @@ impl Play {
             }
             Control::Stop => {
                 self.clock.playing = false;
+                self.stopped = true;
             }
         }
         Ok(())
@@ -385,6 +414,19 @@ impl Play {
         if error.is_some() {
             status.error = error;
         }
+        status.state = if status.error.is_some() {
+            PlayState::Failed
+        } else if self.stopped {
+            PlayState::Stopped
+        } else if status.finished {
+            PlayState::Finished
+        } else if self.clock.playing {
+            PlayState::Playing
+        } else {
+            PlayState::Paused
+        };
+        // A finished, stopped or failed play has no moving clock.
+        status.playing = status.state == PlayState::Playing;
     }
 }
 

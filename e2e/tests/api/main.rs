@@ -16,5 +16,6 @@ mod request_id;
 mod routing;
 mod sandboxes;
 mod smart_launch;
+mod teaching_ui;
 mod tls;
 mod websocket;

@@ -427,7 +427,13 @@ pub(crate) fn diagnostics(outcome: &Value) -> String {
         .filter_map(|issue| {
             let diagnostics = issue["diagnostics"].as_str()?;
             Some(match issue["expression"][0].as_str() {
-                Some(at) if !diagnostics.starts_with(at) => format!("{at}: {diagnostics}"),
+                // Unless the diagnostics say where already (`... line 5: not JSON`).
+                Some(at)
+                    if !diagnostics.starts_with(at)
+                        && !diagnostics.contains(&format!("{at}: ")) =>
+                {
+                    format!("{at}: {diagnostics}")
+                }
                 _ => diagnostics.to_owned(),
             })
         })

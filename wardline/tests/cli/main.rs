@@ -4,7 +4,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod import;
+mod run;
 mod sandbox;
+mod scenario;
 mod servers;
 mod sign_in;
 mod simulate;

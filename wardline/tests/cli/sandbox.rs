@@ -2,62 +2,11 @@
 //! service and identity service: what it prints, its exit status, and every refusal as one line
 //! with the status and the server's reasons (a backtrace asked for or not).
 
-use std::time::Duration;
-
 use serde_json::json;
 use test_support::TestDatabase;
 
+use crate::run::{Run, wardline};
 use crate::servers::{Api, command_service};
-
-/// What a run of the binary printed, and how it ended.
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// Succeeded; its output.
-    fn ok(&self) -> &str {
-        assert_eq!(self.code, Some(0), "{self:?}");
-        assert!(self.stderr.is_empty(), "{self:?}");
-        &self.stdout
-    }
-
-    /// Failed with status 1 and one line; that line.
-    fn refused(&self) -> &str {
-        assert_eq!(self.code, Some(1), "{self:?}");
-        assert!(self.stdout.is_empty(), "{self:?}");
-        assert_eq!(self.stderr.lines().count(), 1, "one line: {self:?}");
-        let line = self.stderr.trim_end();
-        assert!(line.starts_with("Error: "), "{self:?}");
-        line
-    }
-}
-
-/// Runs `wardline` with `args`, and no settings but `env` (none from the environment running
-/// the tests, which may point at a development server).
-async fn wardline(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wardline"));
-    command.args(args).kill_on_drop(true);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("WARDLINE_") {
-            command.env_remove(name);
-        }
-    }
-    // A refusal stays one line even when a backtrace is asked for.
-    command.env("RUST_BACKTRACE", "1").envs(env.iter().copied());
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
-        .await
-        .expect("wardline ran for a minute")
-        .unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-    }
-}
 
 /// `wardline sandbox <args>` against `api`, with `token`.
 async fn sandbox(api: &Api, token: &str, args: &[&str]) -> Run {
@@ -70,7 +19,7 @@ async fn sandbox(api: &Api, token: &str, args: &[&str]) -> Run {
 }
 
 /// Writes a patient to the live record; the position of the write.
-async fn write_patient(api: &Api, family: &str) -> i64 {
+pub async fn write_patient(api: &Api, family: &str) -> i64 {
     let response = api
         .client()
         .post(format!("{}/Patient", api.url))
@@ -88,7 +37,7 @@ async fn write_patient(api: &Api, family: &str) -> i64 {
 }
 
 /// The value after `label` in `details` (`  starts at    position 12`).
-fn field<'a>(details: &'a str, label: &str) -> &'a str {
+pub fn field<'a>(details: &'a str, label: &str) -> &'a str {
     details
         .lines()
         .find_map(|line| line.strip_prefix(&format!("  {label:<12} ")))

@@ -1,6 +1,8 @@
-//! The FHIR API on the page's own origin (`/fhir`, behind the edge): reads and searches, as
-//! JSON, each with the signed-in user's access token (`Authorization: Bearer`). Only the wasm
-//! build has it; what the answers mean is decided by the pure modules.
+//! The APIs on the page's own origin (behind the edge), each request with the signed-in user's
+//! access token (`Authorization: Bearer`): FHIR reads and searches against a base (`/fhir`, a
+//! past `/fhir/_asof/<instant>` or a sandbox's `/sandbox/<name>/fhir`, see
+//! [`crate::view::View`]), and the teaching API's JSON (`/teaching/...`). Only the wasm build
+//! has it; what the answers mean is decided by the pure modules.
 //!
 //! A 401 means the token was refused (expired in a tab that slept, or its session revoked):
 //! the token is refreshed once and the request sent again; if the session has ended, the
@@ -8,16 +10,16 @@
 
 use std::fmt;
 
-use gloo_net::http::Request;
+use gloo_net::http::{Method, Request, Response};
 use serde_json::Value;
 
 use super::session;
 use crate::fhir;
 
-/// Where the edge serves the FHIR API.
-const FHIR_BASE: &str = "/fhir";
+/// The live record's FHIR base.
+pub const LIVE: &str = "/fhir";
 
-/// A request that did not give a resource.
+/// A request that did not give what was asked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApiError {
     /// No one is signed in (any more).
@@ -34,54 +36,95 @@ impl fmt::Display for ApiError {
         match self {
             ApiError::SignedOut => write!(f, "you are not signed in"),
             ApiError::Network(problem) => {
-                write!(f, "the FHIR server could not be reached ({problem})")
+                write!(f, "the server could not be reached ({problem})")
             }
-            ApiError::Status(404, _) => write!(f, "not found"),
+            ApiError::Status(404, text) if text.is_empty() => write!(f, "not found"),
             ApiError::Status(410, _) => write!(f, "deleted"),
             ApiError::Status(status, text) if text.is_empty() => {
-                write!(f, "the FHIR server answered {status}")
+                write!(f, "the server answered {status}")
             }
-            ApiError::Status(status, text) => {
-                write!(f, "the FHIR server answered {status}: {text}")
-            }
+            ApiError::Status(status, text) => write!(f, "the server answered {status}: {text}"),
         }
     }
 }
 
-/// `GET /fhir/<path>` as JSON.
-pub async fn get(path: &str) -> Result<Value, ApiError> {
+/// `GET <base>/<path>` as FHIR JSON.
+pub async fn get(base: &str, path: &str) -> Result<Value, ApiError> {
+    let url = format!("{base}/{path}");
+    let response = with_token(|token| {
+        Request::get(&url)
+            .header("Accept", "application/fhir+json")
+            .header("Authorization", &format!("Bearer {token}"))
+            .build()
+    })
+    .await?;
+    json_of(response).await
+}
+
+/// The resources a search finds (including `_include`d ones), first page only: every search
+/// the app makes asks for a page larger than what it expects.
+pub async fn search(base: &str, path: &str) -> Result<Vec<Value>, ApiError> {
+    let bundle = get(base, path).await?;
+    Ok(fhir::bundle_resources(&bundle).cloned().collect())
+}
+
+/// A teaching API request (`/teaching/...`) with an optional JSON body; its JSON answer, or
+/// `null` for an answer without a body (a delete's 204).
+pub async fn teaching(method: Method, path: &str, body: Option<&Value>) -> Result<Value, ApiError> {
+    let response = with_token(|token| {
+        let request = Request::get(path)
+            .method(method.clone())
+            .header("Accept", "application/json")
+            .header("Authorization", &format!("Bearer {token}"));
+        match body {
+            Some(body) => request.json(body),
+            None => request.build(),
+        }
+    })
+    .await?;
+    json_of(response).await
+}
+
+/// Sends the request `build` makes with the current token; once more with a refreshed token
+/// if the first is refused with 401.
+async fn with_token(
+    build: impl Fn(&str) -> Result<Request, gloo_net::Error>,
+) -> Result<Response, ApiError> {
+    let send = |token: String| {
+        let request = build(&token);
+        async move {
+            request
+                .map_err(|error| ApiError::Network(error.to_string()))?
+                .send()
+                .await
+                .map_err(|error| ApiError::Network(error.to_string()))
+        }
+    };
     let token = session::access_token().await.ok_or(ApiError::SignedOut)?;
-    let mut response = send(path, &token).await?;
+    let response = send(token).await?;
     if response.status() == 401 && session::refresh().await {
         let token = session::access_token().await.ok_or(ApiError::SignedOut)?;
-        response = send(path, &token).await?;
+        return send(token).await;
     }
+    Ok(response)
+}
+
+async fn json_of(response: Response) -> Result<Value, ApiError> {
     let status = response.status();
-    let body: Value = response
-        .json()
+    let text = response
+        .text()
         .await
         .map_err(|error| ApiError::Network(error.to_string()))?;
+    let body: Value = if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).map_err(|error| ApiError::Network(error.to_string()))?
+    };
     if (200..300).contains(&status) {
         Ok(body)
     } else {
         Err(ApiError::Status(status, diagnostics(&body)))
     }
-}
-
-async fn send(path: &str, token: &str) -> Result<gloo_net::http::Response, ApiError> {
-    Request::get(&format!("{FHIR_BASE}/{path}"))
-        .header("Accept", "application/fhir+json")
-        .header("Authorization", &format!("Bearer {token}"))
-        .send()
-        .await
-        .map_err(|error| ApiError::Network(error.to_string()))
-}
-
-/// The resources a search finds (including `_include`d ones), first page only: every search
-/// the app makes asks for a page larger than what it expects.
-pub async fn search(path: &str) -> Result<Vec<Value>, ApiError> {
-    let bundle = get(path).await?;
-    Ok(fhir::bundle_resources(&bundle).cloned().collect())
 }
 
 /// What an OperationOutcome says went wrong.

@@ -12,6 +12,7 @@ use super::{moment, now};
 use crate::fhir;
 use crate::route::Route;
 use crate::trend::{Frame, Trend};
+use crate::view::View;
 use crate::vitals::{Vital, VitalSigns};
 use crate::ward::{BedView, Occupant, Patient, Ward, WorkItem};
 
@@ -22,7 +23,8 @@ const TREND_FRAME: Frame = Frame {
     margin: 2.5,
 };
 
-pub fn bed_card(view: &BedView<'_>) -> Html {
+/// A bed; its patient's name links to their record in the same `record` view.
+pub fn bed_card(view: &BedView<'_>, record: &View) -> Html {
     let Some(occupant) = view.occupant else {
         return html! {
             <article class="bed empty" data-bed={view.bed.id.clone()} data-patient="">
@@ -41,7 +43,7 @@ pub fn bed_card(view: &BedView<'_>) -> Html {
                  data-risk={risk}>
             <header class="bed-head">
                 <span class="bed-label">{ view.bed.label() }</span>
-                { patient_heading(&occupant) }
+                { patient_heading(&occupant, record) }
                 { news2_total(assessment) }
             </header>
             if let Some(assessment) = assessment.filter(|assessment| assessment.alert) {
@@ -55,8 +57,10 @@ pub fn bed_card(view: &BedView<'_>) -> Html {
     }
 }
 
-fn patient_heading(occupant: &Occupant<'_>) -> Html {
-    let href = Route::Patient(occupant.patient_id.to_owned()).href();
+fn patient_heading(occupant: &Occupant<'_>, record: &View) -> Html {
+    let href = Route::patient(occupant.patient_id)
+        .in_view(record.clone())
+        .href();
     match occupant.patient {
         Some(patient) => html! {
             <span class="patient">
@@ -197,7 +201,7 @@ fn last_observed(vitals: Option<&VitalSigns>) -> Html {
     }
 }
 
-pub fn work_item(ward: &Ward, item: &WorkItem<'_>) -> Html {
+pub fn work_item(ward: &Ward, item: &WorkItem<'_>, record: &View) -> Html {
     let order = item.order;
     let bed = ward
         .bed_of(&order.patient)
@@ -213,7 +217,7 @@ pub fn work_item(ward: &Ward, item: &WorkItem<'_>) -> Html {
             <span class="work-kind">{ order.kind.label() }</span>
             <span class="work-title">{ &order.title }</span>
             <span class="work-who">
-                <a href={Route::Patient(order.patient.clone()).href()}>{ format!("{bed} · {who}") }</a>
+                <a href={Route::patient(&order.patient).in_view(record.clone()).href()}>{ format!("{bed} · {who}") }</a>
             </span>
             if let Some(at) = order.authored {
                 <time class="work-time">{ moment(at) }</time>

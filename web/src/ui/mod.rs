@@ -8,25 +8,36 @@
 //!
 //! Routing is by URL fragment ([`crate::route`]): the app listens for `hashchange` and shows
 //! the page the fragment names, so the static files need no server-side routing. Every page is
-//! keyed by what it shows (a ward, a patient), so changing it starts the page afresh: a new
-//! ward gets a new subscription and a new state, never a mix of two.
+//! keyed by what it shows (a ward, a patient, and in which view of the record), so changing it
+//! starts the page afresh: a new ward, an instant of the past or a sandbox gets a new
+//! subscription and a new state, never a mix of two.
+//!
+//! The top bar says which record the page shows: it takes the sandbox's colour in a sandbox
+//! and the past's in the past, and its ward picker stays in that view.
 
 mod api;
+mod banners;
 mod bed_card;
 mod patient_page;
 mod patients_page;
 mod session;
 mod socket;
+mod teaching_forms;
+mod teaching_page;
+mod time_bar;
 mod ward_page;
 
 use gloo_events::EventListener;
+use wasm_bindgen::JsValue;
 use yew::prelude::*;
 
 use crate::route::{Route, WARDS};
 use crate::tokens::User;
+use crate::view::View;
 use patient_page::PatientPage;
 use patients_page::PatientsPage;
 use session::AuthState;
+use teaching_page::TeachingPage;
 use ward_page::WardPage;
 
 /// Renders the app into `<main id="app">` (or the body when the page has none).
@@ -75,6 +86,31 @@ fn moment(at: i64) -> String {
     crate::fhir::format_moment(at, now(), utc_offset())
 }
 
+/// The viewer's time zone at the moment `at` (daylight saving may differ from now's), seconds
+/// east of UTC.
+fn utc_offset_at(at: i64) -> i64 {
+    let date = js_sys::Date::new(&JsValue::from_f64(at as f64 * 1000.0));
+    -(date.get_timezone_offset() * 60.0) as i64
+}
+
+/// A moment to the second in the viewer's time zone: `2026-06-01 12:00:05`.
+fn full_moment(at: i64) -> String {
+    local_input(at).replace('T', " ")
+}
+
+/// A moment as a date-time input holds it, in the viewer's time zone.
+fn local_input(at: i64) -> String {
+    crate::fhir::local_date_time(at, utc_offset_at(at))
+}
+
+/// What a date-time input holds, as seconds since the Unix epoch.
+fn parse_local_input(text: &str) -> Option<i64> {
+    // The offset of the moment typed: read it first as if in UTC, which is close enough to
+    // find the zone's offset then.
+    let near = crate::fhir::parse_local_date_time(text, 0)?;
+    crate::fhir::parse_local_date_time(text, utc_offset_at(near))
+}
+
 #[function_component]
 fn App() -> Html {
     let route = use_state(current_route);
@@ -101,7 +137,7 @@ fn App() -> Html {
         });
     }
     let page = match &*auth {
-        AuthState::SignedIn(_) => page_of(&route),
+        AuthState::SignedIn(user) => page_of(&route, user),
         AuthState::Starting => html! {
             <section id="signing-in" class="signing-in"><p class="loading">{ "Signing in…" }</p></section>
         },
@@ -115,22 +151,29 @@ fn App() -> Html {
             </section>
         },
     };
-    let account = match &*auth {
-        AuthState::SignedIn(user) => account_bar(user),
-        _ => html! {},
+    let (account, teaching) = match &*auth {
+        AuthState::SignedIn(user) => (account_bar(user), teaching_link(&route, user)),
+        _ => (html! {}, html! {}),
+    };
+    let view = route.view().cloned().unwrap_or_default();
+    let mode = match view {
+        View::Live => None,
+        View::Past(_) => Some("in-past"),
+        View::Sandbox(_) => Some("in-sandbox"),
     };
     html! {
         <>
-            <header class="topbar">
+            <header class={classes!("topbar", mode)}>
                 <a class="brand" href="#/">{ "Wardline" }</a>
                 <nav id="ward-picker" class="ward-picker" aria-label="Wards">
-                    { for WARDS.iter().map(|(id, name)| ward_link(&route, id, name)) }
+                    { for WARDS.iter().map(|(id, name)| ward_link(&route, &view, id, name)) }
                 </nav>
                 <nav class="sections" aria-label="Sections">
                     <a href={Route::Patients { name: String::new() }.href()}
-                       class={classes!(matches!(*route, Route::Patients { .. } | Route::Patient(_)).then_some("active"))}>
+                       class={classes!(matches!(*route, Route::Patients { .. } | Route::Patient { .. }).then_some("active"))}>
                         { "Patients" }
                     </a>
+                    { teaching }
                 </nav>
                 { account }
             </header>
@@ -160,24 +203,51 @@ fn account_bar(user: &User) -> Html {
 }
 
 /// The page the route names.
-fn page_of(route: &Route) -> Html {
+fn page_of(route: &Route, user: &User) -> Html {
+    // Keyed by the whole fragment: another ward, instant or sandbox is a page afresh.
+    let key = route.href();
     match route {
-        Route::Ward(ward) => html! { <WardPage key={ward.clone()} ward={ward.clone()} /> },
+        Route::Ward { ward, view } => {
+            html! { <WardPage key={key} ward={ward.clone()} view={view.clone()} /> }
+        }
         Route::Patients { name } => html! { <PatientsPage name={name.clone()} /> },
-        Route::Patient(id) => html! { <PatientPage key={id.clone()} id={id.clone()} /> },
+        Route::Patient { id, view } => {
+            html! { <PatientPage key={key} id={id.clone()} view={view.clone()} /> }
+        }
+        Route::Teaching => html! { <TeachingPage user={user.clone()} /> },
         Route::NotFound => html! {
             <section class="not-found">
                 <h1>{ "Page not found" }</h1>
-                <p><a href={Route::Ward(crate::route::DEFAULT_WARD.to_owned()).href()}>{ "Back to the ward" }</a></p>
+                <p><a href={Route::ward(crate::route::DEFAULT_WARD).href()}>{ "Back to the ward" }</a></p>
             </section>
         },
     }
 }
 
-fn ward_link(route: &Route, id: &str, name: &str) -> Html {
-    let current = matches!(route, Route::Ward(ward) if ward == id);
+/// The teaching page's link: "Teaching" for those who manage it, "Sandboxes" for everyone
+/// else (students find their classes' sandboxes there).
+fn teaching_link(route: &Route, user: &User) -> Html {
+    let label = if user.teaches() {
+        "Teaching"
+    } else {
+        "Sandboxes"
+    };
+    let current = *route == Route::Teaching;
     html! {
-        <a href={Route::Ward(id.to_owned()).href()} data-ward={id.to_owned()}
+        <a id="teaching-link" href={Route::Teaching.href()}
+           class={classes!(current.then_some("active"))}
+           aria-current={current.then_some("page")}>
+            { label }
+        </a>
+    }
+}
+
+/// A ward of the picker, in the view of the record the page shows (a sandbox's wards, or the
+/// wards at the same past instant).
+fn ward_link(route: &Route, view: &View, id: &str, name: &str) -> Html {
+    let current = matches!(route, Route::Ward { ward, .. } if ward == id);
+    html! {
+        <a href={Route::ward(id).in_view(view.clone()).href()} data-ward={id.to_owned()}
            class={classes!(current.then_some("active"))}
            aria-current={current.then_some("page")}>
             { name }

@@ -1,5 +1,6 @@
 //! One patient's page: demographics, then conditions, medications, allergies and recent
-//! observations, newest first, each loaded by its own search (all at once).
+//! observations, newest first, each loaded by its own search (all at once); from the live
+//! record, the past (with the time slider and the banner that says so) or a sandbox.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -9,15 +10,21 @@ use wasm_bindgen_futures::spawn_local;
 use yew::prelude::*;
 
 use super::api::{self, ApiError};
-use super::{moment, now};
+use super::banners::{past_banner, sandbox_banner};
+use super::time_bar::TimeBar;
+use super::{moment, navigate, now};
 use crate::fhir;
 use crate::queries;
 use crate::record::{Demographics, Line, RecordPart};
+use crate::route::Route;
+use crate::view::View;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
     /// The Patient id.
     pub id: String,
+    /// The record shown.
+    pub view: View,
 }
 
 /// A loaded record.
@@ -39,13 +46,13 @@ pub fn PatientPage(props: &Props) -> Html {
     let loaded = use_state(|| Loaded::Loading);
     {
         let loaded = loaded.clone();
-        use_effect_with(props.id.clone(), move |id| {
+        use_effect_with((props.id.clone(), props.view.clone()), move |(id, view)| {
             let stale = Rc::new(Cell::new(false));
-            let id = id.clone();
+            let (id, base) = (id.clone(), view.fhir_base());
             {
                 let stale = stale.clone();
                 spawn_local(async move {
-                    let result = load(&id).await;
+                    let result = load(&base, &id).await;
                     if !stale.get() {
                         loaded.set(match result {
                             Ok(record) => Loaded::Record(Rc::new(record)),
@@ -72,19 +79,35 @@ pub fn PatientPage(props: &Props) -> Html {
             </>
         },
     };
+    let travel = {
+        let id = props.id.clone();
+        Callback::from(move |at: Option<i64>| {
+            let view = at.map_or(View::Live, View::Past);
+            navigate(&Route::patient(&id).in_view(view));
+        })
+    };
+    let banner = match &props.view {
+        View::Live => Html::default(),
+        View::Past(at) => past_banner(*at, travel.reform(|_| None)),
+        View::Sandbox(name) => sandbox_banner(name, None),
+    };
     html! {
         <section class="patient-page" data-patient={props.id.clone()}>
+            { banner }
+            if props.view.sandbox().is_none() {
+                <TimeBar at={props.view.past()} on_travel={travel} />
+            }
             { body }
         </section>
     }
 }
 
-async fn load(id: &str) -> Result<Record, ApiError> {
+async fn load(base: &str, id: &str) -> Result<Record, ApiError> {
     let parts = try_join_all(RecordPart::ALL.map(|part| async move {
-        let found = api::search(&queries::record(part, id)).await?;
+        let found = api::search(base, &queries::record(part, id)).await?;
         Ok::<_, ApiError>((part, part.lines(&found)))
     }));
-    let (patient, parts) = try_join(api::get(&queries::patient(id)), parts).await?;
+    let (patient, parts) = try_join(api::get(base, &queries::patient(id)), parts).await?;
     Ok(Record {
         demographics: Demographics::from_patient(&patient),
         parts,

@@ -39,7 +39,7 @@ pub fn PatientsPage(props: &Props) -> Html {
             {
                 let stale = stale.clone();
                 spawn_local(async move {
-                    let result = api::search(&queries::patient_search(&name)).await;
+                    let result = api::search(api::LIVE, &queries::patient_search(&name)).await;
                     if !stale.get() {
                         found.set(match result {
                             Ok(resources) => Found::Patients(
@@ -106,7 +106,7 @@ fn results(found: &Found) -> Html {
                 <tbody>
                     { for patients.iter().map(|(id, patient)| html! {
                         <tr data-patient={id.clone()}>
-                            <td><a href={Route::Patient(id.clone()).href()}>{ &patient.name }</a></td>
+                            <td><a href={Route::patient(id).href()}>{ &patient.name }</a></td>
                             <td>{ patient.gender.clone().unwrap_or_default() }</td>
                             <td>{ patient.birth_date.clone().unwrap_or_default() }</td>
                             <td>{ patient.identifiers.first().cloned().unwrap_or_default() }</td>

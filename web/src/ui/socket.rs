@@ -1,5 +1,6 @@
-//! The notifier WebSocket of a ward page: connects to `/ws` on the page's origin, and keeps
-//! reconnecting (with backoff) for as long as the page holds its [`Subscription`]. What to
+//! The notifier WebSocket of a ward page: connects to a feed on the page's origin (`/ws`, or a
+//! sandbox's `/sandbox/<name>/ws`), and keeps reconnecting (with backoff) for as long as the
+//! page holds its [`Subscription`]. What to
 //! send, which events are new and how long to wait are the [`Session`]'s decisions; this module
 //! only moves frames and reports what happened.
 //!
@@ -18,7 +19,7 @@ use yew::Callback;
 
 use super::session::access_token;
 use crate::live::{ConnectionState, Received, SILENCE_LIMIT_MS, Session, socket_url, with_token};
-use crate::protocol::Event;
+use crate::protocol::{ClientMessage, Event};
 
 /// What the page hears from its subscription.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,22 +39,27 @@ pub struct Subscription {
     _stop: oneshot::Sender<()>,
 }
 
-/// Subscribes to a ward's events.
-pub fn subscribe(ward: String, updates: Callback<LiveUpdate>) -> Subscription {
+/// Subscribes to events on the feed at `path` (`/ws`), opening each connection with
+/// `subscriptions`.
+pub fn subscribe(
+    path: String,
+    subscriptions: Vec<ClientMessage>,
+    updates: Callback<LiveUpdate>,
+) -> Subscription {
     let (stop, stopped) = oneshot::channel::<()>();
     spawn_local(async move {
         // Whichever ends first: the page drops the sender, or (never) the loop.
-        select(Box::pin(keep_connected(ward, updates)), stopped).await;
+        let connected = keep_connected(path, Session::new(subscriptions), updates);
+        select(Box::pin(connected), stopped).await;
     });
     Subscription { _stop: stop }
 }
 
-async fn keep_connected(ward: String, updates: Callback<LiveUpdate>) {
+async fn keep_connected(path: String, mut session: Session, updates: Callback<LiveUpdate>) {
     let url = match page_origin() {
-        Some((protocol, host)) => socket_url(&protocol, &host),
+        Some((protocol, host)) => socket_url(&protocol, &host, &path),
         None => return,
     };
-    let mut session = Session::new(ward);
     loop {
         updates.emit(LiveUpdate::State(session.state()));
         // Signed out: the page goes, and this subscription with it.

@@ -1,5 +1,6 @@
 //! The ward dashboard page: subscribes to the ward's events, loads the ward from the FHIR API,
-//! and keeps one [`Ward`] up to date from both.
+//! and keeps one [`Ward`] up to date from both; in whichever view of the record the route
+//! names ([`View`]).
 //!
 //! The subscription starts before the load so nothing written in between is missed; the
 //! [`Ward`] takes versions in any order. The first load asks for the ward, its beds and the
@@ -7,31 +8,51 @@
 //! admission event, has their chart (vital signs, open orders and tasks) loaded once. When the
 //! notifier cannot replay what a dropped connection missed, the page starts over: a new
 //! [`Ward`], a new load, and answers of the old load dropped by their generation number.
+//!
+//! The past is loaded once and never subscribed to: it does not change. A sandbox's ward reads
+//! the sandbox's base and feed, and asks every few seconds how the sandbox stands: a reset, or
+//! a play starting or seeking back, begins a new run of it (the feed does not say so), and the
+//! page then starts over, so a class never watches the remains of an earlier run.
 
 use futures::future::{try_join_all, try_join3};
+use gloo_net::http::Method;
+use gloo_timers::callback::Interval;
 use serde_json::Value;
 use yew::prelude::*;
 
 use super::api::{self, ApiError};
+use super::banners::{past_banner, sandbox_banner};
 use super::bed_card::{bed_card, work_item};
+use super::navigate;
 use super::socket::{LiveUpdate, Subscription, subscribe};
+use super::time_bar::TimeBar;
 use crate::live::ConnectionState;
 use crate::orders::OrderKind;
 use crate::queries;
+use crate::route::Route;
+use crate::teaching::{self, Sandbox};
+use crate::view::View;
 use crate::ward::Ward;
+
+/// How often a sandbox's ward asks how the sandbox stands.
+const SANDBOX_POLL_MS: u32 = 2_000;
 
 #[derive(Properties, PartialEq)]
 pub struct Props {
     /// The ward's Location id.
     pub ward: String,
+    /// The record shown.
+    pub view: View,
 }
 
 pub enum Msg {
-    /// Resources found by a load of `generation`; `first` for the ward, beds and stays.
+    /// Resources found by a load of `generation`; `first` for the ward, beds and stays, with
+    /// the sandbox as it stood when the load began (in a sandbox).
     Found {
         generation: u32,
         resources: Vec<Value>,
         first: bool,
+        sandbox: Option<Sandbox>,
     },
     Failed {
         generation: u32,
@@ -40,17 +61,29 @@ pub enum Msg {
     Live(LiveUpdate),
     /// Start over: the button under a failed load.
     Reload,
+    /// Time to ask how the sandbox stands.
+    Poll,
+    /// How the sandbox stands.
+    Polled(Result<Sandbox, ApiError>),
 }
 
 pub struct WardPage {
     ward: Ward,
+    view: View,
     /// Bumped by each fresh start; answers to an earlier one are dropped.
     generation: u32,
     /// Whether the first load has arrived (until then the page says it is loading).
     loaded: bool,
     problem: Option<String>,
     connection: ConnectionState,
-    _subscription: Subscription,
+    /// None in the past, which is not live.
+    _subscription: Option<Subscription>,
+    /// In a sandbox: the sandbox as last asked, the run the ward was loaded from, and the timer
+    /// that asks.
+    sandbox: Option<Sandbox>,
+    loaded_run: Option<i64>,
+    polling: bool,
+    _poll: Option<Interval>,
 }
 
 impl Component for WardPage {
@@ -58,15 +91,30 @@ impl Component for WardPage {
     type Properties = Props;
 
     fn create(ctx: &Context<Self>) -> Self {
-        let ward = ctx.props().ward.clone();
-        let subscription = subscribe(ward.clone(), ctx.link().callback(Msg::Live));
+        let Props { ward, view } = ctx.props();
+        let subscription = view.feed().map(|feed| {
+            subscribe(
+                feed,
+                view.subscriptions(ward),
+                ctx.link().callback(Msg::Live),
+            )
+        });
+        let poll = view.sandbox().map(|_| {
+            let link = ctx.link().clone();
+            Interval::new(SANDBOX_POLL_MS, move || link.send_message(Msg::Poll))
+        });
         let mut page = WardPage {
-            ward: Ward::new(ward),
+            ward: Ward::new(ward.clone()),
+            view: view.clone(),
             generation: 0,
             loaded: false,
             problem: None,
             connection: ConnectionState::Connecting,
             _subscription: subscription,
+            sandbox: None,
+            loaded_run: None,
+            polling: false,
+            _poll: poll,
         };
         page.start_over(ctx);
         page
@@ -78,6 +126,7 @@ impl Component for WardPage {
                 generation,
                 resources,
                 first,
+                sandbox,
             } => {
                 if generation != self.generation {
                     return false;
@@ -86,6 +135,10 @@ impl Component for WardPage {
                     self.ward.apply(resource);
                 }
                 self.loaded |= first;
+                if let Some(sandbox) = sandbox {
+                    self.loaded_run = Some(sandbox.run);
+                    self.sandbox = Some(sandbox);
+                }
                 self.chart_new_patients(ctx);
                 true
             }
@@ -114,6 +167,34 @@ impl Component for WardPage {
                 self.start_over(ctx);
                 true
             }
+            Msg::Poll => {
+                if let (Some(name), false) = (self.view.sandbox(), self.polling) {
+                    self.polling = true;
+                    let path = teaching::one_sandbox(name);
+                    ctx.link()
+                        .send_future(async move { Msg::Polled(sandbox_of(&path).await) });
+                }
+                false
+            }
+            Msg::Polled(answer) => {
+                self.polling = false;
+                match answer {
+                    Ok(sandbox) => {
+                        let new_run = self.loaded_run.is_some_and(|run| run != sandbox.run);
+                        self.sandbox = Some(sandbox);
+                        if new_run && self.loaded {
+                            self.start_over(ctx);
+                        }
+                        true
+                    }
+                    Err(ApiError::Status(404, _)) => {
+                        self.problem = Some("This sandbox no longer exists.".to_owned());
+                        true
+                    }
+                    // A missed answer: the next one will do.
+                    Err(_) => false,
+                }
+            }
         }
     }
 
@@ -126,8 +207,10 @@ impl Component for WardPage {
             .filter(|assessment| assessment.alert)
             .count();
         let work = self.ward.work();
+        let record = &self.view;
         html! {
             <section class="ward-page" data-ward={self.ward.id().to_owned()}>
+                { self.banner() }
                 <div class="page-head">
                     <h1>{ self.ward.name() }</h1>
                     if self.loaded {
@@ -138,8 +221,13 @@ impl Component for WardPage {
                             }
                         </p>
                     }
-                    { connection_indicator(self.connection) }
+                    if self.view.feed().is_some() {
+                        { connection_indicator(self.connection) }
+                    }
                 </div>
+                if self.view.sandbox().is_none() {
+                    <TimeBar at={self.view.past()} on_travel={self.travel()} />
+                }
                 if let Some(problem) = &self.problem {
                     <div class="problem" role="alert">
                         { problem }
@@ -153,7 +241,7 @@ impl Component for WardPage {
                 } else {
                     <div class="ward-layout">
                         <div class="beds">
-                            { for beds.iter().map(bed_card) }
+                            { for beds.iter().map(|bed| bed_card(bed, record)) }
                         </div>
                         <aside class="work-list" aria-label="Orders and tasks">
                             <h2>{ "Orders and tasks" }</h2>
@@ -161,7 +249,7 @@ impl Component for WardPage {
                                 <p class="empty-note">{ "No open orders or tasks." }</p>
                             } else {
                                 <ul>
-                                    { for work.iter().map(|item| work_item(&self.ward, item)) }
+                                    { for work.iter().map(|item| work_item(&self.ward, item, record)) }
                                 </ul>
                             }
                         </aside>
@@ -173,7 +261,8 @@ impl Component for WardPage {
 }
 
 impl WardPage {
-    /// Forgets everything and loads the ward again.
+    /// Forgets everything and loads the ward again (in a sandbox, first asking which run it
+    /// is at, so a run that begins during the load is noticed by the next poll).
     fn start_over(&mut self, ctx: &Context<Self>) {
         self.ward = Ward::new(self.ward.id().to_owned());
         self.generation += 1;
@@ -181,12 +270,21 @@ impl WardPage {
         self.problem = None;
         let generation = self.generation;
         let ward = self.ward.id().to_owned();
+        let view = self.view.clone();
         ctx.link().send_future(async move {
-            match first_load(&ward).await {
+            let sandbox = match view.sandbox() {
+                Some(name) => match sandbox_of(&teaching::one_sandbox(name)).await {
+                    Ok(sandbox) => Some(sandbox),
+                    Err(error) => return Msg::Failed { generation, error },
+                },
+                None => None,
+            };
+            match first_load(&view.fhir_base(), &ward).await {
                 Ok(resources) => Msg::Found {
                     generation,
                     resources,
                     first: true,
+                    sandbox,
                 },
                 Err(error) => Msg::Failed { generation, error },
             }
@@ -205,25 +303,45 @@ impl WardPage {
             .cloned()
             .collect();
         let generation = self.generation;
+        let base = self.view.fhir_base();
         ctx.link().send_future(async move {
-            match charts(&patients, &unknown).await {
+            match charts(&base, &patients, &unknown).await {
                 Ok(resources) => Msg::Found {
                     generation,
                     resources,
                     first: false,
+                    sandbox: None,
                 },
                 Err(error) => Msg::Failed { generation, error },
             }
         });
     }
+
+    /// The banner of the past or of the sandbox; nothing for the live record.
+    fn banner(&self) -> Html {
+        match &self.view {
+            View::Live => Html::default(),
+            View::Past(at) => past_banner(*at, self.travel().reform(|_| None)),
+            View::Sandbox(name) => sandbox_banner(name, self.sandbox.as_ref()),
+        }
+    }
+
+    /// Goes to this ward at another instant (`None`: now).
+    fn travel(&self) -> Callback<Option<i64>> {
+        let ward = self.ward.id().to_owned();
+        Callback::from(move |at: Option<i64>| {
+            let view = at.map_or(View::Live, View::Past);
+            navigate(&Route::ward(&ward).in_view(view));
+        })
+    }
 }
 
-/// The ward's Location, its beds, and the stays on them with their patients.
-async fn first_load(ward: &str) -> Result<Vec<Value>, ApiError> {
+/// The ward's Location, its beds, and the stays on them with their patients, from `base`.
+pub async fn first_load(base: &str, ward: &str) -> Result<Vec<Value>, ApiError> {
     let (location, beds, stays) = try_join3(
-        api::get(&queries::ward(ward)),
-        api::search(&queries::beds(ward)),
-        api::search(&queries::stays(ward)),
+        api::get(base, &queries::ward(ward)),
+        api::search(base, &queries::beds(ward)),
+        api::search(base, &queries::stays(ward)),
     )
     .await?;
     Ok(std::iter::once(location).chain(beds).chain(stays).collect())
@@ -231,29 +349,39 @@ async fn first_load(ward: &str) -> Result<Vec<Value>, ApiError> {
 
 /// The vital signs and open orders and tasks of `patients`, and the Patient resources of
 /// those of them in `unknown`.
-async fn charts(patients: &[String], unknown: &[String]) -> Result<Vec<Value>, ApiError> {
+async fn charts(
+    base: &str,
+    patients: &[String],
+    unknown: &[String],
+) -> Result<Vec<Value>, ApiError> {
     let demographics = async {
         if unknown.is_empty() {
             Ok(Vec::new())
         } else {
-            api::search(&queries::patients(unknown)).await
+            api::search(base, &queries::patients(unknown)).await
         }
     };
     let vitals = try_join_all(
         patients
             .iter()
-            .map(|patient| async move { api::search(&queries::vital_signs(patient)).await }),
+            .map(|patient| async move { api::search(base, &queries::vital_signs(patient)).await }),
     );
-    let orders = try_join_all(
-        OrderKind::ALL
-            .map(|kind| async move { api::search(&queries::open_orders(kind, patients)).await }),
-    );
+    let orders =
+        try_join_all(OrderKind::ALL.map(|kind| async move {
+            api::search(base, &queries::open_orders(kind, patients)).await
+        }));
     let (demographics, vitals, orders) = try_join3(demographics, vitals, orders).await?;
     Ok(demographics
         .into_iter()
         .chain(vitals.into_iter().flatten())
         .chain(orders.into_iter().flatten())
         .collect())
+}
+
+/// One sandbox as the teaching API describes it.
+async fn sandbox_of(path: &str) -> Result<Sandbox, ApiError> {
+    let answer = api::teaching(Method::GET, path, None).await?;
+    serde_json::from_value(answer).map_err(|error| ApiError::Network(error.to_string()))
 }
 
 fn connection_indicator(state: ConnectionState) -> Html {
