@@ -7,6 +7,8 @@
 // it stops there.
 #![allow(clippy::print_stdout, clippy::expect_used)]
 
+pub mod clinical;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
