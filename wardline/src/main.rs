@@ -122,8 +122,12 @@ enum Command {
             default_value = "http://127.0.0.1:8082/fhir"
         )]
         read_url: String,
+        /// Record what the simulation wrote as a scenario of this name (its next version):
+        /// the patients it admitted, from its start to its end.
+        #[arg(long)]
+        record: Option<String>,
         #[command(flatten)]
-        credentials: Credentials,
+        connection: Connection,
     },
     /// Sign in as a backend client and print the access token (for curl and other tools:
     /// `curl -H "Authorization: Bearer $(wardline token)" ...`).
@@ -617,17 +621,18 @@ async fn main() -> anyhow::Result<()> {
             seed,
             fhir_url,
             read_url,
-            credentials,
+            record,
+            connection,
         } => {
             let stop = stop_on_ctrl_c("stopping the simulation");
             let settings = wardline::simulate::Settings {
-                ward,
+                ward: ward.clone(),
                 speed,
                 hours,
                 seed,
                 write_url: fhir_url,
                 read_url,
-                auth: TokenSource::new(credentials),
+                auth: TokenSource::new(connection.credentials.clone()),
             };
             let report = wardline::simulate::run(&settings, stop).await?;
             println!(
@@ -638,6 +643,29 @@ async fn main() -> anyhow::Result<()> {
                 report.observation_sets,
                 report.orders
             );
+            if let Some(name) = record {
+                anyhow::ensure!(
+                    !report.patients.is_empty(),
+                    "the simulation admitted nobody: there is no scenario to record"
+                );
+                let recording = Recording {
+                    name,
+                    patients: report.patients.clone(),
+                    from: Start::Instant(fhir_instant(
+                        report.started.unwrap_or_else(chrono::Utc::now),
+                    )),
+                    to: None,
+                    title: Some(format!("{ward}, {hours} simulated hour(s) at {speed}x")),
+                    description: Some(format!("recorded by wardline simulate --seed {seed}")),
+                };
+                let recorded = Teaching::new(connection)?.record(&recording).await?;
+                print!(
+                    "recorded scenario {} v{}\n{}",
+                    recorded.name,
+                    recorded.version,
+                    recorded.details()
+                );
+            }
         }
         Command::Token { credentials } => {
             println!("{}", TokenSource::new(credentials).bearer().await?);
@@ -665,4 +693,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// An instant as `_lastUpdated` takes it, to the millisecond.
+fn fhir_instant(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }

@@ -56,6 +56,10 @@ pub struct Report {
     pub discharges: usize,
     pub observation_sets: usize,
     pub orders: usize,
+    /// The patients it admitted, in order: a scenario's cohort (`--record`).
+    pub patients: Vec<String>,
+    /// When it began writing (wall time): where a scenario's window opens.
+    pub started: Option<DateTime<Utc>>,
 }
 
 /// A patient the simulator looks after.
@@ -88,7 +92,10 @@ pub async fn run(settings: &Settings, stop: Arc<AtomicBool>) -> anyhow::Result<R
         .filter(|bed| !occupied.contains(bed))
         .collect();
     let mut rng = StdRng::seed_from_u64(settings.seed);
-    let mut report = Report::default();
+    let mut report = Report {
+        started: Some(Utc::now()),
+        ..Report::default()
+    };
     let mut ward: Vec<Inpatient> = Vec::new();
     let start = Utc::now();
     let steps = (settings.hours * 60.0 / STEP_MINUTES as f64).ceil() as usize;
@@ -120,7 +127,10 @@ pub async fn run(settings: &Settings, stop: Arc<AtomicBool>) -> anyhow::Result<R
         };
         for _ in 0..admissions.min(free.len()) {
             let bed = free.remove(rng.random_range(0..free.len()));
-            ward.push(admit(&client, settings, &mut rng, bed, now).await?);
+            let admitted = admit(&client, settings, &mut rng, bed, now).await?;
+            let id = admitted.patient.trim_start_matches("Patient/");
+            report.patients.push(id.to_owned());
+            ward.push(admitted);
             report.admissions += 1;
         }
         for inpatient in &mut ward {
