@@ -560,6 +560,9 @@ struct RecordRequest {
     from: Start,
     #[serde(default)]
     to: Option<Start>,
+    /// A sandbox to record from instead of the live record.
+    #[serde(default)]
+    sandbox: Option<String>,
 }
 
 async fn record_scenario(
@@ -586,6 +589,10 @@ async fn record_scenario(
             "a scenario's cohort names at least one patient".to_owned(),
         ));
     }
+    let sandbox = match &request.sandbox {
+        Some(name) => Some(find(&state, name).await?),
+        None => None,
+    };
     let from = start_position(&state, Some(&request.from)).await?;
     let to = start_position(&state, request.to.as_ref()).await?;
     if to < from {
@@ -614,16 +621,19 @@ async fn record_scenario(
     state.matcher.wait_for_index(to).await.map_err(|not_yet| {
         FhirError::new(StatusCode::SERVICE_UNAVAILABLE, IssueCode::Timeout, not_yet)
     })?;
+    let source = match &sandbox {
+        Some(sandbox) => state.store.within(sandbox.record()),
+        None => state.store.clone(),
+    };
     for patient in &request.patients {
-        let known = state
-            .store
+        let known = source
             .latest_at("Patient", patient, to)
             .await
             .map_err(FhirError::internal)?
             .is_some_and(|event| !event.is_delete());
         if !known {
             return Err(invalid(format!(
-                "Patient/{patient} is not in the live record by the window's end (position {to})"
+                "Patient/{patient} is not in the record by the window's end (position {to})"
             )));
         }
     }
@@ -642,6 +652,7 @@ async fn record_scenario(
         to,
         window_start,
         window_end: window_end.max(window_start),
+        sandbox,
     };
     let extract = fhir_search::extract::ExtractOptions {
         base_url: Some(state.settings.reference_base_url.clone()),

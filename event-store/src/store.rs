@@ -262,7 +262,8 @@ impl EventStore {
     }
 
     /// The latest event of a stream among those at or before `position`: the resource as it
-    /// was there. Events not yet given a position are not part of any past.
+    /// was there, in this handle's record (a sandbox's: the live events up to its fork, then
+    /// its own up to `position`). Events not yet given a position are not part of any past.
     pub async fn latest_at(
         &self,
         resource_type: &str,
@@ -271,8 +272,9 @@ impl EventStore {
     ) -> Result<Option<StoredEvent>, StoreError> {
         let sql = format!(
             "SELECT {EVENT_COLUMNS} FROM fhir_event e JOIN fhir_event_position p ON p.event_id = e.event_id \
-             WHERE e.resource_type = $1 AND e.resource_id = $2 AND e.partition = 0 AND p.position <= $3 \
-             ORDER BY e.version DESC LIMIT 1"
+             WHERE e.resource_type = $1 AND e.resource_id = $2 AND {} AND p.position <= $3 \
+             ORDER BY e.version DESC LIMIT 1",
+            self.record.events("e", "p")
         );
         Ok(sqlx::query_as(&sql)
             .bind(resource_type)

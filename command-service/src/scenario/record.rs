@@ -1,4 +1,5 @@
-//! Recording a scenario from the live record: a cohort of patients over a window of positions.
+//! Recording a scenario from the live record, or from a teaching sandbox: a cohort of patients
+//! over a window of positions.
 //!
 //! The starting state is what the cohort's resources were when the window opened: everything
 //! that referred to one of its patients at that position (read from the index of the past,
@@ -7,6 +8,11 @@
 //! an empty sandbox with every reference resolving. The events are the window's changes to
 //! resources in a cohort patient's compartment or in the starting state, with their times from
 //! the window's start.
+//!
+//! From a sandbox, the streams are the sandbox's (the live record up to its fork, then its
+//! own) and the changes are the sandbox's own; the resources referring to the cohort are
+//! found in the sandbox's present view of the index (the index keeps no past of a sandbox),
+//! each then read as it stood at the window's start.
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -40,6 +46,8 @@ pub struct Recording {
     /// When the window opened.
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
+    /// The sandbox recorded from; none for the live record.
+    pub sandbox: Option<event_store::sandbox::Sandbox>,
 }
 
 /// Why a recording failed.
@@ -53,10 +61,22 @@ pub enum RecordError {
 
 /// Records `recording` from the live record.
 pub async fn record(
-    store: &EventStore,
+    live: &EventStore,
     extract: &ExtractOptions,
     recording: &Recording,
 ) -> Result<Scenario, RecordError> {
+    let scoped;
+    let store = match &recording.sandbox {
+        Some(sandbox) => {
+            scoped = live.within(sandbox.record());
+            &scoped
+        }
+        None => live,
+    };
+    let partition = recording
+        .sandbox
+        .as_ref()
+        .map_or(0, |sandbox| sandbox.partition);
     let cohort: HashSet<&str> = recording.patients.iter().map(String::as_str).collect();
     let mut keys: BTreeSet<(String, String)> = referring(store, recording).await?;
     keys.extend(
@@ -83,7 +103,7 @@ pub async fn record(
                 break 'feed;
             }
             after = position;
-            if event.partition != 0 {
+            if event.partition != partition {
                 continue;
             }
             if let Some(change) = change_of(event, recording, extract, &cohort, &keys) {
@@ -125,10 +145,16 @@ pub async fn record(
             patients: recording.patients.clone(),
             duration_ms,
             window_start: recording.window_start,
-            source: Some(format!(
-                "the live record, positions {} to {}",
-                recording.from, recording.to
-            )),
+            source: Some(match &recording.sandbox {
+                Some(sandbox) => format!(
+                    "the sandbox {}, positions {} to {}",
+                    sandbox.name, recording.from, recording.to
+                ),
+                None => format!(
+                    "the live record, positions {} to {}",
+                    recording.from, recording.to
+                ),
+            }),
         },
         start,
         events,
@@ -214,7 +240,13 @@ async fn referring(
     recording: &Recording,
 ) -> Result<BTreeSet<(String, String)>, RecordError> {
     use hfj_res_link::{KIND, RES_PK, RES_VER, TARGET_ID, TARGET_TYPE};
-    let view = View::AsOf(recording.from);
+    let view = match &recording.sandbox {
+        Some(sandbox) => View::Sandbox {
+            partition: sandbox.partition,
+            fork: sandbox.fork_position,
+        },
+        None => View::AsOf(recording.from),
+    };
     let sql = format!(
         "SELECT DISTINCT r.res_type, r.res_id FROM {resources} r JOIN {links} l \
          ON l.{RES_PK} = r.res_pk AND l.{RES_VER} = r.res_ver \

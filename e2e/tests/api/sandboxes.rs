@@ -1152,3 +1152,90 @@ async fn a_recorded_scenario_replays_the_cohorts_window() {
     assert_eq!(values(replayed), expected);
     app.cleanup().await;
 }
+
+/// A scenario recorded from a sandbox holds what was written there, not what the live record
+/// did meanwhile.
+#[tokio::test]
+async fn a_scenario_is_recorded_from_a_sandbox() {
+    let app = TestApp::spawn().await;
+    let teacher = instructor(&app).await;
+    let (cohort, fork) = app.create(&patient("Practised")).await;
+    let subject = format!("Patient/{}", cohort["id"].as_str().unwrap());
+    let created = teacher
+        .json(
+            Method::POST,
+            "/teaching/sandboxes",
+            Some(&json!({"name": "practice", "class": "demo"})),
+            201,
+        )
+        .await;
+    assert_eq!(created["start"]["position"], fork);
+    let pulse = |value: f64| {
+        json!({"resourceType": "Observation", "status": "final",
+               "code": {"coding": [{"system": "http://loinc.org", "code": "8867-4"}]},
+               "subject": {"reference": subject},
+               "valueQuantity": {"value": value, "unit": "/min", "system": "http://unitsofmeasure.org", "code": "/min"}})
+    };
+    let response = teacher
+        .send(
+            Method::POST,
+            "/sandbox/practice/fhir/Observation",
+            Some(&pulse(118.0)),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let mut written: Value = response.json().await.unwrap();
+    written["valueQuantity"]["value"] = json!(124.0);
+    let id = written["id"].as_str().unwrap().to_owned();
+    let response = teacher
+        .send(
+            Method::PUT,
+            &format!("/sandbox/practice/fhir/Observation/{id}"),
+            Some(&written),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    // Meanwhile, in the live record.
+    app.create(&pulse(70.0)).await;
+
+    let recorded = teacher
+        .json(
+            Method::POST,
+            "/teaching/scenarios/record",
+            Some(&json!({"name": "from-practice", "sandbox": "practice",
+                         "patients": [cohort["id"]], "from": {"position": fork}})),
+            201,
+        )
+        .await;
+    assert_eq!(recorded["counts"], json!({"start": 1, "events": 2}));
+    assert!(
+        recorded["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("the sandbox practice"),
+        "{recorded}"
+    );
+    let file = teacher
+        .send(Method::GET, "/teaching/scenarios/from-practice", None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let values: Vec<f64> = file
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["type"] == "event")
+        .map(|line| line["resource"]["valueQuantity"]["value"].as_f64().unwrap())
+        .collect();
+    assert_eq!(values, [118.0, 124.0]);
+    let unknown = teacher
+        .send(
+            Method::POST,
+            "/teaching/scenarios/record",
+            Some(&json!({"name": "nowhere", "sandbox": "no-such",
+                         "patients": [cohort["id"]], "from": {"position": fork}})),
+        )
+        .await;
+    assert_outcome(unknown, 404, "not-found").await;
+    app.cleanup().await;
+}
