@@ -87,8 +87,12 @@ enum Command {
         fhir_url: String,
         #[arg(long)]
         quiet: bool,
+        /// Record what was loaded as a scenario of this name (its next version): the
+        /// generated patients' stories as they were written.
+        #[arg(long)]
+        record: Option<String>,
         #[command(flatten)]
-        credentials: Credentials,
+        connection: Connection,
     },
     /// Drive a ward live through the FHIR API: admissions into free beds, discharges, vital
     /// signs every simulated hour, every quarter hour once a patient worsens (some patients
@@ -601,18 +605,37 @@ async fn main() -> anyhow::Result<()> {
             anchor,
             fhir_url,
             quiet,
-            credentials,
+            record,
+            connection,
         } => {
             let dir = tempfile::tempdir()?;
             wardline::write_generated(dir.path(), patients, seed, anchor_or_now(anchor))?;
+            let started = chrono::Utc::now();
             let settings = wardline::import::Settings {
                 fhir_url,
                 paths: vec![dir.path().to_path_buf()],
                 concurrency: 4,
                 progress: !quiet,
-                auth: TokenSource::new(credentials),
+                auth: TokenSource::new(connection.credentials.clone()),
             };
             import_and_report(&settings, stop_on_ctrl_c("stopping the demo import")).await?;
+            if let Some(name) = record {
+                let recording = Recording {
+                    name,
+                    patients: generated_patients(dir.path())?,
+                    from: Start::Instant(fhir_instant(started)),
+                    to: None,
+                    title: Some(format!("{patients} generated patient(s), seed {seed}")),
+                    description: Some("recorded by wardline demo".to_owned()),
+                };
+                let recorded = Teaching::new(connection)?.record(&recording).await?;
+                print!(
+                    "recorded scenario {} v{}\n{}",
+                    recorded.name,
+                    recorded.version,
+                    recorded.details()
+                );
+            }
         }
         Command::Simulate {
             ward,
@@ -698,4 +721,25 @@ async fn main() -> anyhow::Result<()> {
 /// An instant as `_lastUpdated` takes it, to the millisecond.
 fn fhir_instant(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// The ids of the Patients in the generated Bundles of `dir` (their `urn:uuid:` full URLs,
+/// which the import writes them under).
+fn generated_patients(dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let mut patients = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let bundle: serde_json::Value = serde_json::from_slice(&std::fs::read(entry?.path())?)?;
+        for item in bundle["entry"].as_array().into_iter().flatten() {
+            if item["resource"]["resourceType"] == "Patient" {
+                let id = item["resource"]["id"].as_str().or_else(|| {
+                    item["fullUrl"]
+                        .as_str()
+                        .map(|url| url.trim_start_matches("urn:uuid:"))
+                });
+                patients.extend(id.map(str::to_owned));
+            }
+        }
+    }
+    patients.sort();
+    Ok(patients)
 }

@@ -188,3 +188,47 @@ async fn a_simulation_records_itself_as_a_scenario() {
         "{file}"
     );
 }
+
+/// `wardline demo --record` keeps what the generator loaded as a scenario of its patients.
+#[tokio::test]
+async fn the_generator_records_what_it_loads_as_a_scenario() {
+    let database = TestDatabase::create().await;
+    let (stream, subject_prefix) = test_support::unique_stream();
+    let api = command_service_on(&database, &stream, &subject_prefix).await;
+    projection_on(&api, &database, &stream, &subject_prefix).await;
+    let server = api.server_url();
+    let run = crate::run::wardline(
+        &[
+            "demo",
+            "--patients",
+            "2",
+            "--seed",
+            "4",
+            "--quiet",
+            "--fhir-url",
+            &api.url,
+            "--record",
+            "generated",
+        ],
+        &[
+            ("WARDLINE_SERVER_URL", &server),
+            ("WARDLINE_TOKEN", &api.token),
+        ],
+    )
+    .await;
+    let out = run.ok();
+    assert!(out.contains("recorded scenario generated v1"), "{out}");
+    let file = api
+        .client()
+        .get(format!("{server}/teaching/scenarios/generated"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let manifest: serde_json::Value = serde_json::from_str(file.lines().next().unwrap()).unwrap();
+    assert_eq!(manifest["cohort"]["patients"].as_array().unwrap().len(), 2);
+    let events = file.lines().count() - 1;
+    assert!(events > 20, "the patients' stories: {events} lines");
+}
