@@ -600,13 +600,17 @@ async fn record_scenario(
             "the window ends (position {to}) before it starts (position {from})"
         )));
     }
+    // A position's instant is its event's; position 0 (before anything) is the first event's.
     let instant_of = |position: i64| {
         let store = state.store.clone();
         async move {
-            store
-                .event_at(position)
-                .await
-                .map(|event| event.map_or_else(chrono::Utc::now, |event| event.recorded_at))
+            let event = match store.event_at(position).await? {
+                Some(event) => Some(event),
+                None => store.read_feed(position, 1).await?.pop(),
+            };
+            Ok::<_, event_store::StoreError>(
+                event.map_or_else(chrono::Utc::now, |event| event.recorded_at),
+            )
         }
     };
     let window_start = match &request.from.instant {

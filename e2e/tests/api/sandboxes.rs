@@ -1084,6 +1084,22 @@ async fn a_recorded_scenario_replays_the_cohorts_window() {
         again["version"], 2,
         "a second recording is the next version"
     );
+    // From the very start (position 0, before any event): the window opens at the first event.
+    let whole = teacher
+        .json(
+            Method::POST,
+            "/teaching/scenarios/record",
+            Some(
+                &json!({"name": "recorded-whole", "patients": [cohort["id"]],
+                         "from": {"position": 0}, "to": {"position": to}}),
+            ),
+            201,
+        )
+        .await;
+    assert!(whole["durationMs"].as_i64().unwrap() > 0, "{whole}");
+    // Nothing existed at 0: the starting state is what the window's changes refer to and
+    // no change of the cohort writes (the two practitioners).
+    assert_eq!(whole["counts"]["start"], 2);
 
     teacher
         .json(
