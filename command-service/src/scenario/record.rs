@@ -88,7 +88,7 @@ pub async fn record(
     let mut start = Vec::new();
     let frontier: Vec<(String, String)> = keys.iter().cloned().collect();
     add_with_references(store, recording.from, frontier, &mut keys, &mut start).await?;
-    let mut events = Vec::new();
+    let mut events: Vec<Change> = Vec::new();
     let mut after = recording.from;
     'feed: loop {
         let page = store.read_feed(after, FEED_PAGE).await?;
@@ -106,7 +106,13 @@ pub async fn record(
             if event.partition != partition {
                 continue;
             }
-            if let Some(change) = change_of(event, recording, extract, &cohort, &keys) {
+            if let Some(mut change) = change_of(event, recording, extract, &cohort, &keys) {
+                // Changes keep the record's order (positions); writers committing side by side
+                // stamp their times a few milliseconds out of that order, so an offset never
+                // comes before the one of the change before it.
+                if let Some(last) = events.last() {
+                    change.offset_ms = change.offset_ms.max(last.offset_ms);
+                }
                 events.push(change);
             }
         }
