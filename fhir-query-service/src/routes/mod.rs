@@ -5,6 +5,7 @@ mod history;
 mod metadata;
 mod read;
 mod search;
+mod versions;
 
 use std::time::Duration;
 

@@ -91,14 +91,24 @@ pub(crate) async fn system_post(
     system_search(state, &caller, params).await
 }
 
-/// `GET /fhir/Patient/<id>/<Type>?...` (compartment search) and
-/// `GET /fhir/Patient/<id>/$everything`.
+/// `GET /fhir/Patient/<id>/<Type>?...` (compartment search),
+/// `GET /fhir/Patient/<id>/$everything`, and any resource's `$diff` and `$timeline`
+/// (`versions`).
 pub(crate) async fn compartment_get(
     State(state): State<AppState>,
     Path((compartment_type, id, target)): Path<(String, String, String)>,
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Response, FhirError> {
+    if target == "$diff" || target == "$timeline" {
+        let resource_type = crate::error::resource_type(&compartment_type)?;
+        let id = crate::error::resource_id(&id)?;
+        if target == "$diff" {
+            let params = decode(query.as_deref().unwrap_or_default());
+            return super::versions::diff(&state, &caller, resource_type, &id, &params).await;
+        }
+        return super::versions::timeline(&state, &caller, resource_type, &id).await;
+    }
     if compartment_type != "Patient" {
         return Err(FhirError::new(
             StatusCode::NOT_FOUND,

@@ -15,3 +15,4 @@ mod past;
 mod path_errors;
 mod read;
 mod search;
+mod versions;
