@@ -19,7 +19,7 @@
 //! the instant were still arriving.
 
 use axum::extract::Request;
-use axum::http::{Method, StatusCode, Uri};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -75,22 +75,9 @@ pub async fn route(mut request: Request, next: Next) -> Response {
         )
         .into_response();
     }
-    let path_and_query = match request.uri().query() {
-        Some(query) => format!("/fhir{rest}?{query}"),
-        None => format!("/fhir{rest}"),
-    };
-    let mut parts = request.uri().clone().into_parts();
-    parts.path_and_query = path_and_query.parse().ok();
-    match Uri::from_parts(parts) {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => {
-            return FhirError::new(
-                StatusCode::BAD_REQUEST,
-                IssueCode::Invalid,
-                "the request path cannot be read",
-            )
-            .into_response();
-        }
+    if let Err(refused) = service_kit::sandbox_path::set_path(&mut request, &format!("/fhir{rest}"))
+    {
+        return refused.into_response();
     }
     request.extensions_mut().insert(PastRequested(at));
     next.run(request).await
@@ -163,17 +150,7 @@ pub async fn resolve(state: &AppState, at: &str) -> Result<Past, FhirError> {
             ),
         ));
     }
-    state
-        .checkpoint
-        .wait_for(position, state.consistency_wait)
-        .await
-        .map_err(|not_yet| {
-            FhirError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                IssueCode::Timeout,
-                not_yet.to_string(),
-            )
-        })?;
+    crate::routes::wait_for_index(state, position).await?;
     Ok(Past { position })
 }
 

@@ -25,25 +25,31 @@ pub async fn route(mut request: Request, next: Next) -> Response {
         return next.run(request).await;
     };
     let (name, rest) = (name.to_owned(), rest.to_owned());
-    let path_and_query = match request.uri().query() {
-        Some(query) => format!("{rest}?{query}"),
-        None => rest,
-    };
-    let mut parts = request.uri().clone().into_parts();
-    parts.path_and_query = path_and_query.parse().ok();
-    match Uri::from_parts(parts) {
-        Ok(uri) => *request.uri_mut() = uri,
-        Err(_) => {
-            return FhirError::new(
-                StatusCode::BAD_REQUEST,
-                IssueCode::Invalid,
-                "the request path cannot be read",
-            )
-            .into_response();
-        }
+    if let Err(refused) = set_path(&mut request, &rest) {
+        return refused.into_response();
     }
     request.extensions_mut().insert(SandboxRequested(name));
     next.run(request).await
+}
+
+/// Replaces the path of `request`'s URI with `path`, keeping its query: how a base's prefix
+/// (a sandbox's, the past's) is taken off before the routes are matched.
+pub fn set_path(request: &mut Request, path: &str) -> Result<(), FhirError> {
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    let mut parts = request.uri().clone().into_parts();
+    parts.path_and_query = path_and_query.parse().ok();
+    let uri = Uri::from_parts(parts).map_err(|_| {
+        FhirError::new(
+            StatusCode::BAD_REQUEST,
+            IssueCode::Invalid,
+            "the request path cannot be read",
+        )
+    })?;
+    *request.uri_mut() = uri;
+    Ok(())
 }
 
 /// `("<name>", "/fhir/rest")` of `/sandbox/<name>/fhir/rest`.

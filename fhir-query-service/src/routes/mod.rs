@@ -66,6 +66,22 @@ impl FromRef<AppState> for EventStore {
     }
 }
 
+/// Waits, up to the consistency wait, for the search indexes to reach `position`; 503 when
+/// they do not.
+pub(crate) async fn wait_for_index(state: &AppState, position: i64) -> Result<(), FhirError> {
+    state
+        .checkpoint
+        .wait_for(position, state.consistency_wait)
+        .await
+        .map_err(|not_yet| {
+            FhirError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                IssueCode::Timeout,
+                not_yet.to_string(),
+            )
+        })
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     // A sandbox's prefix and the past's segment are taken out of the path before the routes
     // are matched, so they wrap the routes as a service rather than being their layers.

@@ -350,17 +350,7 @@ async fn wait_for_writes(state: &AppState, headers: &HeaderMap) -> Result<(), Fh
                 format!("{EVENT_POSITION_HEADER} must be a position as a write returned it"),
             )
         })?;
-    state
-        .checkpoint
-        .wait_for(position, state.consistency_wait)
-        .await
-        .map_err(|not_yet| {
-            FhirError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                IssueCode::Timeout,
-                not_yet.to_string(),
-            )
-        })
+    super::wait_for_index(state, position).await
 }
 
 fn decode(query: &str) -> Vec<(String, String)> {
