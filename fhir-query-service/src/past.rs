@@ -105,13 +105,13 @@ fn is_read(method: &Method, rest: &str) -> bool {
 
 /// The position `at` names: a position as written, or the record's position at an instant.
 pub async fn resolve(state: &AppState, at: &str) -> Result<Past, FhirError> {
-    let head = state
-        .store
-        .head_position()
-        .await
-        .map_err(FhirError::internal)?;
     let position = if !at.is_empty() && at.bytes().all(|byte| byte.is_ascii_digit()) {
         let position: i64 = at.parse().map_err(|_| not_a_past(at))?;
+        let head = state
+            .store
+            .head_position()
+            .await
+            .map_err(FhirError::internal)?;
         if position > head {
             return Err(FhirError::new(
                 StatusCode::NOT_FOUND,

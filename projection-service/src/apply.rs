@@ -20,7 +20,7 @@
 //! else (a lost connection, a serialisation failure, a timeout) fails the batch, which is
 //! retried whole.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::LazyLock;
 
@@ -430,22 +430,17 @@ async fn write_live_changes(
     changes: &[&PreparedChange],
 ) -> Result<Applied, sqlx::Error> {
     let mut applied = Applied::default();
-    let mut newest: HashMap<(&str, &str), &PreparedChange> = HashMap::new();
-    for prepared in changes {
-        let change = &prepared.change;
-        let key = (change.resource_type.as_str(), change.resource_id.as_str());
-        match newest.get(&key) {
-            Some(kept) if kept.change.version >= change.version => {}
-            _ => {
-                newest.insert(key, prepared);
-            }
-        }
-    }
-    let mut contenders: Vec<&PreparedChange> = newest.values().copied().collect();
-    contenders.sort_by(|a, b| {
-        (&a.change.resource_type, &a.change.resource_id)
-            .cmp(&(&b.change.resource_type, &b.change.resource_id))
-    });
+    let contenders = newest_of(changes);
+    let newest: HashMap<(&str, &str), i32> = contenders
+        .iter()
+        .map(|prepared| {
+            let change = &prepared.change;
+            (
+                (change.resource_type.as_str(), change.resource_id.as_str()),
+                change.version,
+            )
+        })
+        .collect();
     let winners = claim_versions(conn, &contenders).await?;
     let keys = resource_keys(conn, &contenders, &winners).await?;
     let recorded = record_versions(conn, changes, &keys, 0).await?;
@@ -459,11 +454,9 @@ async fn write_live_changes(
             applied.stale += 1;
             continue;
         };
-        let won = winners.get(&key).filter(|_| {
-            newest
-                .get(&key)
-                .is_some_and(|kept| kept.change.version == change.version)
-        });
+        let won = winners
+            .get(&key)
+            .filter(|_| newest.get(&key) == Some(&change.version));
         let rows = match won {
             Some(&(_, fresh)) => {
                 if !fresh {
@@ -515,6 +508,23 @@ async fn write_live_changes(
     tables::insert_rows(conn, &current, Rows::Current).await?;
     tables::insert_rows(conn, &superseded, Rows::Superseded).await?;
     Ok(applied)
+}
+
+/// The newest change of each resource in `changes`, by type then id: the one lock order every
+/// batch takes, so concurrent instances cannot deadlock on the rows they claim.
+pub(crate) fn newest_of<'a>(changes: &[&'a PreparedChange]) -> Vec<&'a PreparedChange> {
+    let mut newest: BTreeMap<(&str, &str), &PreparedChange> = BTreeMap::new();
+    for prepared in changes {
+        let change = &prepared.change;
+        let key = (change.resource_type.as_str(), change.resource_id.as_str());
+        match newest.get(&key) {
+            Some(kept) if kept.change.version >= change.version => {}
+            _ => {
+                newest.insert(key, prepared);
+            }
+        }
+    }
+    newest.into_values().collect()
 }
 
 /// Upserts `hfj_resource` for every change whose version is newer than the stored one; returns

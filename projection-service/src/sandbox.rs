@@ -16,7 +16,9 @@ use std::sync::LazyLock;
 use fhir_search::schema;
 use sqlx::PgConnection;
 
-use crate::apply::{Applied, PreparedChange, Quarantined, close_versions, keyed, record_versions};
+use crate::apply::{
+    Applied, PreparedChange, Quarantined, close_versions, keyed, newest_of, record_versions,
+};
 use crate::tables::{self, Rows, Target};
 
 /// Writes the sandbox changes of a batch (any partitions but 0).
@@ -96,23 +98,7 @@ async fn claim<'a>(
     partition: i64,
     changes: &[&'a PreparedChange],
 ) -> Result<HashMap<(&'a str, &'a str), i64>, sqlx::Error> {
-    let mut newest: HashMap<(&str, &str), &PreparedChange> = HashMap::new();
-    for prepared in changes {
-        let change = &prepared.change;
-        let key = (change.resource_type.as_str(), change.resource_id.as_str());
-        match newest.get(&key) {
-            Some(kept) if kept.change.version >= change.version => {}
-            _ => {
-                newest.insert(key, prepared);
-            }
-        }
-    }
-    let mut contenders: Vec<&PreparedChange> = newest.into_values().collect();
-    // One lock order for every batch.
-    contenders.sort_by(|a, b| {
-        (&a.change.resource_type, &a.change.resource_id)
-            .cmp(&(&b.change.resource_type, &b.change.resource_id))
-    });
+    let contenders = newest_of(changes);
     let mut types = Vec::new();
     let mut ids = Vec::new();
     let mut versions = Vec::new();
